@@ -1,0 +1,16 @@
+"""Job: send due notification entries."""
+from __future__ import annotations
+
+from jobs import app_context
+
+
+def send_notifications() -> dict:
+    """Send notification entries that are due. Returns ``{"sent", "failed"}``."""
+    from portal.extensions import db
+    from portal.notifications.service import send_due
+
+    with app_context():
+        try:
+            return send_due(db.session)
+        finally:
+            db.session.remove()

@@ -1,0 +1,29 @@
+"""Job: dispatch pending outbox events to the workflow engine."""
+from __future__ import annotations
+
+from jobs import app_context
+
+
+def dispatch_outbox() -> int:
+    """Process pending outbox events (and those they raise). Returns the count."""
+    from portal.extensions import db
+    from portal.workflow.engine import dispatch_pending
+
+    with app_context():
+        try:
+            return dispatch_pending(db.session)
+        finally:
+            db.session.remove()
+
+
+def sweep_outbox() -> int:
+    """Requeue events stuck in processing (a worker died), then dispatch."""
+    from portal.extensions import db
+    from portal.workflow.engine import dispatch_pending, requeue_stale
+
+    with app_context():
+        try:
+            requeue_stale(db.session)
+            return dispatch_pending(db.session)
+        finally:
+            db.session.remove()

@@ -1,0 +1,63 @@
+"""The workflow portal: :func:`create_app` builds the Flask app."""
+from __future__ import annotations
+
+import os
+
+from flask import Flask, g, request
+
+from portal.config import INSTANCE, ROOT, Config
+from portal.extensions import csrf, db, htmx, login, mail, migrate
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app: configuration (environment, then ``overrides``), extensions,
+    blueprints and CLI commands. Returns the Flask app."""
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_object(Config())
+    if overrides:
+        app.config.update(overrides)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    mail.init_app(app)
+    htmx.init_app(app)
+    csrf.init_app(app)
+    login.init_app(app)
+    login.login_view = "auth.sign_in"
+    login.login_message = "Please sign in to open that page."
+
+    from portal import models  # noqa: F401  (registers every table)
+    from portal.db_events import install as install_db_events
+
+    install_db_events(app)
+
+    from portal.approvals.views import bp as approvals_bp
+    from portal.auth.views import bp as auth_bp
+    from portal.flows.views import bp as flows_bp
+    from portal.notifications.views import bp as notifications_bp
+    from portal.records.views import bp as records_bp
+
+    for bp in (auth_bp, records_bp, approvals_bp, flows_bp, notifications_bp):
+        app.register_blueprint(bp)
+
+    from portal.cli import register as register_cli
+
+    register_cli(app)
+
+    @app.after_request
+    def _vary(response):
+        if request.headers.get("HX-Request"):
+            response.headers["Vary"] = "HX-Request"
+        elif "Vary" not in response.headers:
+            response.headers["Vary"] = "HX-Request"
+        return response
+
+    from portal.ui import register as register_ui
+
+    register_ui(app)
+    return app

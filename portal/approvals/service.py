@@ -1,0 +1,446 @@
+"""Approvals: approver resolution, approval entries and the actions on them.
+
+Rules follow Business Central's approvals management:
+- Approver Chain: start at the first approver and climb ``approver_id`` links until an
+  approver's limit covers the amount (a limit of 0 without "unlimited" covers
+  nothing); Direct Approver: the first approver only; First Qualified Approver: only
+  the first one whose limit covers the amount; Specific Approver: the named user.
+- Approver types: Salesperson/Purchaser starts at the user whose setup carries the
+  document's salesperson/purchaser code; Approver starts at the requester's approver.
+- Entries are created ``Created``; sending opens the lowest sequence still Created.
+  An entry whose approver is the sender is approved at once.
+- Only Open entries can be acted on, only by their approver or the approval
+  administrator; a decision is one conditional UPDATE, so two people acting at once
+  produce exactly one decision.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from portal.approvals.models import (
+    APPROVED,
+    CANCELED,
+    CREATED,
+    OPEN,
+    REJECTED,
+    ApprovalCommentLine,
+    ApprovalEntry,
+    ApprovalUserSetup,
+)
+from portal.auth.models import AuditEntry, User
+from portal.records.registry import RECORD_TYPES
+from portal.util import utcnow
+from portal.workflow.models import OUTBOX_PENDING, OUTBOX_PROCESSING, OutboxEvent
+from portal.workflow.engine import ResponseError, StepContext, event_values, matching_workflows, raise_event
+
+
+class ApprovalError(Exception):
+    """An approval action isn't allowed (message for the user)."""
+
+
+# ---------------------------------------------------------------- queries
+
+def pending_approvals(session: Session, record_type: str | None, record_id: int | None, instance_id: int | None = None) -> int:
+    """Entries of the record (and instance, if given) still Created or Open."""
+    q = select(func.count(ApprovalEntry.id)).where(
+        ApprovalEntry.record_type == record_type,
+        ApprovalEntry.record_id == record_id,
+        ApprovalEntry.status.in_([CREATED, OPEN]),
+    )
+    if instance_id:
+        q = q.where(ApprovalEntry.workflow_instance_id == instance_id)
+    return session.scalar(q) or 0
+
+
+def entries_for_record(session: Session, record_type: str, record_id: int) -> list[ApprovalEntry]:
+    """All approval entries of a record, newest request first, then by sequence."""
+    return list(
+        session.scalars(
+            select(ApprovalEntry)
+            .where(ApprovalEntry.record_type == record_type, ApprovalEntry.record_id == record_id)
+            .order_by(ApprovalEntry.workflow_instance_id.desc(), ApprovalEntry.sequence_no, ApprovalEntry.id)
+        ).unique()
+    )
+
+
+def comments_for_record(session: Session, record_type: str, record_id: int) -> list[ApprovalCommentLine]:
+    return list(
+        session.scalars(
+            select(ApprovalCommentLine)
+            .where(ApprovalCommentLine.record_type == record_type, ApprovalCommentLine.record_id == record_id)
+            .order_by(ApprovalCommentLine.id)
+        ).unique()
+    )
+
+
+def requests_to_approve(session: Session, user: User) -> list[ApprovalEntry]:
+    """Open entries the user must decide (all Open entries for the approval administrator
+    are reachable by id but this list shows the user's own)."""
+    return list(
+        session.scalars(
+            select(ApprovalEntry)
+            .where(ApprovalEntry.approver_id == user.id, ApprovalEntry.status == OPEN)
+            .order_by(ApprovalEntry.due_date.is_(None), ApprovalEntry.due_date, ApprovalEntry.id)
+        ).unique()
+    )
+
+
+def count_requests_to_approve(session: Session, user_id: int) -> int:
+    return session.scalar(
+        select(func.count(ApprovalEntry.id)).where(ApprovalEntry.approver_id == user_id, ApprovalEntry.status == OPEN)
+    ) or 0
+
+
+def requests_sent(session: Session, user: User) -> list[ApprovalEntry]:
+    return list(
+        session.scalars(
+            select(ApprovalEntry).where(ApprovalEntry.sender_id == user.id).order_by(ApprovalEntry.id.desc()).limit(200)
+        ).unique()
+    )
+
+
+def is_approval_administrator(session: Session, user_id: int) -> bool:
+    return bool(
+        session.scalar(
+            select(ApprovalUserSetup.id).where(
+                ApprovalUserSetup.user_id == user_id, ApprovalUserSetup.approval_administrator.is_(True)
+            )
+        )
+    )
+
+
+def open_entry_for(session: Session, record_type: str, record_id: int, user_id: int) -> ApprovalEntry | None:
+    """The Open entry of the record that ``user_id`` may decide, if any."""
+    return session.scalars(
+        select(ApprovalEntry).where(
+            ApprovalEntry.record_type == record_type,
+            ApprovalEntry.record_id == record_id,
+            ApprovalEntry.status == OPEN,
+            ApprovalEntry.approver_id == user_id,
+        )
+    ).first()
+
+
+def pending_request(session: Session, record_type: str, record_id: int) -> ApprovalEntry | None:
+    """An entry of the record still Created or Open (the record has a request under way)."""
+    return session.scalars(
+        select(ApprovalEntry)
+        .where(
+            ApprovalEntry.record_type == record_type,
+            ApprovalEntry.record_id == record_id,
+            ApprovalEntry.status.in_([CREATED, OPEN]),
+        )
+        .order_by(ApprovalEntry.id)
+    ).first()
+
+
+def _event_in_flight(session: Session, code: str, record_type: str, record_id: int) -> bool:
+    return bool(
+        session.scalar(
+            select(OutboxEvent.id).where(
+                OutboxEvent.event_code == code,
+                OutboxEvent.record_type == record_type,
+                OutboxEvent.record_id == record_id,
+                OutboxEvent.status.in_([OUTBOX_PENDING, OUTBOX_PROCESSING]),
+            )
+        )
+    )
+
+
+# ---------------------------------------------------------------- send / cancel
+
+def send_approval_request(session: Session, record_type: str, record, user: User) -> None:
+    """Send Approval Request: raise the record type's approval event. Raises
+    :class:`ApprovalError` if a request is already pending, the record isn't Open, or
+    no enabled approval workflow applies to the record."""
+    rt = RECORD_TYPES[record_type]
+    if not rt.approvable:
+        raise ApprovalError(f"{rt.plural} can't be sent for approval.")
+    if pending_request(session, record_type, record.id) or _event_in_flight(session, rt.approval_event, record_type, record.id):
+        raise ApprovalError(f"An approval request for {rt.title(record)} already exists.")
+    status = getattr(record, "status", None)
+    if status is not None and status != "Open":
+        raise ApprovalError(f"{rt.title(record)} must have Status Open to be sent for approval; it is {status}.")
+    ev = OutboxEvent(event_code=rt.approval_event, record_type=record_type, record_id=record.id, payload={})
+    if not matching_workflows(session, rt.approval_event, record_type, event_values(session, ev, record)):
+        raise ApprovalError(f"No approval workflow for this record type is enabled (for {rt.title(record)}).")
+    raise_event(session, rt.approval_event, record_type, record.id, {}, user.id)
+    session.add(AuditEntry(user_id=user.id, action="send_approval_request", record_type=record_type, record_id=record.id))
+
+
+def cancel_approval_request(session: Session, record_type: str, record, user: User) -> None:
+    """Cancel Approval Request: only the sender or the approval administrator. Raises
+    :class:`ApprovalError`."""
+    rt = RECORD_TYPES[record_type]
+    entry = pending_request(session, record_type, record.id)
+    if entry is None:
+        raise ApprovalError(f"There is no approval request to cancel for {rt.title(record)}.")
+    if entry.sender_id != user.id and not is_approval_administrator(session, user.id):
+        raise ApprovalError("Only the sender or the approval administrator can cancel this approval request.")
+    if _event_in_flight(session, rt.cancel_event, record_type, record.id):
+        raise ApprovalError(f"The approval request for {rt.title(record)} is already being canceled.")
+    raise_event(session, rt.cancel_event, record_type, record.id, {"instance_id": entry.workflow_instance_id}, user.id)
+    session.add(AuditEntry(user_id=user.id, action="cancel_approval_request", record_type=record_type, record_id=record.id))
+
+
+# ---------------------------------------------------------------- decisions
+
+def _decide(session: Session, entry_id: int, user: User, new_status: str, event_code: str, comment: str | None) -> ApprovalEntry:
+    entry = session.get(ApprovalEntry, entry_id)
+    if entry is None:
+        raise ApprovalError(f"Approval entry {entry_id} does not exist.")
+    if entry.approver_id != user.id and not is_approval_administrator(session, user.id):
+        raise ApprovalError(f"You are not permitted to act on the request for {entry.record_title}: you are not its approver.")
+    if entry.status != OPEN:
+        raise ApprovalError(f"The request for {entry.record_title} has already been decided ({entry.status}).")
+    res = session.execute(
+        update(ApprovalEntry)
+        .where(ApprovalEntry.id == entry_id, ApprovalEntry.status == OPEN)
+        .values(status=new_status, last_modified_at=utcnow(), last_modified_by_id=user.id)
+        .execution_options(synchronize_session=False)
+    )
+    if res.rowcount != 1:
+        session.rollback()
+        raise ApprovalError(f"The request for {entry.record_title} has already been decided by someone else.")
+    session.refresh(entry)
+    if comment:
+        session.add(ApprovalCommentLine(record_type=entry.record_type, record_id=entry.record_id, approval_entry_id=entry.id, user_id=user.id, comment=comment))
+    session.add(AuditEntry(user_id=user.id, action=new_status.lower(), record_type=entry.record_type, record_id=entry.record_id, detail=f"approval entry {entry.id}"))
+    raise_event(session, event_code, entry.record_type, entry.record_id,
+                {"instance_id": entry.workflow_instance_id, "entry_id": entry.id, "comment": comment}, user.id)
+    return entry
+
+
+def approve(session: Session, entry_id: int, user: User, comment: str | None = None) -> ApprovalEntry:
+    """Approve one Open entry. Raises :class:`ApprovalError` (not permitted, already
+    decided). The caller commits."""
+    return _decide(session, entry_id, user, APPROVED, "approval_request_approved", comment)
+
+
+def reject(session: Session, entry_id: int, user: User, comment: str | None = None) -> ApprovalEntry:
+    """Reject one Open entry (the workflow then rejects the record's other entries and
+    reopens the document). Raises :class:`ApprovalError`. The caller commits."""
+    return _decide(session, entry_id, user, REJECTED, "approval_request_rejected", comment)
+
+
+# ---------------------------------------------------------------- responses
+
+def _setup(session: Session, user_id: int) -> ApprovalUserSetup:
+    setup = session.scalar(select(ApprovalUserSetup).where(ApprovalUserSetup.user_id == user_id))
+    if setup is None:
+        user = session.get(User, user_id)
+        raise ResponseError(f"User {user.user_name if user else user_id} has no approval user setup.")
+    return setup
+
+
+def limit_covers(setup: ApprovalUserSetup, record_type: str, amount: Decimal) -> bool:
+    """True if ``setup``'s limit for the record type covers ``amount`` (sales documents
+    use the sales limit). A zero limit covers nothing unless unlimited."""
+    if record_type == "sales_header":
+        unlimited, limit = setup.unlimited_sales_approval, setup.sales_amount_approval_limit
+    elif record_type == "purchase_header":
+        unlimited, limit = setup.unlimited_purchase_approval, setup.purchase_amount_approval_limit
+    else:
+        unlimited, limit = setup.unlimited_request_approval, setup.request_amount_approval_limit
+    if unlimited:
+        return True
+    return bool(limit) and Decimal(amount) <= Decimal(limit)
+
+
+def resolve_approvers(session: Session, record_type: str, record, sender_id: int, options: dict) -> list[int]:
+    """The approvers' user ids in sequence for a new request. Raises
+    :class:`ResponseError` with a clear message when no suitable approver exists."""
+    rt = RECORD_TYPES[record_type]
+    amount = rt.amount(record) if rt.amount else Decimal("0")
+    approver_type = options.get("approver_type", "Salesperson/Purchaser")
+    limit_type = options.get("limit_type", "Approver Chain")
+
+    if limit_type == "Specific Approver":
+        user = session.scalar(select(User).where(User.user_name == (options.get("specific_approver") or "")))
+        if user is None:
+            raise ResponseError(f"The specific approver {options.get('specific_approver')!r} does not exist.")
+        return [user.id]
+
+    if approver_type == "Salesperson/Purchaser":
+        code = getattr(record, "salesperson_code", None) or getattr(record, "purchaser_code", None)
+        if not code:
+            raise ResponseError(f"{rt.title(record)} has no salesperson/purchaser code.")
+        start = session.scalar(select(ApprovalUserSetup).where(ApprovalUserSetup.salespers_purch_code == code))
+        if start is None:
+            raise ResponseError(f"No user is set up for salesperson/purchaser code {code} in Approval User Setup.")
+    elif approver_type == "Approver":
+        sender = _setup(session, sender_id)
+        if sender.approver_id is None:
+            raise ResponseError(f"{sender.user.full_name} has no approver in Approval User Setup.")
+        start = _setup(session, sender.approver_id)
+    else:
+        raise ResponseError(f"Approver type {approver_type!r} is not supported yet.")
+
+    if limit_type == "Direct Approver":
+        return [start.user_id]
+
+    chain = [start]
+    seen = {start.user_id}
+    current = start
+    while not limit_covers(current, record_type, amount):
+        if current.approver_id is None:
+            raise ResponseError(
+                f"No approver in the chain of {start.user.full_name} has an approval limit covering {amount:,.2f}: "
+                f"the chain ends at {current.user.full_name}."
+            )
+        if current.approver_id in seen:
+            raise ResponseError(f"The approver chain of {start.user.full_name} loops back to {current.approver.full_name}.")
+        current = _setup(session, current.approver_id)
+        seen.add(current.user_id)
+        chain.append(current)
+    if limit_type == "First Qualified Approver":
+        return [chain[-1].user_id]
+    return [s.user_id for s in chain]
+
+
+def create_requests(ctx: StepContext) -> str:
+    """Response: create approval entries (status Created) for the record."""
+    session, record, rt = ctx.session, ctx.record, ctx.record_type
+    if record is None:
+        raise ResponseError("The record no longer exists.")
+    sender_id = ctx.user_id
+    approvers = resolve_approvers(session, rt.key, record, sender_id, ctx.options)
+    today = utcnow().date()
+    due_days = int(ctx.options.get("due_date_days") or 0)
+    delegate_after = ctx.options.get("delegate_after_days")
+    for seq, approver_id in enumerate(approvers, start=1):
+        session.add(
+            ApprovalEntry(
+                record_type=rt.key,
+                record_id=record.id,
+                document_type=getattr(record, "document_type", None),
+                document_no=getattr(record, "no", None),
+                record_title=_entry_title(rt, record),
+                sequence_no=seq,
+                sender_id=sender_id,
+                approver_id=approver_id,
+                status=CREATED,
+                approval_type=ctx.options.get("approver_type"),
+                limit_type=ctx.options.get("limit_type"),
+                amount=rt.amount(record) if rt.amount else Decimal("0"),
+                currency_code=getattr(record, "currency_code", "") or "",
+                due_date=today + timedelta(days=due_days),
+                delegation_date=(today + timedelta(days=int(delegate_after))) if delegate_after not in (None, "") else None,
+                workflow_instance_id=ctx.instance.id,
+                workflow_step_instance_id=ctx.step.id,
+            )
+        )
+    session.flush()
+    names = [session.get(User, a).full_name for a in approvers]
+    return f"Approval requests created for {', '.join(names)}"
+
+
+def _entry_title(rt, record) -> str:
+    if rt.key == "sales_header":
+        return f"Sales {record.document_type} {record.no} — {record.customer.name} — {record.amount:,.2f}"
+    return rt.title(record)
+
+
+def send_requests(ctx: StepContext) -> str:
+    """Response: open the lowest sequence of entries still Created and notify their
+    approvers; entries whose approver is the sender are approved at once, and the next
+    sequence is opened. If nothing is left to approve, raise ``approval_request_approved``."""
+    from portal.notifications.service import create_notification
+
+    session = ctx.session
+    base = select(ApprovalEntry).where(
+        ApprovalEntry.workflow_instance_id == ctx.instance.id,
+        ApprovalEntry.record_type == ctx.instance.record_type,
+        ApprovalEntry.record_id == ctx.instance.record_id,
+    )
+    notified: list[str] = []
+    auto_approved = False
+    while True:
+        if session.scalars(base.where(ApprovalEntry.status == OPEN)).first():
+            break  # someone still has to decide
+        created = list(session.scalars(base.where(ApprovalEntry.status == CREATED).order_by(ApprovalEntry.sequence_no)).unique())
+        if not created:
+            break
+        seq = created[0].sequence_no
+        batch = [e for e in created if e.sequence_no == seq]
+        for entry in batch:
+            entry.status = OPEN
+            entry.date_time_sent = utcnow()
+            entry.last_modified_at = utcnow()
+            if entry.approver_id == entry.sender_id:
+                entry.status = APPROVED
+                auto_approved = True
+                session.add(ApprovalCommentLine(record_type=entry.record_type, record_id=entry.record_id, approval_entry_id=entry.id,
+                                                user_id=entry.sender_id, comment="Approved automatically: the approver is the sender."))
+            else:
+                create_notification(
+                    session,
+                    recipient_id=entry.approver_id,
+                    type_="Approval",
+                    record_type=entry.record_type,
+                    record_id=entry.record_id,
+                    approval_entry_id=entry.id,
+                    template_code=ctx.options.get("notification_template") or "approval_request",
+                    sender_id=entry.sender_id,
+                )
+                notified.append(entry.approver.full_name)
+        session.flush()
+    if auto_approved and not pending_approvals(session, ctx.instance.record_type, ctx.instance.record_id, ctx.instance.id):
+        ctx.raise_event("approval_request_approved", comment=None)
+        return "Approved automatically: the sender's own limit covers the amount"
+    if notified:
+        return f"Approval request sent to {', '.join(notified)}"
+    return "No approval request left to send"
+
+
+def _close_all(ctx: StepContext, statuses: list[str], new_status: str, notify: bool, template: str) -> int:
+    from portal.notifications.service import create_notification
+
+    session = ctx.session
+    entries = list(
+        session.scalars(
+            select(ApprovalEntry).where(
+                ApprovalEntry.record_type == ctx.instance.record_type,
+                ApprovalEntry.record_id == ctx.instance.record_id,
+                ApprovalEntry.workflow_instance_id == ctx.instance.id,
+                ApprovalEntry.status.in_(statuses),
+            )
+        ).unique()
+    )
+    for entry in entries:
+        entry.status = new_status
+        entry.last_modified_at = utcnow()
+        entry.last_modified_by_id = ctx.user_id
+    if notify:
+        any_entry = session.scalars(select(ApprovalEntry).where(ApprovalEntry.workflow_instance_id == ctx.instance.id)).first()
+        if any_entry is not None:
+            create_notification(
+                session,
+                recipient_id=any_entry.sender_id,
+                type_="Approval",
+                record_type=any_entry.record_type,
+                record_id=any_entry.record_id,
+                approval_entry_id=any_entry.id,
+                template_code=template,
+                sender_id=ctx.user_id,
+                custom_message=ctx.event.payload.get("comment"),
+            )
+    session.flush()
+    return len(entries)
+
+
+def reject_all(ctx: StepContext) -> str:
+    """Response: reject the record's remaining Created, Open and Approved entries and
+    (option ``notify_sender``, default on) notify the sender."""
+    n = _close_all(ctx, [CREATED, OPEN, APPROVED], REJECTED, ctx.options.get("notify_sender", True), "approval_rejected")
+    return f"Approval request rejected ({n} other entries rejected)"
+
+
+def cancel_all(ctx: StepContext) -> str:
+    """Response: cancel the record's Created and Open entries."""
+    n = _close_all(ctx, [CREATED, OPEN], CANCELED, bool(ctx.options.get("notify_sender", False)), "approval_canceled")
+    return f"Approval request canceled ({n} entries canceled)"

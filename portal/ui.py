@@ -1,0 +1,39 @@
+"""Template helpers shared by every page: filters and the header's counts."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask import Flask
+from flask_login import current_user
+
+
+def fmt_value(value, kind: str = "text") -> str:
+    if value is None:
+        return ""
+    if kind == "money" or isinstance(value, Decimal) and kind != "decimal":
+        return f"{Decimal(value):,.2f}"
+    if kind == "decimal":
+        d = Decimal(value).normalize()
+        return f"{d:,f}"
+    if kind == "bool" or isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters["fmt"] = fmt_value
+    app.jinja_env.filters["money"] = lambda v: fmt_value(v, "money")
+
+    @app.context_processor
+    def _header_counts():
+        if not current_user.is_authenticated:
+            return {}
+        from portal.approvals.service import count_requests_to_approve
+        from portal.extensions import db
+
+        return {"requests_to_approve_count": count_requests_to_approve(db.session, current_user.id)}

@@ -1,0 +1,487 @@
+"""The workflow engine: raise events into the outbox, match them to workflows, run
+step instances and their responses.
+
+Rules (from Business Central's workflow engine):
+- A workflow's steps form a tree: the entry-point event, its responses in a chain
+  (each response's ``previous_step_id`` is the step before it), then follow-up events
+  (alternatives, in ``sequence_no`` order) whose ``previous_step_id`` is the last
+  response.
+- An event on a record first advances an Active event step of a running instance for
+  that record whose conditions match (approval events and instant-flow runs name
+  their instance in the payload); if none, it starts a new instance of each enabled
+  workflow whose entry point matches.
+- Executing an event step completes it, ignores its Active siblings and runs the
+  responses after it; then the events after the last response become Active. A
+  response with ``next_step_id`` jumps: the follow-up events of that step become
+  Active again (a loop) without re-running it.
+- An instance with no Active step left is Completed.
+- Events raised while responses run are written to the outbox and handled after the
+  current chain, in order.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select, true, update
+from sqlalchemy.orm import Session
+
+from portal.extensions import db
+from portal.records.registry import RECORD_TYPES, RecordType
+from portal.util import utcnow
+from portal.workflow import conditions
+from portal.workflow.models import (
+    ACTIVE,
+    COMPLETED,
+    IGNORED,
+    INACTIVE,
+    OUTBOX_DONE,
+    OUTBOX_FAILED,
+    OUTBOX_PENDING,
+    OUTBOX_PROCESSING,
+    RUN_COMPLETED,
+    RUN_FAILED,
+    RUN_QUEUED,
+    RUN_RUNNING,
+    STEP_EVENT,
+    STEP_RESPONSE,
+    OutboxEvent,
+    Workflow,
+    WorkflowInstance,
+    WorkflowStepInstance,
+    WorkflowStepRun,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_EVENT_ATTEMPTS = 3
+
+
+class ResponseError(Exception):
+    """A response can't be carried out for a business reason (clear message for the
+    user); the event's changes are rolled back and the run is recorded as failed."""
+
+
+# ---------------------------------------------------------------- raising events
+
+def raise_event(
+    session: Session,
+    code: str,
+    record_type: str | None,
+    record_id: int | None,
+    payload: dict | None = None,
+    user_id: int | None = None,
+) -> OutboxEvent:
+    """Add an outbox row for event ``code`` to ``session`` (committed with the caller's
+    change). After the commit the dispatcher job is enqueued. Returns the row."""
+    ev = OutboxEvent(
+        event_code=code, record_type=record_type, record_id=record_id, payload=payload or {}, user_id=user_id
+    )
+    session.add(ev)
+    session.info["outbox_dirty"] = True
+    return ev
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _enqueue_after_commit(session: Session) -> None:
+    from portal.queue import enqueue
+
+    if session.info.pop("outbox_dirty", False) and not session.info.get("in_dispatcher"):
+        enqueue("jobs.outbox.dispatch_outbox", retry=0)
+    if session.info.pop("notifications_dirty", False):
+        enqueue("jobs.notifications.send_notifications", retry=0)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop("outbox_dirty", None)
+    session.info.pop("notifications_dirty", None)
+
+
+# ---------------------------------------------------------------- context
+
+@dataclass
+class StepContext:
+    """What a response sees: the session, the instance and step instance being run,
+    the event that triggered it, the record (or None), its record type, the user who
+    raised the event, and the step's options."""
+
+    session: Session
+    instance: WorkflowInstance
+    step: WorkflowStepInstance
+    event: OutboxEvent
+    record: Any
+    record_type: RecordType | None
+    user_id: int | None
+    options: dict = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+
+    def raise_event(self, code: str, **payload: Any) -> OutboxEvent:
+        """Raise a follow-up event on this record (handled after the current chain)."""
+        payload.setdefault("instance_id", self.instance.id)
+        return raise_event(self.session, code, self.instance.record_type, self.instance.record_id, payload, self.user_id)
+
+
+def load_record(session: Session, record_type: str | None, record_id: int | None):
+    """The record's ORM object, or None."""
+    if not record_type or record_id is None or record_type not in RECORD_TYPES:
+        return None
+    return session.get(RECORD_TYPES[record_type].model, record_id)
+
+
+def event_values(session: Session, ev: OutboxEvent, record) -> dict[str, Any]:
+    """The values conditions are evaluated against: the record's fields, the event's
+    ``new_values`` and, for approval events, ``pending_approvals`` (entries of the
+    same instance still Created or Open)."""
+    values: dict[str, Any] = {}
+    if record is not None and ev.record_type in RECORD_TYPES:
+        values.update(RECORD_TYPES[ev.record_type].values(record))
+    values.update(ev.payload.get("new_values") or {})
+    if ev.event_code.startswith("approval_request_"):
+        from portal.approvals.service import pending_approvals
+
+        values["pending_approvals"] = pending_approvals(session, ev.record_type, ev.record_id, ev.payload.get("instance_id"))
+        values["comment"] = ev.payload.get("comment")
+    return values
+
+
+# ---------------------------------------------------------------- instances
+
+def create_instance(
+    session: Session,
+    workflow: Workflow,
+    record_type: str | None,
+    record_id: int | None,
+    trigger: str,
+    inputs: dict | None = None,
+    started_by_id: int | None = None,
+    status: str = RUN_RUNNING,
+) -> WorkflowInstance:
+    """Start an instance of ``workflow``: copy its steps (with options and conditions)
+    into step instances, the entry point Active and the rest Inactive."""
+    record = load_record(session, record_type, record_id)
+    rt = RECORD_TYPES.get(record_type or "")
+    inst = WorkflowInstance(
+        workflow_id=workflow.id,
+        workflow_code=workflow.code,
+        record_type=record_type,
+        record_id=record_id,
+        record_title=rt.title(record) if (rt and record is not None) else None,
+        status=status,
+        trigger=trigger,
+        inputs=inputs or {},
+        started_by_id=started_by_id,
+        started_at=utcnow() if status == RUN_RUNNING else None,
+    )
+    for step in workflow.steps:
+        inst.step_instances.append(
+            WorkflowStepInstance(
+                step_id=step.step_id,
+                description=step.description,
+                entry_point=step.entry_point,
+                previous_step_id=step.previous_step_id,
+                next_step_id=step.next_step_id,
+                sequence_no=step.sequence_no,
+                type=step.type,
+                function_name=step.function_name,
+                options=dict(step.options or {}),
+                conditions=list(step.conditions or []),
+                status=ACTIVE if step.entry_point else INACTIVE,
+                record_type=record_type,
+                record_id=record_id,
+            )
+        )
+    session.add(inst)
+    session.flush()
+    return inst
+
+
+def entry_step(workflow: Workflow):
+    for step in workflow.steps:
+        if step.entry_point:
+            return step
+    return None
+
+
+def matching_workflows(session: Session, code: str, record_type: str | None, values: dict, old_values: dict | None = None) -> list[Workflow]:
+    """Enabled, non-template workflows whose entry-point event is ``code`` on
+    ``record_type`` and whose entry conditions hold for ``values``."""
+    rows = session.scalars(
+        select(Workflow).where(Workflow.enabled.is_(True), Workflow.template.is_(False)).order_by(Workflow.code)
+    ).unique().all()
+    found = []
+    for wf in rows:
+        step = entry_step(wf)
+        if step is None or step.type != STEP_EVENT or step.function_name != code:
+            continue
+        if wf.record_type and record_type and wf.record_type != record_type:
+            continue
+        if conditions.matches(step.conditions, values, old_values):
+            found.append(wf)
+    return found
+
+
+def _children(inst: WorkflowInstance, step_id: int) -> list[WorkflowStepInstance]:
+    return sorted(
+        (s for s in inst.step_instances if s.previous_step_id == step_id),
+        key=lambda s: (s.sequence_no, s.step_id),
+    )
+
+
+def _by_step_id(inst: WorkflowInstance, step_id: int) -> WorkflowStepInstance:
+    for s in inst.step_instances:
+        if s.step_id == step_id:
+            return s
+    raise ResponseError(f"Workflow {inst.workflow_code} has no step {step_id}")
+
+
+def _activate_followups(inst: WorkflowInstance, step: WorkflowStepInstance) -> None:
+    for child in _children(inst, step.step_id):
+        if child.type == STEP_EVENT:
+            child.status = ACTIVE
+
+
+def _log_run(ctx_session: Session, inst, step, ev, outcome, message=None, error=None, started=None) -> None:
+    ctx_session.add(
+        WorkflowStepRun(
+            key=f"{step.id}:{ev.id}",
+            instance_id=inst.id,
+            step_instance_id=step.id,
+            event_id=ev.id,
+            function_name=step.function_name,
+            outcome=outcome,
+            message=message,
+            error=error,
+            started_at=started or utcnow(),
+            ended_at=utcnow(),
+        )
+    )
+
+
+def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowStepInstance, ev: OutboxEvent) -> None:
+    """Complete the event step ``step``, ignore its Active siblings, run the responses
+    that follow it and activate the next events. Raises :class:`ResponseError`."""
+    from portal.workflow.responses import run_response
+
+    if session.scalar(select(WorkflowStepRun.id).where(WorkflowStepRun.key == f"{step.id}:{ev.id}")):
+        return  # already done for this event (a retried job)
+    if inst.status == RUN_QUEUED:
+        inst.status = RUN_RUNNING
+        inst.started_at = utcnow()
+    for sibling in _children(inst, step.previous_step_id) if step.previous_step_id is not None else []:
+        if sibling is not step and sibling.type == STEP_EVENT and sibling.status == ACTIVE:
+            sibling.status = IGNORED
+    step.status = COMPLETED
+    _log_run(session, inst, step, ev, "Completed", message=f"Event {ev.event_code}")
+
+    record = load_record(session, inst.record_type, inst.record_id)
+    rt = RECORD_TYPES.get(inst.record_type or "")
+    current = step
+    messages: list[str] = []
+    while True:
+        if current.type == STEP_RESPONSE and current.next_step_id is not None:
+            _activate_followups(inst, _by_step_id(inst, current.next_step_id))
+            break
+        children = _children(inst, current.step_id)
+        responses = [c for c in children if c.type == STEP_RESPONSE]
+        if responses:
+            nxt = responses[0]
+            started = utcnow()
+            ctx = StepContext(session, inst, nxt, ev, record, rt, ev.user_id, dict(nxt.options or {}))
+            message = run_response(ctx)
+            nxt.status = COMPLETED
+            if message:
+                messages.append(message)
+            _log_run(session, inst, nxt, ev, "Completed", message=message, started=started)
+            current = nxt
+            continue
+        for child in children:
+            if child.type == STEP_EVENT:
+                child.status = ACTIVE
+        break
+    if messages:
+        inst.result = "\n".join(messages)
+    session.flush()
+    if not any(s.status == ACTIVE for s in inst.step_instances):
+        inst.status = RUN_COMPLETED
+        inst.ended_at = utcnow()
+
+
+def handle_event(session: Session, ev: OutboxEvent) -> list[WorkflowInstance]:
+    """Match ``ev`` to running instances or enabled workflows and execute it.
+    Returns the instances it ran in (empty if nothing matched)."""
+    record = load_record(session, ev.record_type, ev.record_id)
+    values = event_values(session, ev, record)
+    old_values = ev.payload.get("old_values")
+
+    instance_id = ev.payload.get("instance_id")
+    if instance_id:
+        candidates = [session.get(WorkflowInstance, instance_id)]
+    elif ev.record_type and ev.record_id is not None:
+        candidates = session.scalars(
+            select(WorkflowInstance)
+            .where(
+                WorkflowInstance.record_type == ev.record_type,
+                WorkflowInstance.record_id == ev.record_id,
+                WorkflowInstance.status.in_([RUN_RUNNING, RUN_QUEUED]),
+            )
+            .order_by(WorkflowInstance.id)
+        ).unique().all()
+    else:
+        candidates = []
+    for inst in candidates:
+        if inst is None or inst.status not in (RUN_RUNNING, RUN_QUEUED):
+            continue
+        active = sorted(
+            (s for s in inst.step_instances if s.status == ACTIVE and s.type == STEP_EVENT and s.function_name == ev.event_code),
+            key=lambda s: (s.sequence_no, s.step_id),
+        )
+        for step in active:
+            if conditions.matches(step.conditions, values, old_values):
+                execute_event_step(session, inst, step, ev)
+                return [inst]
+    if instance_id:
+        return []
+
+    started = []
+    for wf in matching_workflows(session, ev.event_code, ev.record_type, values, old_values):
+        inst = create_instance(session, wf, ev.record_type, ev.record_id, ev.event_code, ev.payload.get("inputs"), ev.user_id)
+        step = next(s for s in inst.step_instances if s.entry_point)
+        execute_event_step(session, inst, step, ev)
+        started.append(inst)
+    return started
+
+
+# ---------------------------------------------------------------- dispatcher
+
+def _record_failure(session: Session, ev: OutboxEvent, error: str) -> None:
+    """Keep a failed run visible: mark the event's instance Failed, or, for an event
+    that would have started a workflow, a Failed instance of each matching workflow."""
+    instance_id = ev.payload.get("instance_id")
+    inst = session.get(WorkflowInstance, instance_id) if instance_id else None
+    if inst is None:
+        record = load_record(session, ev.record_type, ev.record_id)
+        values = event_values(session, ev, record)
+        for wf in matching_workflows(session, ev.event_code, ev.record_type, values, ev.payload.get("old_values")):
+            inst = create_instance(session, wf, ev.record_type, ev.record_id, ev.event_code, ev.payload.get("inputs"), ev.user_id, status=RUN_FAILED)
+            inst.error = error
+            inst.ended_at = utcnow()
+            _notify_failure(session, inst, ev)
+        return
+    inst.status = RUN_FAILED
+    inst.error = error
+    inst.ended_at = utcnow()
+    _notify_failure(session, inst, ev)
+
+
+def _notify_failure(session: Session, inst: WorkflowInstance, ev: OutboxEvent) -> None:
+    if ev.user_id is None or ev.event_code == "run_from_automate":
+        return  # the Run flow pane shows instant-flow failures to the user directly
+    from portal.notifications.service import create_notification
+
+    create_notification(
+        session,
+        recipient_id=ev.user_id,
+        type_="Approval" if "approval" in ev.event_code else "New Record",
+        record_type=inst.record_type,
+        record_id=inst.record_id,
+        template_code="workflow_failed",
+        custom_message=f"{inst.workflow_code}: {inst.error}",
+    )
+
+
+def claim(session: Session, event_id: int) -> bool:
+    """Claim a pending outbox row for this worker (one UPDATE; True if won)."""
+    res = session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id == event_id, OutboxEvent.status == OUTBOX_PENDING)
+        .values(status=OUTBOX_PROCESSING, claimed_at=utcnow(), attempts=OutboxEvent.attempts + 1)
+    )
+    session.commit()
+    return res.rowcount == 1
+
+
+def process_event(session: Session, event_id: int) -> str:
+    """Handle one claimed outbox event in its own transaction. Returns the event's
+    final status: done, failed, or pending (an unexpected error, to be retried)."""
+    ev = session.get(OutboxEvent, event_id)
+    try:
+        handle_event(session, ev)
+        ev.status = OUTBOX_DONE
+        ev.processed_at = utcnow()
+        session.commit()
+        return OUTBOX_DONE
+    except ResponseError as exc:
+        session.rollback()
+        ev = session.get(OutboxEvent, event_id)
+        _record_failure(session, ev, str(exc))
+        ev.status, ev.error, ev.processed_at = OUTBOX_FAILED, str(exc), utcnow()
+        session.commit()
+        return OUTBOX_FAILED
+    except Exception as exc:  # noqa: BLE001 - retried, then failed and visible
+        log.exception("outbox event %s failed", event_id)
+        session.rollback()
+        ev = session.get(OutboxEvent, event_id)
+        ev.error = f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+        if ev.attempts >= MAX_EVENT_ATTEMPTS:
+            _record_failure(session, ev, f"{exc.__class__.__name__}: {exc}")
+            ev.status, ev.processed_at = OUTBOX_FAILED, utcnow()
+        else:
+            ev.status = OUTBOX_PENDING
+        session.commit()
+        return ev.status
+
+
+def dispatch_pending(session: Session | None = None, max_events: int = 10_000) -> int:
+    """Claim and process pending outbox events, oldest first, including events raised
+    while processing. Returns the number processed."""
+    session = session or db.session
+    session.info["in_dispatcher"] = True
+    done = 0
+    skip: set[int] = set()
+    try:
+        while done < max_events:
+            ids = session.scalars(
+                select(OutboxEvent.id)
+                .where(OutboxEvent.status == OUTBOX_PENDING, OutboxEvent.id.notin_(skip) if skip else true())
+                .order_by(OutboxEvent.id)
+                .limit(50)
+            ).all()
+            session.commit()
+            if not ids:
+                break
+            for event_id in ids:
+                if not claim(session, event_id):
+                    continue
+                status = process_event(session, event_id)
+                if status == OUTBOX_PENDING:
+                    skip.add(event_id)  # retried by the next sweep, not in this loop
+                done += 1
+    finally:
+        session.info.pop("in_dispatcher", None)
+    return done
+
+
+def requeue_stale(session: Session, older_than_seconds: int = 300) -> int:
+    """Put events stuck in processing (a worker died) back to pending. Returns count."""
+    from datetime import timedelta
+
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    res = session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.status == OUTBOX_PROCESSING, OutboxEvent.claimed_at < cutoff)
+        .values(status=OUTBOX_PENDING)
+    )
+    session.commit()
+    return res.rowcount
+
+
+def pending_count(session: Session, record_type: str | None = None, record_id: int | None = None) -> int:
+    """Outbox events not yet handled (optionally for one record)."""
+    q = select(func.count(OutboxEvent.id)).where(OutboxEvent.status.in_([OUTBOX_PENDING, OUTBOX_PROCESSING]))
+    if record_type:
+        q = q.where(OutboxEvent.record_type == record_type, OutboxEvent.record_id == record_id)
+    return session.scalar(q) or 0

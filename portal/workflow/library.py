@@ -1,0 +1,90 @@
+"""Workflow definitions shipped with the portal, as data: the Sales Order Approval
+workflow (after Business Central's MS-SOAPW template) and the customer statement
+instant flow. :func:`install_demo_workflows` creates them (enabled) if missing."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.workflow.models import STEP_EVENT, STEP_RESPONSE, TRIGGER_AUTOMATED, TRIGGER_INSTANT, Workflow, WorkflowStep
+
+E, R = STEP_EVENT, STEP_RESPONSE
+
+SALES_ORDER_APPROVAL = {
+    "code": "SO-APPROVAL",
+    "description": "Sales Order Approval Workflow",
+    "category": "Sales documents",
+    "record_type": "sales_header",
+    "trigger_kind": TRIGGER_AUTOMATED,
+    "steps": [
+        # id, previous, next, seq, type, function, options, conditions
+        (1, None, None, 1, E, "sales_document_approval_requested", {},
+         [{"field": "document_type", "operator": "=", "value": "Order"}, {"field": "status", "operator": "=", "value": "Open"}]),
+        (2, 1, None, 1, R, "set_status_pending_approval", {}, []),
+        (3, 2, None, 1, R, "create_approval_requests",
+         {"approver_type": "Salesperson/Purchaser", "limit_type": "Approver Chain", "due_date_days": 2}, []),
+        (4, 3, None, 1, R, "send_approval_request", {"notification_template": "approval_request"}, []),
+        # follow-up events of step 4, alternatives by priority
+        (5, 4, None, 1, E, "approval_request_approved", {}, [{"field": "pending_approvals", "operator": ">", "value": "0"}]),
+        (6, 5, 4, 1, R, "send_approval_request", {"notification_template": "approval_request"}, []),
+        (7, 4, None, 2, E, "approval_request_approved", {}, [{"field": "pending_approvals", "operator": "=", "value": "0"}]),
+        (8, 7, None, 1, R, "release_document", {}, []),
+        (9, 4, None, 3, E, "approval_request_rejected", {}, []),
+        (10, 9, None, 1, R, "reject_all_approval_requests", {"notify_sender": True}, []),
+        (11, 10, None, 1, R, "reopen_document", {}, []),
+        (12, 4, None, 4, E, "sales_document_approval_canceled", {}, []),
+        (13, 12, None, 1, R, "cancel_all_approval_requests", {"notify_sender": False}, []),
+        (14, 13, None, 1, R, "reopen_document", {}, []),
+    ],
+}
+
+CUSTOMER_STATEMENT_FLOW = {
+    "code": "CUST-STATEMENT",
+    "description": "Email the customer a statement of open orders",
+    "category": "Sales and marketing",
+    "record_type": "customer",
+    "trigger_kind": TRIGGER_INSTANT,
+    "input_fields": [
+        {"name": "message", "label": "Message", "type": "textarea", "required": False,
+         "help": "A personal note placed at the top of the email."},
+    ],
+    "steps": [
+        (1, None, None, 1, E, "run_from_automate", {}, []),
+        (2, 1, None, 1, R, "send_email", {"template": "customer_statement", "to_field": "email"}, []),
+    ],
+}
+
+DEMO_WORKFLOWS = [SALES_ORDER_APPROVAL, CUSTOMER_STATEMENT_FLOW]
+
+
+def build_workflow(definition: dict, enabled: bool = True) -> Workflow:
+    """A new :class:`Workflow` (not added to a session) from a definition dict."""
+    wf = Workflow(
+        code=definition["code"],
+        description=definition["description"],
+        category=definition.get("category"),
+        record_type=definition.get("record_type"),
+        trigger_kind=definition.get("trigger_kind", TRIGGER_AUTOMATED),
+        input_fields=definition.get("input_fields", []),
+        enabled=enabled,
+    )
+    for step_id, prev, nxt, seq, type_, fn, options, conds in definition["steps"]:
+        wf.steps.append(
+            WorkflowStep(
+                step_id=step_id, previous_step_id=prev, next_step_id=nxt, sequence_no=seq, type=type_,
+                function_name=fn, options=options, conditions=conds, entry_point=prev is None,
+            )
+        )
+    return wf
+
+
+def install_demo_workflows(session: Session) -> list[str]:
+    """Create the shipped workflows (enabled) that don't exist yet. Returns new codes."""
+    existing = set(session.scalars(select(Workflow.code)))
+    created = []
+    for definition in DEMO_WORKFLOWS:
+        if definition["code"] not in existing:
+            session.add(build_workflow(definition))
+            created.append(definition["code"])
+    session.flush()
+    return created

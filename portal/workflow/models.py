@@ -1,0 +1,182 @@
+"""Workflow tables: workflows and their steps, running instances and their step
+instances, the response execution log, and the outbox of domain events.
+
+One engine serves approval workflows and flows (automated, scheduled, instant). The
+step shape follows Business Central's Workflow Step table: an ``entry_point`` event,
+``previous_step_id`` links forming a tree, an optional ``next_step_id`` (a jump back),
+``type`` event/response, a ``function_name`` from the event or response catalog, and
+``options`` (response options) / ``conditions`` (event conditions) kept as JSON data.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.util import utcnow
+
+STEP_EVENT = "event"
+STEP_RESPONSE = "response"
+
+TRIGGER_AUTOMATED = "automated"
+TRIGGER_SCHEDULED = "scheduled"
+TRIGGER_INSTANT = "instant"
+
+# Step instance statuses (Business Central: Inactive, Active, Processing, Completed, Ignored)
+INACTIVE = "Inactive"
+ACTIVE = "Active"
+PROCESSING = "Processing"
+COMPLETED = "Completed"
+IGNORED = "Ignored"
+
+# Workflow instance statuses
+RUN_QUEUED = "Queued"
+RUN_RUNNING = "Running"
+RUN_COMPLETED = "Completed"
+RUN_FAILED = "Failed"
+RUN_CANCELED = "Canceled"
+
+
+class Workflow(db.Model):
+    """A workflow or flow definition. ``trigger_kind``: automated, scheduled or instant.
+    ``input_fields`` (instant flows): list of ``{"name", "label", "type", "required"}``."""
+
+    __tablename__ = "workflow"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    description: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(40))
+    record_type: Mapped[str | None] = mapped_column(String(40), index=True)
+    trigger_kind: Mapped[str] = mapped_column(String(20), default=TRIGGER_AUTOMATED)
+    enabled: Mapped[bool] = mapped_column(default=False)
+    template: Mapped[bool] = mapped_column(default=False)
+    input_fields: Mapped[list] = mapped_column(JSON, default=list)
+    schedule: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    steps: Mapped[list["WorkflowStep"]] = relationship(
+        back_populates="workflow", cascade="all, delete-orphan", order_by="WorkflowStep.step_id"
+    )
+
+
+class WorkflowStep(db.Model):
+    """One event or response of a workflow. ``step_id`` is unique within the workflow;
+    ``previous_step_id`` / ``next_step_id`` refer to other ``step_id`` values."""
+
+    __tablename__ = "workflow_step"
+    __table_args__ = (UniqueConstraint("workflow_id", "step_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflow.id", ondelete="CASCADE"), index=True)
+    step_id: Mapped[int]
+    description: Mapped[str | None] = mapped_column(String(200))
+    entry_point: Mapped[bool] = mapped_column(default=False)
+    previous_step_id: Mapped[int | None]
+    next_step_id: Mapped[int | None]
+    sequence_no: Mapped[int] = mapped_column(default=0)
+    type: Mapped[str] = mapped_column(String(10))
+    function_name: Mapped[str] = mapped_column(String(80))
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    conditions: Mapped[list] = mapped_column(JSON, default=list)
+    workflow: Mapped[Workflow] = relationship(back_populates="steps")
+
+
+class WorkflowInstance(db.Model):
+    """A run of a workflow for one record (or none, for a scheduled flow without a filter)."""
+
+    __tablename__ = "workflow_instance"
+    __table_args__ = (Index("ix_workflow_instance_record", "record_type", "record_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflow.id"), index=True)
+    workflow_code: Mapped[str] = mapped_column(String(20))
+    record_type: Mapped[str | None] = mapped_column(String(40))
+    record_id: Mapped[int | None]
+    record_title: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default=RUN_RUNNING, index=True)
+    trigger: Mapped[str | None] = mapped_column(String(80))
+    inputs: Mapped[dict] = mapped_column(JSON, default=dict)
+    result: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    workflow: Mapped[Workflow] = relationship(lazy="joined")
+    step_instances: Mapped[list["WorkflowStepInstance"]] = relationship(
+        back_populates="instance", cascade="all, delete-orphan", order_by="WorkflowStepInstance.step_id"
+    )
+
+
+class WorkflowStepInstance(db.Model):
+    """A copy of a workflow step inside a running instance, so later edits of the
+    workflow don't change runs under way. Status: Inactive, Active, Processing,
+    Completed, Ignored."""
+
+    __tablename__ = "workflow_step_instance"
+    __table_args__ = (UniqueConstraint("instance_id", "step_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("workflow_instance.id", ondelete="CASCADE"), index=True)
+    step_id: Mapped[int]
+    description: Mapped[str | None] = mapped_column(String(200))
+    entry_point: Mapped[bool] = mapped_column(default=False)
+    previous_step_id: Mapped[int | None]
+    next_step_id: Mapped[int | None]
+    sequence_no: Mapped[int] = mapped_column(default=0)
+    type: Mapped[str] = mapped_column(String(10))
+    function_name: Mapped[str] = mapped_column(String(80), index=True)
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    conditions: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default=INACTIVE, index=True)
+    record_type: Mapped[str | None] = mapped_column(String(40))
+    record_id: Mapped[int | None]
+    last_modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    instance: Mapped[WorkflowInstance] = relationship(back_populates="step_instances")
+
+
+class WorkflowStepRun(db.Model):
+    """One execution of a step instance for one event: the run history row and the
+    idempotency key (``key`` = step instance id + event id) that stops a retried job
+    from running the same response twice."""
+
+    __tablename__ = "workflow_step_run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("workflow_instance.id", ondelete="CASCADE"), index=True)
+    step_instance_id: Mapped[int] = mapped_column(ForeignKey("workflow_step_instance.id", ondelete="CASCADE"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_event.id"))
+    function_name: Mapped[str] = mapped_column(String(80))
+    outcome: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+
+# Outbox statuses
+OUTBOX_PENDING = "pending"
+OUTBOX_PROCESSING = "processing"
+OUTBOX_DONE = "done"
+OUTBOX_FAILED = "failed"
+
+
+class OutboxEvent(db.Model):
+    """A domain event written in the same transaction as the change that raised it.
+    ``payload`` holds the event's data: old and new values for record changes, the
+    approval entry id for approval events, inputs for instant flows."""
+
+    __tablename__ = "outbox_event"
+    __table_args__ = (Index("ix_outbox_event_status_id", "status", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_code: Mapped[str] = mapped_column(String(80))
+    record_type: Mapped[str | None] = mapped_column(String(40))
+    record_id: Mapped[int | None]
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    status: Mapped[str] = mapped_column(String(20), default=OUTBOX_PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
