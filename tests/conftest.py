@@ -87,7 +87,7 @@ def app(services):
     from portal.cli import setup_demo
     from portal.extensions import db
 
-    app = create_app({"TESTING": True})
+    app = create_app({"TESTING": True, "MAIL_SUPPRESS_SEND": False})
     with app.app_context():
         reset_database(db)
         db.session.remove()

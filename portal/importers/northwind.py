@@ -27,7 +27,11 @@ Rules that make a second run change nothing:
   does not move).
 * Values the import invents are defaults, set only when a record is created: demo
   e-mail addresses, a customer's credit limit 0, a document's status Open, user
-  passwords and roles, approval limits by job title, the approval administrator flag.
+  passwords and roles, approval limits by job title, the approval administrator flag
+  (the ``admin`` user is the approval administrator only if nobody else is one yet).
+  Exception: the ``admin`` user gets its ``admin`` role back if it was removed.
+* The employee id → user mapping exists only within one run (users do not store the
+  employee id), so ``reports_to`` must name a row of the same employees.csv.
 * Nothing is ever deleted (an order line missing from the file stays).
 * An order that is no longer Open (Pending Approval, Released) is not changed; a row
   that would change it is reported as an error.

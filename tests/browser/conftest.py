@@ -1,0 +1,251 @@
+"""Browser tests: the portal served by a live werkzeug server in a thread, a real RQ
+worker in a subprocess, and the system Chromium driven by pytest-playwright.
+
+Fixtures:
+- ``live_server``: the base URL of the running portal (also pytest-playwright's
+  ``base_url``, so ``page.goto("/sign-in")`` works);
+- ``worker``: a ``flask worker`` subprocess on the session's queue; its output goes to
+  ``worker.log`` in a tmp dir and the log's tail is printed when a test fails;
+- ``sign_in`` / ``sign_out``: helpers that sign a demo user in and out.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+PROJECT_ROOT = HERE.parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+DEMO_PASSWORDS = {"msuyama": "northwind", "sbuchanan": "northwind", "afuller": "northwind", "admin": "admin"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test in this folder ``browser``."""
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.browser)
+
+
+# ---------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright's launch options plus the system Chromium (``playwright
+    install`` can't download browsers here), headless, without a sandbox (root)."""
+    args = dict(browser_type_launch_args)
+    if os.path.exists(CHROMIUM):
+        args["executable_path"] = CHROMIUM
+    args["headless"] = True
+    args["args"] = [*args.get("args", []), *CHROMIUM_ARGS]
+    return args
+
+
+@pytest.fixture(scope="session")
+def base_url(live_server) -> str:
+    return live_server
+
+
+# ---------------------------------------------------------------- server and worker
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """Serve the portal app on a free port in a daemon thread; yields the base URL."""
+    from werkzeug.serving import make_server
+
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
+
+
+class WorkerProcess:
+    def __init__(self, proc: subprocess.Popen, log_path: Path):
+        self.proc = proc
+        self.log_path = log_path
+
+    def log_tail(self, lines: int = 80) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def assert_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the RQ worker exited with {self.proc.returncode}:\n{self.log_tail()}")
+
+
+@pytest.fixture(scope="session")
+def worker(app, services, tmp_path_factory):
+    """A real RQ worker (``flask worker``) in a subprocess on the session's queue."""
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    log = open(log_path, "wb")
+    env = dict(os.environ)
+    env.setdefault("FLASK_APP", "app")
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flask", "worker"],
+        cwd=str(PROJECT_ROOT),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    w = WorkerProcess(proc, log_path)
+    # Wait until it listens on the queue (jobs enqueued before that just wait, but an
+    # early crash is better reported here).
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        w.assert_alive()
+        if b"Listening on" in log_path.read_bytes() or b"*** Listening" in log_path.read_bytes():
+            break
+        time.sleep(0.2)
+    yield w
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    log.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        w = item.funcargs.get("worker") if hasattr(item, "funcargs") else None
+        if isinstance(w, WorkerProcess):
+            report.sections.append(("RQ worker log (tail)", w.log_tail()))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _sign_in(page, user_name: str, password: str | None = None) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/sign-in")
+    page.get_by_label("User name").fill(user_name)
+    page.get_by_label("Password").fill(password or DEMO_PASSWORDS[user_name])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def _sign_out(page) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+
+
+@pytest.fixture
+def sign_in():
+    """``sign_in(page, user_name, password=None)``: sign a demo user in (the demo
+    password is used when none is given)."""
+    return _sign_in
+
+
+@pytest.fixture
+def sign_out():
+    return _sign_out
+
+
+class NewMail:
+    """The SMTP sink's mail received since the test started (the Maildir is shared by
+    the whole session, so earlier tests' messages are ignored)."""
+
+    def __init__(self, sink):
+        self.sink = sink
+        self.seen = set(self._keys())
+
+    def _box(self):
+        import mailbox
+
+        return mailbox.Maildir(str(self.sink.path), create=False)
+
+    def _keys(self):
+        try:
+            return self._box().keys()
+        except FileNotFoundError:
+            return []
+
+    @staticmethod
+    def body(message) -> str:
+        """The message's HTML part, else its first non-empty text part, decoded. (The
+        portal's mail carries an empty text/plain alternative, so ``tests/conftest.py``'s
+        ``body_of``, which takes the first text part, returns "" for it.)"""
+        parts = {}
+        for part in message.walk():
+            kind = part.get_content_type()
+            if kind in ("text/html", "text/plain") and not part.is_multipart():
+                text = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8", "replace")
+                if text.strip():
+                    parts.setdefault(kind, text)
+        return parts.get("text/html") or parts.get("text/plain") or ""
+
+    @staticmethod
+    def subject(message) -> str:
+        """The decoded Subject (the Maildir keeps RFC 2047 encoded words, e.g. for "—")."""
+        from email.header import decode_header, make_header
+
+        return str(make_header(decode_header(message["Subject"] or "")))
+
+    def messages(self) -> list:
+        box = self._box()
+        return [box[k] for k in box.keys() if k not in self.seen]
+
+    def to(self, address: str, subject_part: str = "") -> list:
+        return [
+            m for m in self.messages()
+            if address in (m["To"] or "") and subject_part in self.subject(m)
+        ]
+
+    def wait_for(self, address: str, subject_part: str = "", timeout: float = 20.0, count: int = 1) -> list:
+        """The new messages to ``address`` with ``subject_part`` in the subject, once
+        at least ``count`` arrived; AssertionError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.to(address, subject_part)
+            if len(found) >= count:
+                return found
+            if time.monotonic() >= deadline:
+                subjects = [(m["To"], self.subject(m)) for m in self.messages()]
+                raise AssertionError(
+                    f"expected {count} new mail(s) to {address} with {subject_part!r} in {timeout}s; "
+                    f"got {len(found)}. New mail: {subjects}"
+                )
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def new_mail(sink) -> NewMail:
+    return NewMail(sink)
