@@ -94,10 +94,7 @@ def app(services):
         upgrade()
         setup_demo()
         db.session.remove()
-    ctx = app.app_context()
-    ctx.push()
     yield app
-    ctx.pop()
 
 
 WORKFLOW_TABLES = (
@@ -112,26 +109,29 @@ def clean_state(app):
     from sqlalchemy import text
 
     from portal.extensions import db
-
-    db.session.rollback()
-    for table in WORKFLOW_TABLES:
-        db.session.execute(text(f"DELETE FROM {table}"))
-    db.session.execute(text("UPDATE sales_header SET status = 'Open'"))
-    db.session.execute(text("UPDATE workflow SET enabled = :t"), {"t": True})
-    db.session.commit()
     from portal.queue import get_queue
 
-    get_queue().empty()
+    with app.app_context():
+        for table in WORKFLOW_TABLES:
+            db.session.execute(text(f"DELETE FROM {table}"))
+        db.session.execute(text("UPDATE sales_header SET status = 'Open'"))
+        db.session.execute(text("UPDATE workflow SET enabled = :t"), {"t": True})
+        db.session.commit()
+        get_queue().empty()
+        db.session.remove()
     yield
-    db.session.rollback()
 
 
 @pytest.fixture
 def db_session(app):
+    """``db.session`` inside an app context pushed for the test (not for test-client
+    tests: a pushed context would share ``g`` across their requests)."""
     from portal.extensions import db
 
-    yield db.session
-    db.session.rollback()
+    with app.app_context():
+        yield db.session
+        db.session.rollback()
+        db.session.remove()
 
 
 @pytest.fixture
@@ -139,7 +139,11 @@ def run_jobs(app):
     """A function that runs a real RQ worker in burst mode until the queue is empty."""
     from portal.cli import run_worker
 
-    return lambda: run_worker(burst=True)
+    def run():
+        with app.app_context():
+            run_worker(burst=True)
+
+    return run
 
 
 class Sink:
@@ -159,7 +163,7 @@ class Sink:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for m in self.to(address):
-                if subject_part in str(m["Subject"]):
+                if subject_part in subject_of(m):
                     return m
             time.sleep(0.2)
         raise AssertionError(f"no mail to {address} with {subject_part!r} in {timeout}s")
@@ -170,8 +174,17 @@ def sink(services) -> Sink:
     return Sink(services["MAIL_SINK_DIR"])
 
 
+def subject_of(message) -> str:
+    """The decoded Subject header."""
+    from email.header import decode_header, make_header
+
+    return str(make_header(decode_header(message["Subject"] or "")))
+
+
 def body_of(message) -> str:
+    """All text and HTML parts of a message, decoded and joined."""
+    texts = []
     for part in message.walk():
         if part.get_content_type() in ("text/html", "text/plain") and not part.is_multipart():
-            return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
-    return ""
+            texts.append(part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8"))
+    return "\n".join(texts)

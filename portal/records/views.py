@@ -2,7 +2,7 @@
 record-type registry), the home page and the document actions Release / Reopen."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 
@@ -90,7 +90,7 @@ def list_page(slug: str):
     sort = request.args.get("sort", rt.default_sort)
     page = max(request.args.get("page", 1, type=int), 1)
     q, sort = list_query(rt, search, sort)
-    pagination = db.paginate(q, page=page, per_page=db.get_app().config["PAGE_SIZE"], error_out=False)
+    pagination = db.paginate(q, page=page, per_page=current_app.config["PAGE_SIZE"], error_out=False)
     ctx = dict(rt=rt, slug=slug, pagination=pagination, search=search, sort=sort)
     if htmx and htmx.target == "list-results":
         return render_template("records/_list_results.html", **ctx)

@@ -158,6 +158,7 @@ def _sign_in(page, user_name: str, password: str | None = None) -> None:
     page.get_by_label("Password").fill(password or DEMO_PASSWORDS[user_name])
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    page.wait_for_load_state("load")
 
 
 def _sign_out(page) -> None:
@@ -165,6 +166,21 @@ def _sign_out(page) -> None:
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+
+
+def _open_nav(page, name) -> None:
+    """Click header link ``name`` (a string matched exactly, or a regex) and wait for
+    the page (and htmx) to load: typing into an htmx search box before htmx
+    initialised would not trigger the search."""
+    exact = {"exact": True} if isinstance(name, str) else {}
+    page.get_by_role("navigation").get_by_role("link", name=name, **exact).click()
+    page.wait_for_load_state("load")
+
+
+@pytest.fixture
+def open_nav():
+    """``open_nav(page, "Customers")``: follow a header link; waits for the load event."""
+    return _open_nav
 
 
 @pytest.fixture

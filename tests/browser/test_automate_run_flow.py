@@ -12,9 +12,9 @@ FLOW = "Email the customer a statement of open orders"
 ASYNC = 20_000  # ms: results that wait for the worker
 
 
-def search_customers(page: Page, text: str) -> None:
+def search_customers(page: Page, open_nav, text: str) -> None:
     """Open the Customers list and search as you type (htmx swaps #list-results)."""
-    page.get_by_role("navigation").get_by_role("link", name="Customers", exact=True).click()
+    open_nav(page, "Customers")
     expect(page.get_by_role("heading", name="Customers", exact=True)).to_be_visible()
     page.get_by_role("searchbox", name="Search").fill(text)
     expect(page).to_have_url(re.compile(rf"[?&]q={re.escape(text)}(&|$)"), timeout=10_000)
@@ -25,9 +25,9 @@ def choose_flow(page: Page) -> None:
     page.get_by_role("menuitem", name=FLOW).click()
 
 
-def test_run_flow_from_customer_card(page: Page, worker, clean_state, new_mail, sign_in):
+def test_run_flow_from_customer_card(page: Page, worker, clean_state, new_mail, sign_in, open_nav):
     sign_in(page, "msuyama")
-    search_customers(page, "ALFKI")
+    search_customers(page, open_nav, "ALFKI")
     results = page.locator("#list-results tbody tr")
     expect(results).to_have_count(1)
     results.get_by_role("link", name="ALFKI", exact=True).click()
@@ -57,10 +57,10 @@ def test_run_flow_from_customer_card(page: Page, worker, clean_state, new_mail, 
     assert "10643" in body  # one of ALFKI's orders
 
 
-def test_run_flow_on_selected_rows_of_customers_list(page: Page, worker, clean_state, new_mail, sign_in):
+def test_run_flow_on_selected_rows_of_customers_list(page: Page, worker, clean_state, new_mail, sign_in, open_nav):
     sign_in(page, "msuyama")
     # The list is sorted by No.: ALFKI and ANATR are the first rows of page 1.
-    page.get_by_role("navigation").get_by_role("link", name="Customers", exact=True).click()
+    open_nav(page, "Customers")
     page.get_by_label("Select ALFKI", exact=True).check()
     page.get_by_label("Select ANATR", exact=True).check()
 
@@ -84,9 +84,9 @@ def test_run_flow_on_selected_rows_of_customers_list(page: Page, worker, clean_s
         assert message in new_mail.body(mail)
 
 
-def test_run_flow_on_list_without_selection_asks_for_a_row(page: Page, clean_state, sign_in):
+def test_run_flow_on_list_without_selection_asks_for_a_row(page: Page, clean_state, sign_in, open_nav):
     sign_in(page, "msuyama")
-    page.get_by_role("navigation").get_by_role("link", name="Customers", exact=True).click()
+    open_nav(page, "Customers")
     choose_flow(page)
     pane = page.get_by_role("region", name="Run flow", exact=True)
     expect(pane).to_be_visible()

@@ -5,25 +5,28 @@ Steven Buchanan approves from Requests to Approve (order Released) or rejects fr
 order page (order Open again, a "Rejected" mail to the sender)."""
 from __future__ import annotations
 
+import re
 import uuid
 
 from playwright.sync_api import Page, expect
 
 ASYNC = 20_000  # ms: results that wait for the worker
 ORDER = "10249"
-TITLE = "Sales Order 10249 — Toms Spezialitäten"
+HEADING = "Sales Order 10249"
+TITLE = "Sales Order 10249 — Toms Spezialitäten — 1,863.40"  # an approval entry's title
 
 
-def open_order(page: Page, no: str = ORDER) -> None:
+def open_order(page: Page, open_nav, no: str = ORDER) -> None:
     """Sales Orders list → search ``no`` (htmx, as you type) → the order's page."""
-    page.get_by_role("navigation").get_by_role("link", name="Sales Orders", exact=True).click()
+    open_nav(page, "Sales Orders")
     expect(page.get_by_role("heading", name="Sales Orders", exact=True)).to_be_visible()
     page.get_by_role("searchbox", name="Search").fill(no)
     rows = page.locator("#list-results tbody tr")
     expect(rows).to_have_count(1, timeout=10_000)
     expect(rows.first).to_contain_text(no)
     rows.get_by_role("link", name=no, exact=True).click()
-    expect(page.get_by_role("heading", name=TITLE)).to_be_visible()
+    expect(page.get_by_role("heading", name=HEADING, exact=True)).to_be_visible()
+    page.wait_for_load_state("load")
 
 
 def approvals_row(page: Page, approver: str):
@@ -60,16 +63,17 @@ def expect_status_eventually(page: Page, status: str, timeout: float = ASYNC) ->
             page.reload()
 
 
-def test_send_and_approve_from_requests_to_approve(page: Page, worker, clean_state, new_mail, sign_in, sign_out):
+def test_send_and_approve_from_requests_to_approve(page: Page, worker, clean_state, new_mail, sign_in, sign_out, open_nav):
     sign_in(page, "msuyama")
-    open_order(page)
+    open_order(page, open_nav)
     send_for_approval(page)
     [request_mail] = new_mail.wait_for("sbuchanan@northwind.test", f"Approval requested: {TITLE}")
     assert "1,863.40" in new_mail.body(request_mail) or ORDER in new_mail.body(request_mail)
 
     sign_out(page)
     sign_in(page, "sbuchanan")
-    page.get_by_role("navigation").get_by_role("link", name="Requests to Approve").click()
+    open_nav(page, re.compile(r"^Requests to Approve"))
+    expect(page.locator("#rta-count")).to_have_text("1")
     expect(page.get_by_role("heading", name="Requests to Approve")).to_be_visible()
     row = page.locator("#rta-form tbody tr").filter(has_text=TITLE)
     expect(row).to_have_count(1)
@@ -82,21 +86,21 @@ def test_send_and_approve_from_requests_to_approve(page: Page, worker, clean_sta
     expect(page.get_by_role("status")).to_contain_text(f"Approved: {TITLE}")
     expect(page.locator("#rta-form tbody tr").filter(has_text=TITLE)).to_have_count(0)
 
-    open_order(page)
+    open_order(page, open_nav)
     expect_status_eventually(page, "Released")
     expect(approvals_row(page, "Steven Buchanan")).to_contain_text("Approved")
     expect(page.get_by_role("complementary", name="Approvals")).to_contain_text(comment)
 
 
-def test_send_and_reject_from_the_order_page(page: Page, worker, clean_state, new_mail, sign_in, sign_out):
+def test_send_and_reject_from_the_order_page(page: Page, worker, clean_state, new_mail, sign_in, sign_out, open_nav):
     sign_in(page, "msuyama")
-    open_order(page)
+    open_order(page, open_nav)
     send_for_approval(page)
     new_mail.wait_for("sbuchanan@northwind.test", f"Approval requested: {TITLE}")
 
     sign_out(page)
     sign_in(page, "sbuchanan")
-    open_order(page)
+    open_order(page, open_nav)
     expect(page.locator("#doc-status")).to_have_text("Pending Approval")
     decide = page.locator("#record-state form.decide")
     expect(decide).to_be_visible()
