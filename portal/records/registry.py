@@ -191,7 +191,7 @@ SALES_DOCUMENT = RecordType(
     list_columns=("no", "customer_no", "customer_name", "salesperson_code", "order_date", "status", "amount"),
     search_fields=("no", "salesperson_code", "status"),
     card_groups=(
-        ("General", ("no", "customer_no", "customer_name", "salesperson_code", "order_date", "requested_delivery_date", "status", "amount")),
+        ("General", ("no", "customer_no", "customer_name", "salesperson_code", "order_date", "requested_delivery_date", "amount")),
         ("Shipping", ("shipment_date", "shipping_agent_code", "freight", "ship_to_name", "ship_to_address", "ship_to_city", "ship_to_postal_code", "ship_to_country")),
     ),
     default_sort="-no",

@@ -103,9 +103,11 @@ class WorkerProcess:
             raise AssertionError(f"the RQ worker exited with {self.proc.returncode}:\n{self.log_tail()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def worker(app, services, tmp_path_factory):
-    """A real RQ worker (``flask worker``) in a subprocess on the session's queue."""
+    """A real RQ worker (``flask worker``) in a subprocess on the session's queue.
+    Package-scoped: it stops when the browser tests are done, so it can't take the
+    jobs of later tests that run the queue themselves (``run_jobs``)."""
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     log = open(log_path, "wb")
     env = dict(os.environ)
