@@ -5,7 +5,9 @@ Sending happens in workers (the ``jobs.notifications.send_notifications`` job), 
 in a web request."""
 from __future__ import annotations
 
+import html as html_lib
 import logging
+import re
 import socket
 from datetime import timedelta
 from decimal import Decimal
@@ -115,7 +117,8 @@ def render_template_code(session: Session, code: str | None, context: dict) -> t
 def send_mail(to: str, subject: str, html: str) -> None:
     """Send one email through SMTP (Flask-Mail) with the configured timeout (seconds).
     Raises ``OSError`` / ``smtplib.SMTPException`` on failure."""
-    msg = Message(subject=subject, recipients=[to], html=html, sender=current_app.config["MAIL_DEFAULT_SENDER"])
+    text = html_lib.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<(br|/p|/tr)\s*/?>", "\n", html))).strip()
+    msg = Message(subject=subject, recipients=[to], html=html, body=text, sender=current_app.config["MAIL_DEFAULT_SENDER"])
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(current_app.config["MAIL_TIMEOUT"])
     try:

@@ -28,6 +28,24 @@ def order(session, no) -> SalesHeader:
     return doc
 
 
+def send(session, run_jobs, no, sender) -> SalesHeader:
+    """``sender`` sends order ``no`` for approval; the worker runs the workflow."""
+    approvals.send_approval_request(session, "sales_header", order(session, no), user(session, sender))
+    session.commit()
+    run_jobs()
+    return order(session, no)
+
+
+def decide(session, run_jobs, doc, approver, action="approve", comment=None) -> SalesHeader:
+    """``approver`` approves (or rejects) their open entry; the worker runs the workflow."""
+    who = user(session, approver)
+    entry = approvals.open_entry_for(session, "sales_header", doc.id, who.id)
+    getattr(approvals, action)(session, entry.id, who, comment)
+    session.commit()
+    run_jobs()
+    return order(session, doc.no)
+
+
 def entries(session, doc):
     session.expire_all()
     return [(e.approver.user_name, e.status) for e in approvals.entries_for_record(session, "sales_header", doc.id)]
@@ -38,11 +56,7 @@ def test_order_10249_goes_up_the_chain_and_is_released(db_session, run_jobs, sin
     doc = order(s, "10249")
     assert doc.amount == Decimal("1863.40") and doc.salesperson_code == "MSUYAMA"
 
-    approvals.send_approval_request(s, "sales_header", doc, user(s, "msuyama"))
-    s.commit()
-    run_jobs()
-
-    doc = order(s, "10249")
+    doc = send(s, run_jobs, "10249", "msuyama")
     assert doc.status == "Pending Approval"
     # Suyama's own entry (limit 1,000) is approved at once; Buchanan's (limit 5,000) is open.
     assert entries(s, doc) == [("msuyama", "Approved"), ("sbuchanan", "Open")]
@@ -56,12 +70,7 @@ def test_order_10249_goes_up_the_chain_and_is_released(db_session, run_jobs, sin
         records.release(s, doc, user(s, "msuyama").id)
     s.rollback()
 
-    entry = approvals.open_entry_for(s, "sales_header", doc.id, user(s, "sbuchanan").id)
-    approvals.approve(s, entry.id, user(s, "sbuchanan"), "Fine by me")
-    s.commit()
-    run_jobs()
-
-    doc = order(s, "10249")
+    doc = decide(s, run_jobs, doc, "sbuchanan", comment="Fine by me")
     assert doc.status == "Released"
     assert entries(s, doc) == [("msuyama", "Approved"), ("sbuchanan", "Approved")]
     inst = s.scalar(select(WorkflowInstance).where(WorkflowInstance.record_id == doc.id))
@@ -73,47 +82,26 @@ def test_large_order_climbs_the_whole_chain_in_series(db_session, run_jobs):
     s = db_session
     # 10678 (Robert King) is 5,256.50: above the sales manager's 5,000, so the chain
     # runs King (sender, approved at once) → Buchanan → Fuller, one at a time.
-    doc = order(s, "10678")
-    assert doc.amount == Decimal("5256.50")
-    approvals.send_approval_request(s, "sales_header", doc, user(s, "rking"))
-    s.commit()
-    run_jobs()
+    assert order(s, "10678").amount == Decimal("5256.50")
+    doc = send(s, run_jobs, "10678", "rking")
     assert entries(s, doc) == [("rking", "Approved"), ("sbuchanan", "Open"), ("afuller", "Created")]
-    entry = approvals.open_entry_for(s, "sales_header", doc.id, user(s, "sbuchanan").id)
-    approvals.approve(s, entry.id, user(s, "sbuchanan"))
-    s.commit()
-    run_jobs()
-    doc = order(s, "10678")
+    doc = decide(s, run_jobs, doc, "sbuchanan")
     assert doc.status == "Pending Approval"
     assert entries(s, doc) == [("rking", "Approved"), ("sbuchanan", "Approved"), ("afuller", "Open")]
-    entry = approvals.open_entry_for(s, "sales_header", doc.id, user(s, "afuller").id)
-    approvals.approve(s, entry.id, user(s, "afuller"))
-    s.commit()
-    run_jobs()
-    assert order(s, "10678").status == "Released"
+    assert decide(s, run_jobs, doc, "afuller").status == "Released"
 
 
 def test_order_within_the_senders_limit_is_released_at_once(db_session, run_jobs):
     s = db_session
-    doc = order(s, "10248")  # 440.00, salesperson Steven Buchanan
-    approvals.send_approval_request(s, "sales_header", doc, user(s, "sbuchanan"))
-    s.commit()
-    run_jobs()
-    assert order(s, "10248").status == "Released"
+    doc = send(s, run_jobs, "10248", "sbuchanan")  # 440.00, salesperson Steven Buchanan
+    assert doc.status == "Released"
     assert entries(s, doc) == [("sbuchanan", "Approved")]
 
 
 def test_reject_rejects_all_reopens_and_tells_the_sender(db_session, run_jobs, sink):
     s = db_session
-    doc = order(s, "10249")
-    approvals.send_approval_request(s, "sales_header", doc, user(s, "msuyama"))
-    s.commit()
-    run_jobs()
-    entry = approvals.open_entry_for(s, "sales_header", doc.id, user(s, "sbuchanan").id)
-    approvals.reject(s, entry.id, user(s, "sbuchanan"), "Discount too high")
-    s.commit()
-    run_jobs()
-    doc = order(s, "10249")
+    doc = send(s, run_jobs, "10249", "msuyama")
+    doc = decide(s, run_jobs, doc, "sbuchanan", "reject", "Discount too high")
     assert doc.status == "Open"
     assert entries(s, doc) == [("msuyama", "Rejected"), ("sbuchanan", "Rejected")]
     mail = sink.wait_for("msuyama@northwind.test", "Rejected: Sales Order 10249")
@@ -122,12 +110,9 @@ def test_reject_rejects_all_reopens_and_tells_the_sender(db_session, run_jobs, s
 
 def test_sender_cancels_and_the_document_reopens(db_session, run_jobs):
     s = db_session
-    doc = order(s, "10249")
-    approvals.send_approval_request(s, "sales_header", doc, user(s, "msuyama"))
-    s.commit()
-    run_jobs()
+    doc = send(s, run_jobs, "10249", "msuyama")
     with pytest.raises(approvals.ApprovalError, match="Only the sender"):
-        approvals.cancel_approval_request(s, "sales_header", doc, user(s, "nDavolio".lower()))
+        approvals.cancel_approval_request(s, "sales_header", doc, user(s, "ndavolio"))
     approvals.cancel_approval_request(s, "sales_header", doc, user(s, "msuyama"))
     s.commit()
     run_jobs()
@@ -141,10 +126,7 @@ def test_sender_cancels_and_the_document_reopens(db_session, run_jobs):
 
 def test_only_the_approver_or_the_administrator_decides_and_only_once(db_session, run_jobs):
     s = db_session
-    doc = order(s, "10249")
-    approvals.send_approval_request(s, "sales_header", doc, user(s, "msuyama"))
-    s.commit()
-    run_jobs()
+    doc = send(s, run_jobs, "10249", "msuyama")
     entry = approvals.open_entry_for(s, "sales_header", doc.id, user(s, "sbuchanan").id)
     with pytest.raises(approvals.ApprovalError, match="not permitted"):
         approvals.approve(s, entry.id, user(s, "ndavolio"))
