@@ -171,6 +171,6 @@ class SalesLine(db.Model):
 
     def calculate(self) -> Decimal:
         """Recompute and return ``line_amount`` from quantity, unit price and discount."""
-        gross = Decimal(self.quantity) * Decimal(self.unit_price)
-        self.line_amount = money(gross * (Decimal(100) - Decimal(self.line_discount_pct)) / Decimal(100))
+        gross = Decimal(self.quantity or 0) * Decimal(self.unit_price or 0)
+        self.line_amount = money(gross * (Decimal(100) - Decimal(self.line_discount_pct or 0)) / Decimal(100))
         return self.line_amount

@@ -44,6 +44,11 @@ def compare(actual: Any, operator: str, expected: Any) -> bool:
     if operator == "contains":
         return str(expected).lower() in str(actual or "").lower()
     a, e = _coerce(actual, expected)
+    if operator in (">", ">=", "<", "<=") and isinstance(a, str) and isinstance(e, str):
+        try:  # numbers kept as text (e.g. JSON event data) compare as numbers
+            a, e = Decimal(a), Decimal(e)
+        except InvalidOperation:
+            pass
     if a is None or e is None:
         if operator == "=":
             return (a or "") == (e or "")

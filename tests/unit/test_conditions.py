@@ -35,3 +35,8 @@ def test_unknown_operators_are_errors_not_code():
         "Condition 1: unknown field 'nope'",
         "Condition 2: unknown operator '~'",
     ]
+
+
+def test_numbers_kept_as_text_compare_as_numbers():
+    assert matches([{"field": "credit_limit", "operator": ">", "value": "1000"}], {"credit_limit": "400.00"}) is False
+    assert matches([{"field": "credit_limit", "operator": "<", "value": "1000"}], {"credit_limit": "400.00"})
