@@ -26,34 +26,64 @@ def _back(record_type: str, record_id: int):
     return redirect(url_for("records.record_page", slug=SLUG_OF[record_type], record_id=record_id))
 
 
+def _act_on(record_type: str, ids: list[int], action: str) -> None:
+    """Send or cancel approval requests for the records ``ids``, flashing one message
+    per record (a failure for one record doesn't stop the others)."""
+    fn = service.send_approval_request if action == "send" else service.cancel_approval_request
+    if not ids:
+        flash("Select at least one record.", "error")
+    for record_id in ids:
+        rt, record = _record(record_type, record_id)
+        try:
+            fn(db.session, record_type, record, current_user)
+            db.session.commit()
+            flash(f"An approval request for {rt.title(record)} is being {'sent' if action == 'send' else 'canceled'}.")
+        except service.ApprovalError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+
+
+def _may_send() -> None:
+    if not current_user.has_role("business_user"):
+        abort(403, description="You are not permitted to send approval requests.")
+
+
 @bp.route("/send/<record_type>/<int:record_id>", methods=["POST"])
 @login_required
 def send(record_type: str, record_id: int):
-    rt, record = _record(record_type, record_id)
-    if not current_user.has_role("business_user"):
-        abort(403, description="You are not permitted to send approval requests.")
-    try:
-        service.send_approval_request(db.session, record_type, record, current_user)
-        db.session.commit()
-        flash(f"An approval request for {rt.title(record)} is being sent.")
-    except service.ApprovalError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+    _may_send()
+    _act_on(record_type, [record_id], "send")
     return _back(record_type, record_id)
 
 
 @bp.route("/cancel/<record_type>/<int:record_id>", methods=["POST"])
 @login_required
 def cancel(record_type: str, record_id: int):
-    rt, record = _record(record_type, record_id)
-    try:
-        service.cancel_approval_request(db.session, record_type, record, current_user)
-        db.session.commit()
-        flash(f"The approval request for {rt.title(record)} is being canceled.")
-    except service.ApprovalError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+    _act_on(record_type, [record_id], "cancel")
     return _back(record_type, record_id)
+
+
+@bp.route("/<any(send, cancel):action>/<record_type>", methods=["POST"])
+@login_required
+def act_on_selected(action: str, record_type: str):
+    """Send / Cancel Approval Request for the rows selected on a list page."""
+    if action == "send":
+        _may_send()
+    _act_on(record_type, [int(i) for i in request.form.getlist("ids") if i.isdigit()], action)
+    return redirect(url_for("records.list_page", slug=SLUG_OF[record_type], q=request.form.get("q") or None))
+
+
+@bp.route("/factbox/<record_type>/<int:record_id>")
+@login_required
+def factbox(record_type: str, record_id: int):
+    """The Approvals fact box of one record (for the row selected on a list page)."""
+    rt, record = _record(record_type, record_id)
+    return render_template(
+        "approvals/_factbox.html",
+        entries=service.entries_for_record(db.session, record_type, record_id),
+        comments=service.comments_for_record(db.session, record_type, record_id),
+        record_label=rt.title(record),
+    )
 
 
 @bp.route("/requests")

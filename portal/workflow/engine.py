@@ -125,11 +125,13 @@ class StepContext:
         return raise_event(self.session, code, self.instance.record_type, self.instance.record_id, payload, self.user_id)
 
 
-def load_record(session: Session, record_type: str | None, record_id: int | None):
-    """The record's ORM object, or None."""
+def load_record(session: Session, record_type: str | None, record_id: int | None, lock: bool = False):
+    """The record's ORM object, or None. ``lock`` takes a row lock (SELECT ... FOR
+    UPDATE where the database has one) so that events of one record are handled one
+    at a time even with many workers."""
     if not record_type or record_id is None or record_type not in RECORD_TYPES:
         return None
-    return session.get(RECORD_TYPES[record_type].model, record_id)
+    return session.get(RECORD_TYPES[record_type].model, record_id, with_for_update=lock or None)
 
 
 def event_values(session: Session, ev: OutboxEvent, record) -> dict[str, Any]:
@@ -314,7 +316,7 @@ def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowS
 def handle_event(session: Session, ev: OutboxEvent) -> list[WorkflowInstance]:
     """Match ``ev`` to running instances or enabled workflows and execute it.
     Returns the instances it ran in (empty if nothing matched)."""
-    record = load_record(session, ev.record_type, ev.record_id)
+    record = load_record(session, ev.record_type, ev.record_id, lock=True)
     values = event_values(session, ev, record)
     old_values = ev.payload.get("old_values")
 

@@ -128,3 +128,19 @@ def test_mailbox_is_for_admins_only(client):
     client2 = client.application.test_client()
     sign_in(client2, "admin", "admin")
     assert client2.get("/mailbox").status_code == 200
+
+
+def test_send_and_cancel_from_the_sales_orders_list_with_the_factbox(client, app, run_jobs):
+    sign_in(client, "msuyama", "northwind")
+    doc = record_id(app, SalesHeader, "10249")
+    page = client.get("/sales-orders?q=10249").get_data(as_text=True)
+    assert 'form="list-selection"' in page and "Select a row to see its approval entries." in page
+    res = client.post("/approvals/send/sales_header", data={"csrf_token": csrf(page), "ids": [doc], "q": "10249"}, follow_redirects=True)
+    assert "An approval request for Sales Order 10249 is being sent." in res.get_data(as_text=True)
+    run_jobs()
+    box = client.get(f"/approvals/factbox/sales_header/{doc}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Sales Order 10249" in box and "Steven Buchanan" in box and "Open" in box
+    res = client.post("/approvals/cancel/sales_header", data={"csrf_token": csrf(page), "ids": [doc]}, follow_redirects=True)
+    assert "is being canceled" in res.get_data(as_text=True)
+    nothing = client.post("/approvals/send/sales_header", data={"csrf_token": csrf(page)}, follow_redirects=True)
+    assert "Select at least one record." in nothing.get_data(as_text=True)
