@@ -147,31 +147,59 @@ def run_jobs(app):
 
 
 class Sink:
-    """The SMTP sink's received mail."""
+    """The SMTP sink's mail received since the test started (the Maildir is shared by
+    the whole session, so earlier tests' messages are ignored); the test's own mail is
+    removed afterwards."""
 
     def __init__(self, path: str):
         self.path = Path(path)
+        self.seen = set(self._keys())
+
+    def _box(self):
+        return mailbox.Maildir(str(self.path), create=False)
+
+    def _keys(self):
+        try:
+            return self._box().keys()
+        except FileNotFoundError:
+            return []
+
+    body = staticmethod(lambda message: body_of(message))
+    subject = staticmethod(lambda message: subject_of(message))
 
     def messages(self) -> list:
-        box = mailbox.Maildir(str(self.path), create=False)
-        return [box[k] for k in box.keys()]
+        box = self._box()
+        return [box[k] for k in box.keys() if k not in self.seen]
 
-    def to(self, address: str) -> list:
-        return [m for m in self.messages() if address in (m["To"] or "")]
+    def to(self, address: str, subject_part: str = "") -> list:
+        return [m for m in self.messages() if address in (m["To"] or "") and subject_part in subject_of(m)]
 
-    def wait_for(self, address: str, subject_part: str = "", timeout: float = 15.0):
+    def wait_for(self, address: str, subject_part: str = "", timeout: float = 20.0, count: int = 1) -> list:
+        """The new messages to ``address`` with ``subject_part`` in the subject, once at
+        least ``count`` arrived; AssertionError after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for m in self.to(address):
-                if subject_part in subject_of(m):
-                    return m
+        while True:
+            found = self.to(address, subject_part)
+            if len(found) >= count:
+                return found
+            if time.monotonic() >= deadline:
+                got = [(m["To"], subject_of(m)) for m in self.messages()]
+                raise AssertionError(f"expected {count} new mail(s) to {address} with {subject_part!r} in {timeout}s; new mail: {got}")
             time.sleep(0.2)
-        raise AssertionError(f"no mail to {address} with {subject_part!r} in {timeout}s")
+
+    def discard(self) -> None:
+        box = self._box()
+        for key in list(box.keys()):
+            if key not in self.seen:
+                box.discard(key)
 
 
-@pytest.fixture(scope="session")
-def sink(services) -> Sink:
-    return Sink(services["MAIL_SINK_DIR"])
+@pytest.fixture
+def sink(services):
+    """The mail the SMTP sink receives during the test."""
+    mail = Sink(services["MAIL_SINK_DIR"])
+    yield mail
+    mail.discard()
 
 
 def subject_of(message) -> str:
@@ -182,9 +210,12 @@ def subject_of(message) -> str:
 
 
 def body_of(message) -> str:
-    """All text and HTML parts of a message, decoded and joined."""
-    texts = []
+    """The message's HTML part, else its first non-empty text part, decoded."""
+    parts: dict[str, str] = {}
     for part in message.walk():
-        if part.get_content_type() in ("text/html", "text/plain") and not part.is_multipart():
-            texts.append(part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8"))
-    return "\n".join(texts)
+        kind = part.get_content_type()
+        if kind in ("text/html", "text/plain") and not part.is_multipart():
+            text = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8", "replace")
+            if text.strip():
+                parts.setdefault(kind, text)
+    return parts.get("text/html") or parts.get("text/plain") or ""

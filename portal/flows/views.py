@@ -16,8 +16,9 @@ bp = Blueprint("flows", __name__, url_prefix="/flows")
 
 
 def _ids() -> list[int]:
-    raw = request.values.getlist("ids") or request.values.get("ids", "").split(",")
-    return [int(i) for i in raw if str(i).strip().isdigit()]
+    """Record or run ids from ``ids`` parameters (repeated, or comma-separated)."""
+    raw = [part for value in request.values.getlist("ids") for part in value.split(",")]
+    return [int(i) for i in raw if i.strip().isdigit()]
 
 
 @bp.route("/<code>/run", methods=["GET", "POST"])
@@ -39,7 +40,7 @@ def run(code: str):
             inputs = service.validate_inputs(wf, request.form)
             runs = service.start_runs(db.session, wf, ids, inputs, current_user)
             db.session.commit()
-            return render_template("flows/_progress.html", runs=runs, wf=wf, run_ids=",".join(str(r.id) for r in runs))
+            return render_template("flows/_progress.html", runs=runs, wf=wf)
         except service.InputErrors as exc:
             db.session.rollback()
             ctx.update(values=request.form.to_dict(), errors=exc.errors)
@@ -59,7 +60,7 @@ def run_status():
     if not runs:
         abort(404)
     wf = runs[0].workflow
-    return render_template("flows/_progress.html", runs=runs, wf=wf, run_ids=",".join(str(r.id) for r in runs))
+    return render_template("flows/_progress.html", runs=runs, wf=wf)
 
 
 @bp.route("/")

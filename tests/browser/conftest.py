@@ -4,9 +4,12 @@ worker in a subprocess, and the system Chromium driven by pytest-playwright.
 Fixtures:
 - ``live_server``: the base URL of the running portal (also pytest-playwright's
   ``base_url``, so ``page.goto("/sign-in")`` works);
-- ``worker``: a ``flask worker`` subprocess on the session's queue; its output goes to
-  ``worker.log`` in a tmp dir and the log's tail is printed when a test fails;
-- ``sign_in`` / ``sign_out``: helpers that sign a demo user in and out.
+- ``worker``: a ``flask worker`` subprocess on the session's queue, for the browser
+  tests only (package scope); its output goes to ``worker.log`` in a tmp dir and the
+  log's tail is added to the report of a failed test;
+- ``sign_in`` / ``sign_out`` / ``open_nav``: sign a demo user in and out, follow a
+  header link;
+Every test here is marked ``browser`` (deselect with ``-m "not browser"``).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -126,7 +130,7 @@ def worker(app, services, tmp_path_factory):
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         w.assert_alive()
-        if b"Listening on" in log_path.read_bytes() or b"*** Listening" in log_path.read_bytes():
+        if b"Listening on" in log_path.read_bytes():
             break
         time.sleep(0.2)
     yield w
@@ -195,75 +199,3 @@ def sign_in():
 @pytest.fixture
 def sign_out():
     return _sign_out
-
-
-class NewMail:
-    """The SMTP sink's mail received since the test started (the Maildir is shared by
-    the whole session, so earlier tests' messages are ignored)."""
-
-    def __init__(self, sink):
-        self.sink = sink
-        self.seen = set(self._keys())
-
-    def _box(self):
-        import mailbox
-
-        return mailbox.Maildir(str(self.sink.path), create=False)
-
-    def _keys(self):
-        try:
-            return self._box().keys()
-        except FileNotFoundError:
-            return []
-
-    @staticmethod
-    def body(message) -> str:
-        """The message's HTML part, else its first non-empty text part, decoded. (The
-        portal's mail carries an empty text/plain alternative, so ``tests/conftest.py``'s
-        ``body_of``, which takes the first text part, returns "" for it.)"""
-        parts = {}
-        for part in message.walk():
-            kind = part.get_content_type()
-            if kind in ("text/html", "text/plain") and not part.is_multipart():
-                text = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8", "replace")
-                if text.strip():
-                    parts.setdefault(kind, text)
-        return parts.get("text/html") or parts.get("text/plain") or ""
-
-    @staticmethod
-    def subject(message) -> str:
-        """The decoded Subject (the Maildir keeps RFC 2047 encoded words, e.g. for "—")."""
-        from email.header import decode_header, make_header
-
-        return str(make_header(decode_header(message["Subject"] or "")))
-
-    def messages(self) -> list:
-        box = self._box()
-        return [box[k] for k in box.keys() if k not in self.seen]
-
-    def to(self, address: str, subject_part: str = "") -> list:
-        return [
-            m for m in self.messages()
-            if address in (m["To"] or "") and subject_part in self.subject(m)
-        ]
-
-    def wait_for(self, address: str, subject_part: str = "", timeout: float = 20.0, count: int = 1) -> list:
-        """The new messages to ``address`` with ``subject_part`` in the subject, once
-        at least ``count`` arrived; AssertionError after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.to(address, subject_part)
-            if len(found) >= count:
-                return found
-            if time.monotonic() >= deadline:
-                subjects = [(m["To"], self.subject(m)) for m in self.messages()]
-                raise AssertionError(
-                    f"expected {count} new mail(s) to {address} with {subject_part!r} in {timeout}s; "
-                    f"got {len(found)}. New mail: {subjects}"
-                )
-            time.sleep(0.2)
-
-
-@pytest.fixture
-def new_mail(sink) -> NewMail:
-    return NewMail(sink)

@@ -25,7 +25,7 @@ def choose_flow(page: Page) -> None:
     page.get_by_role("menuitem", name=FLOW).click()
 
 
-def test_run_flow_from_customer_card(page: Page, worker, clean_state, new_mail, sign_in, open_nav):
+def test_run_flow_from_customer_card(page: Page, worker, clean_state, sink, sign_in, open_nav):
     sign_in(page, "msuyama")
     search_customers(page, open_nav, "ALFKI")
     results = page.locator("#list-results tbody tr")
@@ -51,13 +51,13 @@ def test_run_flow_from_customer_card(page: Page, worker, clean_state, new_mail, 
     expect(run).to_contain_text("Succeeded")
     expect(run).to_contain_text("Customer ALFKI — Alfreds Futterkiste")
 
-    [mail] = new_mail.wait_for("alfki@customers.northwind.test", "Statement of open orders")
-    body = new_mail.body(mail)
+    [mail] = sink.wait_for("alfki@customers.northwind.test", "Statement of open orders")
+    body = sink.body(mail)
     assert message in body
     assert "10643" in body  # one of ALFKI's orders
 
 
-def test_run_flow_on_selected_rows_of_customers_list(page: Page, worker, clean_state, new_mail, sign_in, open_nav):
+def test_run_flow_on_selected_rows_of_customers_list(page: Page, worker, clean_state, sink, sign_in, open_nav):
     sign_in(page, "msuyama")
     # The list is sorted by No.: ALFKI and ANATR are the first rows of page 1.
     open_nav(page, "Customers")
@@ -80,8 +80,8 @@ def test_run_flow_on_selected_rows_of_customers_list(page: Page, worker, clean_s
         expect(runs.nth(i)).to_contain_text("Succeeded")
 
     for address in ("alfki@customers.northwind.test", "anatr@customers.northwind.test"):
-        [mail] = new_mail.wait_for(address, "Statement of open orders")
-        assert message in new_mail.body(mail)
+        [mail] = sink.wait_for(address, "Statement of open orders")
+        assert message in sink.body(mail)
 
 
 def test_run_flow_on_list_without_selection_asks_for_a_row(page: Page, clean_state, sign_in, open_nav):

@@ -36,7 +36,7 @@ def test_statement_of_open_orders_is_emailed(db_session, run_jobs, sink):
     run = s.get(WorkflowInstance, runs[0].id)
     assert run.status == "Completed", run.error
     assert "alfki@customers.northwind.test" in run.result
-    mail = sink.wait_for("alfki@customers.northwind.test", "Statement of open orders")
+    [mail] = sink.wait_for("alfki@customers.northwind.test", "Statement of open orders")
     text = body_of(mail)
     assert "Thank you for your business!" in text
     for no in ("10643", "10692", "10702", "10835", "10952", "11011"):

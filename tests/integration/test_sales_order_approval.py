@@ -60,7 +60,7 @@ def test_order_10249_goes_up_the_chain_and_is_released(db_session, run_jobs, sin
     assert doc.status == "Pending Approval"
     # Suyama's own entry (limit 1,000) is approved at once; Buchanan's (limit 5,000) is open.
     assert entries(s, doc) == [("msuyama", "Approved"), ("sbuchanan", "Open")]
-    mail = sink.wait_for("sbuchanan@northwind.test", "10249")
+    [mail] = sink.wait_for("sbuchanan@northwind.test", "10249")
     assert "Approval requested" in subject_of(mail)
 
     # Pending approval: no edits and no manual release.
@@ -104,7 +104,7 @@ def test_reject_rejects_all_reopens_and_tells_the_sender(db_session, run_jobs, s
     doc = decide(s, run_jobs, doc, "sbuchanan", "reject", "Discount too high")
     assert doc.status == "Open"
     assert entries(s, doc) == [("msuyama", "Rejected"), ("sbuchanan", "Rejected")]
-    mail = sink.wait_for("msuyama@northwind.test", "Rejected: Sales Order 10249")
+    [mail] = sink.wait_for("msuyama@northwind.test", "Rejected: Sales Order 10249")
     assert "Discount too high" in body_of(mail)
 
 
