@@ -146,6 +146,7 @@ def register(app: Flask) -> None:
         sink = ensure_smtp_sink(current_app)
         env = dict(os.environ)
         env.setdefault("FLASK_APP", "app")
+        env.setdefault("PORTAL_BASE_URL", f"http://{host}:{port}")  # links in e-mails sent by the worker
         children = [
             subprocess.Popen([sys.executable, "-m", "flask", "worker"], env=env),
             subprocess.Popen([sys.executable, "-m", "flask", "scheduler"], env=env),
