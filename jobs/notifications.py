@@ -8,8 +8,10 @@ def send_notifications() -> dict:
     """Send notification entries that are due. Returns ``{"sent", "failed"}``."""
     from portal.extensions import db
     from portal.notifications.service import send_due
+    from portal.queue import job_started
 
     with app_context():
+        job_started("jobs.notifications.send_notifications")
         try:
             return send_due(db.session)
         finally:

@@ -7,9 +7,11 @@ from jobs import app_context
 def dispatch_outbox() -> int:
     """Process pending outbox events (and those they raise). Returns the count."""
     from portal.extensions import db
+    from portal.queue import job_started
     from portal.workflow.engine import dispatch_pending
 
     with app_context():
+        job_started("jobs.outbox.dispatch_outbox")
         try:
             return dispatch_pending(db.session)
         finally:

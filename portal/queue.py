@@ -47,3 +47,33 @@ def enqueue(func: str, *args, job_id: str | None = None, retry: int = 3, **kwarg
     except Exception as exc:  # noqa: BLE001 - Redis down must not fail the request
         log.warning("could not enqueue %s: %s", func, exc)
         return False
+
+
+def _flag(func: str) -> str:
+    return f"portal:{current_app.config['RQ_QUEUE']}:queued:{func}"
+
+
+def enqueue_once(func: str, ttl: int = 60) -> bool:
+    """Enqueue ``func`` unless a run of it is already waiting in the queue (a Redis
+    flag set with NX, cleared by the job when it starts: :func:`job_started`). Many
+    commits in a burst thus cost one job, and a commit after the job started gets a
+    new one. The flag expires after ``ttl`` seconds in case a job is lost. Returns
+    True if enqueued (False also when Redis can't be reached)."""
+    try:
+        if not get_redis().set(_flag(func), 1, nx=True, ex=ttl):
+            return False
+    except Exception as exc:  # noqa: BLE001 - Redis down: the sweep picks the work up
+        log.warning("could not reach Redis to enqueue %s: %s", func, exc)
+        return False
+    if not enqueue(func, retry=0):
+        get_redis().delete(_flag(func))
+        return False
+    return True
+
+
+def job_started(func: str) -> None:
+    """Clear :func:`enqueue_once`'s flag: work committed from now on enqueues anew."""
+    try:
+        get_redis().delete(_flag(func))
+    except Exception:  # noqa: BLE001
+        pass

@@ -87,12 +87,12 @@ def raise_event(
 
 @sa_event.listens_for(Session, "after_commit")
 def _enqueue_after_commit(session: Session) -> None:
-    from portal.queue import enqueue
+    from portal.queue import enqueue_once
 
     if session.info.pop("outbox_dirty", False) and not session.info.get("in_dispatcher"):
-        enqueue("jobs.outbox.dispatch_outbox", retry=0)
+        enqueue_once("jobs.outbox.dispatch_outbox")
     if session.info.pop("notifications_dirty", False):
-        enqueue("jobs.notifications.send_notifications", retry=0)
+        enqueue_once("jobs.notifications.send_notifications")
 
 
 @sa_event.listens_for(Session, "after_rollback")

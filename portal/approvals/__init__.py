@@ -1,0 +1,1 @@
+"""Approvals: models, services and views of this area."""

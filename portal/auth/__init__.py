@@ -1,0 +1,1 @@
+"""Users, roles, sign-in and permissions: models, services and views of this area."""

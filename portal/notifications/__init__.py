@@ -1,0 +1,1 @@
+"""Notifications: models, services and views of this area."""

@@ -1,0 +1,1 @@
+"""Business records: models, services and views of this area."""

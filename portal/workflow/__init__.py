@@ -1,0 +1,1 @@
+"""The workflow engine: models, services and views of this area."""
