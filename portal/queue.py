@@ -77,3 +77,11 @@ def job_started(func: str) -> None:
         get_redis().delete(_flag(func))
     except Exception:  # noqa: BLE001
         pass
+
+
+def reset_queue() -> None:
+    """Empty the portal queue and clear the :func:`enqueue_once` flags (tests, ops)."""
+    get_queue().empty()
+    redis = get_redis()
+    for key in redis.scan_iter(match=f"portal:{current_app.config['RQ_QUEUE']}:queued:*"):
+        redis.delete(key)

@@ -109,7 +109,7 @@ def clean_state(app):
     from sqlalchemy import text
 
     from portal.extensions import db
-    from portal.queue import get_queue
+    from portal.queue import reset_queue
 
     with app.app_context():
         for table in WORKFLOW_TABLES:
@@ -117,7 +117,7 @@ def clean_state(app):
         db.session.execute(text("UPDATE sales_header SET status = 'Open'"))
         db.session.execute(text("UPDATE workflow SET enabled = :t"), {"t": True})
         db.session.commit()
-        get_queue().empty()
+        reset_queue()
         db.session.remove()
     yield
 
