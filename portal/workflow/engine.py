@@ -131,7 +131,10 @@ def load_record(session: Session, record_type: str | None, record_id: int | None
     at a time even with many workers."""
     if not record_type or record_id is None or record_type not in RECORD_TYPES:
         return None
-    return session.get(RECORD_TYPES[record_type].model, record_id, with_for_update=lock or None)
+    model = RECORD_TYPES[record_type].model
+    if lock:  # lock the row alone (FOR UPDATE can't cover the eager-loaded outer joins)
+        session.execute(select(model.id).where(model.id == record_id).with_for_update())
+    return session.get(model, record_id)
 
 
 def event_values(session: Session, ev: OutboxEvent, record) -> dict[str, Any]:
