@@ -100,5 +100,12 @@ RESPONSES: dict[str, ResponseDef] = {
             ),
         ),
         ResponseDef("show_message", "Show a message", (OptionDef("message", "Message", "text", True),)),
+        ResponseDef(
+            "post_document",
+            "Post the document",
+            (OptionDef("in_background", "Post in the background", "bool", default=False),),
+        ),
+        ResponseDef("add_record_restriction", "Add a record restriction"),
+        ResponseDef("remove_record_restriction", "Remove the record restriction"),
     )
 }
