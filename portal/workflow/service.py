@@ -1,0 +1,420 @@
+"""Workflow definitions: validation and the enable rules, enable / disable, copy
+(also "new from template"), delete, export and import.
+
+Enable rules (Business Central's workflow checks, plus ours):
+- a workflow has steps; only events can be entry points; exactly one entry point,
+  and it is the one root (left-aligned) step;
+- no orphans: every previous / next step reference names a step of the workflow;
+  no step refers to itself;
+- every step names an event or response of the catalogs; required response options
+  are filled and valid; event conditions name fields of the record type;
+- no other enabled workflow on the same record type has the same entry event with
+  identical entry conditions;
+- templates can't be enabled, edited, renamed or deleted; an enabled workflow can't be
+  edited or deleted; a workflow with running instances can't be deleted.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.auth.models import User
+from portal.records.registry import RECORD_TYPES
+from portal.workflow import conditions as cond
+from portal.workflow.catalog import EVENTS, RESPONSES
+from portal.workflow.models import (
+    RUN_QUEUED,
+    RUN_RUNNING,
+    STEP_EVENT,
+    STEP_RESPONSE,
+    TRIGGER_AUTOMATED,
+    TRIGGER_INSTANT,
+    TRIGGER_SCHEDULED,
+    Workflow,
+    WorkflowInstance,
+    WorkflowStep,
+)
+
+EXPORT_FORMAT = "workflow-portal/workflows"
+EXPORT_VERSION = 1
+CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{0,19}$")
+
+
+class WorkflowError(Exception):
+    """A workflow action isn't allowed; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+# ---------------------------------------------------------------- options
+
+def validate_options(code: str, options: dict[str, Any], session: Session | None = None) -> dict[str, str]:
+    """Errors per option name for response ``code`` (empty dict = valid): required
+    options filled, numbers numeric and not negative, URLs absolute http(s), choices
+    from their list, a Specific Approver limit type names an existing user."""
+    definition = RESPONSES.get(code)
+    if definition is None:
+        return {"_": f"Unknown response {code!r}."}
+    errors: dict[str, str] = {}
+    options = options or {}
+    for opt in definition.options:
+        value = options.get(opt.name, opt.default)
+        empty = value is None or (isinstance(value, str) and not value.strip())
+        if opt.required and empty:
+            errors[opt.name] = f"{opt.label} must have a value."
+            continue
+        if empty:
+            continue
+        if opt.kind == "int":
+            try:
+                number = int(str(value))
+            except ValueError:
+                errors[opt.name] = f"{opt.label} must be a whole number of days."
+                continue
+            if number < 0:
+                errors[opt.name] = f"{opt.label} can't be negative."
+        elif opt.kind == "choice" and str(value) not in opt.choices:
+            errors[opt.name] = f"{opt.label} must be one of: {', '.join(opt.choices)}."
+        elif opt.kind == "url" and not re.match(r"^https?://[^\s/]+", str(value)):
+            errors[opt.name] = f"{opt.label} must be an http:// or https:// URL."
+        elif opt.kind == "user" and session is not None:
+            if session.scalar(select(User.id).where(User.user_name == str(value))) is None:
+                errors[opt.name] = f"{opt.label}: there is no user {value!r}."
+    if code == "create_approval_requests":
+        limit = options.get("limit_type")
+        approver_type = options.get("approver_type")
+        if limit == "Specific Approver" and not options.get("specific_approver"):
+            errors["specific_approver"] = "The Specific Approver limit type needs an approver ID."
+        if approver_type == "Workflow User Group" and not options.get("workflow_user_group"):
+            errors["workflow_user_group"] = "The Workflow User Group approver type needs a workflow user group code."
+    return errors
+
+
+# ---------------------------------------------------------------- validation
+
+def structure_problems(steps: list[WorkflowStep], record_type: str | None) -> list[str]:
+    """Problems with a workflow's steps (empty list = a valid tree)."""
+    problems: list[str] = []
+    if not steps:
+        return ["The workflow has no steps."]
+    ids = [s.step_id for s in steps]
+    if len(ids) != len(set(ids)):
+        problems.append("Two steps share the same ID.")
+    known = set(ids)
+    roots = [s for s in steps if s.previous_step_id is None]
+    entries = [s for s in steps if s.entry_point]
+    if len(entries) != 1:
+        problems.append(f"A workflow needs exactly one entry point; it has {len(entries)}.")
+    for s in entries:
+        if s.type != STEP_EVENT:
+            problems.append(f"Step {s.step_id}: only events can be entry points.")
+    if len(roots) != 1:
+        problems.append(f"A workflow needs exactly one left-aligned (root) step; it has {len(roots)}.")
+    elif entries and roots[0] is not entries[0]:
+        problems.append(f"Step {roots[0].step_id} is left-aligned but is not the entry point.")
+    fields = RECORD_TYPES[record_type].field_names() if record_type in RECORD_TYPES else None
+    for s in steps:
+        where = f"Step {s.step_id}"
+        if s.previous_step_id is not None and s.previous_step_id not in known:
+            problems.append(f"{where} follows step {s.previous_step_id}, which does not exist (an orphan).")
+        if s.next_step_id is not None and s.next_step_id not in known:
+            problems.append(f"{where} goes next to step {s.next_step_id}, which does not exist.")
+        if s.step_id in (s.previous_step_id, s.next_step_id):
+            problems.append(f"{where} refers to itself.")
+        if s.type == STEP_EVENT:
+            if s.function_name not in EVENTS:
+                problems.append(f"{where}: {s.function_name or '(blank)'} is not an event.")
+            elif fields is not None:
+                extra = set(EVENTS[s.function_name].extra_fields)
+                for msg in cond.validate(s.conditions or [], fields | extra):
+                    problems.append(f"{where}: {msg}.")
+        elif s.type == STEP_RESPONSE:
+            if s.function_name not in RESPONSES:
+                problems.append(f"{where}: {s.function_name or '(blank)'} is not a response.")
+            else:
+                for name, msg in validate_options(s.function_name, s.options or {}).items():
+                    problems.append(f"{where} ({RESPONSES[s.function_name].description}): {msg}")
+        else:
+            problems.append(f"{where} has no event or response.")
+    # Everything must hang off the root: walk the previous-step links.
+    parent = {s.step_id: s.previous_step_id for s in steps}
+    for s in steps:
+        seen, current = set(), s.step_id
+        while parent.get(current) is not None and current not in seen:
+            seen.add(current)
+            current = parent[current]
+        if current in seen:
+            problems.append(f"Step {s.step_id} is part of a cycle of previous-step links.")
+            break
+    fns = {s.function_name for s in steps}
+    if ("revert_field_value" in fns) != ("apply_new_values" in fns):
+        problems.append("Revert the changed field's value and Apply the new values must be used together.")
+    return problems
+
+
+def _entry(wf: Workflow) -> WorkflowStep | None:
+    return next((s for s in wf.steps if s.entry_point), None)
+
+
+def _same_entry(a: Workflow, b: Workflow) -> bool:
+    ea, eb = _entry(a), _entry(b)
+    if ea is None or eb is None:
+        return False
+    canon = lambda c: sorted(json.dumps(x, sort_keys=True) for x in (c or []))  # noqa: E731
+    return (a.record_type, ea.function_name, canon(ea.conditions)) == (b.record_type, eb.function_name, canon(eb.conditions))
+
+
+def enable_problems(session: Session, wf: Workflow) -> list[str]:
+    """Every reason ``wf`` can't be enabled (empty list = it can)."""
+    if wf.template:
+        return ["A workflow template can't be enabled; create a workflow from it first."]
+    problems = structure_problems(list(wf.steps), wf.record_type)
+    others = session.scalars(
+        select(Workflow).where(Workflow.enabled.is_(True), Workflow.id != wf.id, Workflow.template.is_(False))
+    ).unique()
+    for other in others:
+        if _same_entry(wf, other):
+            problems.append(
+                f"Workflow {other.code} is enabled for the same record type with the same entry event and conditions; disable it first."
+            )
+    return problems
+
+
+def running_instances(session: Session, wf: Workflow) -> int:
+    return session.scalar(
+        select(func.count(WorkflowInstance.id)).where(
+            WorkflowInstance.workflow_id == wf.id, WorkflowInstance.status.in_([RUN_RUNNING, RUN_QUEUED])
+        )
+    ) or 0
+
+
+# ---------------------------------------------------------------- actions
+
+def get(session: Session, code: str) -> Workflow:
+    wf = session.scalar(select(Workflow).where(Workflow.code == code))
+    if wf is None:
+        raise WorkflowError(f"There is no workflow {code!r}.")
+    return wf
+
+
+def set_enabled(session: Session, wf: Workflow, enabled: bool) -> None:
+    """Enable (after the enable checks) or disable. Raises :class:`WorkflowError`
+    listing every problem. Running instances go on with their own copy of the steps."""
+    if enabled:
+        problems = enable_problems(session, wf)
+        if problems:
+            raise WorkflowError(problems)
+    elif wf.template:
+        raise WorkflowError("A workflow template can't be enabled or disabled.")
+    wf.enabled = enabled
+
+
+def check_editable(wf: Workflow) -> None:
+    """Raises :class:`WorkflowError` if ``wf`` is a template or enabled."""
+    if wf.template:
+        raise WorkflowError("Workflow templates are read-only; create a workflow from the template to change it.")
+    if wf.enabled:
+        raise WorkflowError(f"Workflow {wf.code} is enabled; disable it before you change it.")
+
+
+def delete(session: Session, wf: Workflow) -> None:
+    """Delete a workflow. Raises :class:`WorkflowError` for templates, enabled
+    workflows and workflows with running instances."""
+    check_editable(wf)
+    n = running_instances(session, wf)
+    if n:
+        raise WorkflowError(f"Workflow {wf.code} has {n} running instance(s) and can't be deleted.")
+    if session.scalar(select(func.count(WorkflowInstance.id)).where(WorkflowInstance.workflow_id == wf.id)):
+        raise WorkflowError(f"Workflow {wf.code} has run history; disable it instead of deleting it.")
+    session.delete(wf)
+
+
+def next_copy_code(session: Session, code: str) -> str:
+    """``code`` plus "-01", "-02", … : the first that is free (at most 20 characters)."""
+    base = code[:16]
+    existing = set(session.scalars(select(Workflow.code).where(Workflow.code.like(f"{base}-%"))))
+    for n in range(1, 100):
+        candidate = f"{base}-{n:02d}"
+        if candidate not in existing:
+            return candidate
+    raise WorkflowError(f"There are already 99 copies of {code}.")
+
+
+def copy(session: Session, source: Workflow, code: str | None = None, description: str | None = None) -> Workflow:
+    """A disabled, editable copy of ``source`` (a workflow or a template) with its
+    steps, options and conditions. Code defaults to the source code + "-01", "-02", …
+    Raises :class:`WorkflowError` for a code in use or not valid."""
+    code = (code or next_copy_code(session, source.code)).strip().upper()
+    if not CODE_RE.match(code):
+        raise WorkflowError("A code is 1 to 20 letters, digits, '-' or '_', starting with a letter or digit.")
+    if session.scalar(select(Workflow.id).where(Workflow.code == code)):
+        raise WorkflowError(f"A workflow with code {code} already exists.")
+    wf = Workflow(
+        code=code,
+        description=description or source.description,
+        category=source.category,
+        record_type=source.record_type,
+        trigger_kind=source.trigger_kind,
+        input_fields=list(source.input_fields or []),
+        schedule=dict(source.schedule) if source.schedule else None,
+        enabled=False,
+        template=False,
+    )
+    for s in source.steps:
+        wf.steps.append(_copy_step(s))
+    session.add(wf)
+    session.flush()
+    return wf
+
+
+def _copy_step(s: WorkflowStep) -> WorkflowStep:
+    return WorkflowStep(
+        step_id=s.step_id, description=s.description, entry_point=s.entry_point, previous_step_id=s.previous_step_id,
+        next_step_id=s.next_step_id, sequence_no=s.sequence_no, type=s.type, function_name=s.function_name,
+        options=dict(s.options or {}), conditions=[dict(c) for c in (s.conditions or [])],
+    )
+
+
+# ---------------------------------------------------------------- export / import
+
+STEP_KEYS = ("id", "previous", "next", "sequence", "type", "function", "description", "entry_point", "options", "conditions")
+
+
+def to_dict(wf: Workflow) -> dict:
+    """One workflow in the export format (see :func:`export_workflows`)."""
+    return {
+        "code": wf.code,
+        "description": wf.description,
+        "category": wf.category,
+        "record_type": wf.record_type,
+        "trigger": wf.trigger_kind,
+        "input_fields": list(wf.input_fields or []),
+        "schedule": wf.schedule,
+        "steps": [
+            {
+                "id": s.step_id, "previous": s.previous_step_id, "next": s.next_step_id, "sequence": s.sequence_no,
+                "type": s.type, "function": s.function_name, "description": s.description, "entry_point": s.entry_point,
+                "options": s.options or {}, "conditions": s.conditions or [],
+            }
+            for s in sorted(wf.steps, key=lambda s: s.step_id)
+        ],
+    }
+
+
+def export_workflows(workflows: list[Workflow]) -> dict:
+    """The export file for ``workflows``::
+
+        {"format": "workflow-portal/workflows", "version": 1,
+         "workflows": [{"code", "description", "category", "record_type", "trigger",
+                        "input_fields", "schedule",
+                        "steps": [{"id", "previous", "next", "sequence", "type",
+                                   "function", "description", "entry_point",
+                                   "options": {...}, "conditions": [{"field", "operator", "value"}]}]}]}
+    """
+    return {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "workflows": [to_dict(wf) for wf in workflows]}
+
+
+def _parse(data: Any) -> tuple[list[dict], list[str]]:
+    problems: list[str] = []
+    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
+        return [], [f"The file is not a workflow export (expected \"format\": \"{EXPORT_FORMAT}\")."]
+    if data.get("version") != EXPORT_VERSION:
+        return [], [f"Export version {data.get('version')!r} is not supported (expected {EXPORT_VERSION})."]
+    workflows = data.get("workflows")
+    if not isinstance(workflows, list) or not workflows:
+        return [], ["The file holds no workflows (\"workflows\" must be a non-empty list)."]
+    seen: set[str] = set()
+    for i, w in enumerate(workflows):
+        at = f"workflows[{i}]"
+        if not isinstance(w, dict):
+            problems.append(f"{at}: must be an object.")
+            continue
+        code = str(w.get("code") or "")
+        at = f"workflows[{i}] ({code or 'no code'})"
+        if not CODE_RE.match(code):
+            problems.append(f"{at}.code: {code!r} is not a valid code.")
+        if code in seen:
+            problems.append(f"{at}.code: {code} appears twice in the file.")
+        seen.add(code)
+        if not w.get("description"):
+            problems.append(f"{at}.description: must have a value.")
+        if w.get("record_type") not in (None, *RECORD_TYPES):
+            problems.append(f"{at}.record_type: unknown record type {w.get('record_type')!r}.")
+        if w.get("trigger", TRIGGER_AUTOMATED) not in (TRIGGER_AUTOMATED, TRIGGER_SCHEDULED, TRIGGER_INSTANT):
+            problems.append(f"{at}.trigger: must be automated, scheduled or instant.")
+        steps = w.get("steps")
+        if not isinstance(steps, list):
+            problems.append(f"{at}.steps: must be a list.")
+            continue
+        built = []
+        for j, s in enumerate(steps):
+            sat = f"{at}.steps[{j}]"
+            if not isinstance(s, dict):
+                problems.append(f"{sat}: must be an object.")
+                continue
+            unknown = set(s) - set(STEP_KEYS)
+            if unknown:
+                problems.append(f"{sat}: unknown keys {', '.join(sorted(unknown))}.")
+            if not isinstance(s.get("id"), int):
+                problems.append(f"{sat}.id: must be a whole number.")
+                continue
+            if s.get("type") not in (STEP_EVENT, STEP_RESPONSE):
+                problems.append(f"{sat}.type: must be \"event\" or \"response\".")
+                continue
+            if not isinstance(s.get("options", {}), dict) or not isinstance(s.get("conditions", []), list):
+                problems.append(f"{sat}: options must be an object and conditions a list.")
+                continue
+            built.append(WorkflowStep(
+                step_id=s["id"], previous_step_id=s.get("previous"), next_step_id=s.get("next"),
+                sequence_no=int(s.get("sequence") or 0), type=s["type"], function_name=str(s.get("function") or ""),
+                description=s.get("description"), entry_point=bool(s.get("entry_point", s.get("previous") is None)),
+                options=s.get("options") or {}, conditions=s.get("conditions") or [],
+            ))
+        for msg in structure_problems(built, w.get("record_type")):
+            problems.append(f"{at}: {msg}")
+    return workflows, problems
+
+
+def import_workflows(session: Session, data: Any) -> list[str]:
+    """Import an export file (parsed JSON). The whole file is checked first; if any part
+    is invalid nothing changes and :class:`WorkflowError` lists each problem with its
+    place in the file. A workflow whose code exists has its definition and steps
+    replaced (it must not be enabled or a template). Returns the imported codes."""
+    workflows, problems = _parse(data)
+    for i, w in enumerate(workflows if not problems else []):
+        existing = session.scalar(select(Workflow).where(Workflow.code == w["code"]))
+        if existing is not None and (existing.enabled or existing.template):
+            kind = "a template" if existing.template else "enabled"
+            problems.append(f"workflows[{i}] ({w['code']}): the existing workflow is {kind} and can't be replaced.")
+    if problems:
+        raise WorkflowError(problems)
+    codes = []
+    for w in workflows:
+        wf = session.scalar(select(Workflow).where(Workflow.code == w["code"]))
+        if wf is None:
+            wf = Workflow(code=w["code"], enabled=False)
+            session.add(wf)
+        wf.description = w["description"]
+        wf.category = w.get("category")
+        wf.record_type = w.get("record_type")
+        wf.trigger_kind = w.get("trigger", TRIGGER_AUTOMATED)
+        wf.input_fields = w.get("input_fields") or []
+        wf.schedule = w.get("schedule")
+        wf.steps.clear()
+        session.flush()
+        for s in w["steps"]:
+            wf.steps.append(WorkflowStep(
+                step_id=s["id"], previous_step_id=s.get("previous"), next_step_id=s.get("next"),
+                sequence_no=int(s.get("sequence") or 0), type=s["type"], function_name=s["function"],
+                description=s.get("description"), entry_point=bool(s.get("entry_point", s.get("previous") is None)),
+                options=s.get("options") or {}, conditions=s.get("conditions") or [],
+            ))
+        codes.append(wf.code)
+    session.flush()
+    return codes
