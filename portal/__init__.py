@@ -39,8 +39,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.flows.views import bp as flows_bp
     from portal.notifications.views import bp as notifications_bp
     from portal.records.views import bp as records_bp
+    from portal.workflow.views import bp as workflows_bp
 
-    for bp in (auth_bp, records_bp, approvals_bp, flows_bp, notifications_bp):
+    for bp in (auth_bp, records_bp, approvals_bp, flows_bp, notifications_bp, workflows_bp):
         app.register_blueprint(bp)
 
     from portal.cli import register as register_cli

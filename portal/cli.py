@@ -29,16 +29,18 @@ def setup_demo(directory: str | None = None) -> list[str]:
     the shipped workflows. Returns printable report lines."""
     from portal.importers.northwind import import_northwind
     from portal.notifications.service import ensure_default_templates
-    from portal.workflow.library import install_demo_workflows
+    from portal.workflow.library import install_demo_workflows, install_templates
 
     directory = directory or current_app.config["NORTHWIND_DIR"]
     report = import_northwind(directory, db.session)
     n_templates = ensure_default_templates(db.session)
     workflows = install_demo_workflows(db.session)
+    templates = install_templates(db.session)
     db.session.commit()
     lines = list(report.summary())
     lines.append(f"notification templates created: {n_templates}")
     lines.append(f"workflows created: {', '.join(workflows) or 'none (already there)'}")
+    lines.append(f"workflow templates created: {', '.join(templates) or 'none (already there)'}")
     return lines
 
 

@@ -1,5 +1,4 @@
-"""The Automate menu's Run flow pane, run status polling, Manage flows (the
-workflows list) and run history."""
+"""The Automate menu's Run flow pane, run status polling and run history."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
@@ -63,18 +62,6 @@ def run_status():
     return render_template("flows/_progress.html", runs=runs, wf=wf)
 
 
-@bp.route("/")
-@login_required
-def manage():
-    """Manage flows: workflows and flows, optionally filtered to one record type."""
-    record_type = request.args.get("record_type") or None
-    q = select(Workflow).order_by(Workflow.code)
-    if record_type:
-        q = q.where(Workflow.record_type == record_type)
-    workflows = db.session.scalars(q).unique().all()
-    return render_template("flows/manage.html", workflows=workflows, record_type=record_type, record_types=RECORD_TYPES)
-
-
 @bp.route("/history")
 @require_role("admin", "flow_maker")
 def history():
@@ -97,4 +84,6 @@ def history():
 def run_detail(instance_id: int):
     inst = db.session.get(WorkflowInstance, instance_id) or abort(404)
     step_runs = db.session.scalars(select(WorkflowStepRun).where(WorkflowStepRun.instance_id == inst.id).order_by(WorkflowStepRun.id)).all()
-    return render_template("flows/run_detail.html", inst=inst, step_runs=step_runs, slugs=SLUG_OF)
+    from portal.workflow.views import step_lines
+
+    return render_template("flows/run_detail.html", inst=inst, step_runs=step_runs, slugs=SLUG_OF, lines=step_lines(inst))

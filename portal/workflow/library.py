@@ -88,3 +88,78 @@ def install_demo_workflows(session: Session) -> list[str]:
             created.append(definition["code"])
     session.flush()
     return created
+
+
+def document_approval(code: str, description: str, category: str, record_type: str, requested: str, canceled: str,
+                      conditions: list[dict], approver_type: str = "Salesperson/Purchaser") -> dict:
+    """The standard document approval tree (Business Central's approval templates):
+    requested → Pending Approval → create requests → send; then approved with more
+    pending → send to the next (loop); approved, none pending → release; rejected →
+    reject all, reopen; delegated → send to the new approver (loop); canceled →
+    cancel all, reopen."""
+    return {
+        "code": code, "description": description, "category": category, "record_type": record_type,
+        "trigger_kind": TRIGGER_AUTOMATED,
+        "steps": [
+            (1, None, None, 1, E, requested, {}, conditions),
+            (2, 1, None, 1, R, "set_status_pending_approval", {}, []),
+            (3, 2, None, 1, R, "create_approval_requests",
+             {"approver_type": approver_type, "limit_type": "Approver Chain", "due_date_days": 2}, []),
+            (4, 3, None, 1, R, "send_approval_request", {"notification_template": "approval_request"}, []),
+            (5, 4, None, 1, E, "approval_request_approved", {}, [{"field": "pending_approvals", "operator": ">", "value": "0"}]),
+            (6, 5, 4, 1, R, "send_approval_request", {"notification_template": "approval_request"}, []),
+            (7, 4, None, 2, E, "approval_request_approved", {}, [{"field": "pending_approvals", "operator": "=", "value": "0"}]),
+            (8, 7, None, 1, R, "release_document", {}, []),
+            (9, 4, None, 3, E, "approval_request_rejected", {}, []),
+            (10, 9, None, 1, R, "reject_all_approval_requests", {"notify_sender": True}, []),
+            (11, 10, None, 1, R, "reopen_document", {}, []),
+            (12, 4, None, 4, E, canceled, {}, []),
+            (13, 12, None, 1, R, "cancel_all_approval_requests", {"notify_sender": False}, []),
+            (14, 13, None, 1, R, "reopen_document", {}, []),
+            (15, 4, None, 5, E, "approval_request_delegated", {}, []),
+            (16, 15, 4, 1, R, "send_approval_request", {"notification_template": "approval_request"}, []),
+        ],
+    }
+
+
+def _sales(code: str, doc_type: str) -> dict:
+    return document_approval(
+        code, f"Sales {doc_type} Approval Workflow", "Sales documents", "sales_header",
+        "sales_document_approval_requested", "sales_document_approval_canceled",
+        [{"field": "document_type", "operator": "=", "value": doc_type}, {"field": "status", "operator": "=", "value": "Open"}],
+    )
+
+
+# The read-only template library (codes as in Business Central). Templates whose
+# record types or responses arrive with later parts of the engine are added there.
+TEMPLATES = [
+    _sales("MS-SQAPW", "Quote"),
+    _sales("MS-SOAPW", "Order"),
+    _sales("MS-SIAPW", "Invoice"),
+    _sales("MS-SCMAPW", "Credit Memo"),
+]
+
+TEMPLATE_CATEGORIES = (
+    "Purchase documents", "Sales documents", "Sales and marketing", "Purchases and payables", "Finance", "Administration",
+)
+
+
+def install_templates(session: Session) -> list[str]:
+    """Create the template library rows (``template=True``, never enabled), replacing
+    older versions of shipped templates so an upgrade refreshes them. Returns the codes
+    created for the first time."""
+    created = []
+    for definition in TEMPLATES:
+        existing = session.scalar(select(Workflow).where(Workflow.code == definition["code"]))
+        if existing is not None and not existing.template:
+            continue  # a user's own workflow holds the code: leave it alone
+        if existing is not None:
+            session.delete(existing)
+            session.flush()
+        else:
+            created.append(definition["code"])
+        wf = build_workflow(definition, enabled=False)
+        wf.template = True
+        session.add(wf)
+    session.flush()
+    return created
