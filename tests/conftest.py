@@ -97,16 +97,20 @@ def app(services):
     yield app
 
 
+SHIPPED_WORKFLOWS = ("SO-APPROVAL", "CUST-STATEMENT")
 WORKFLOW_TABLES = (
     "approval_comment_line", "sent_notification_entry", "notification_entry", "approval_entry",
-    "workflow_step_run", "workflow_step_instance", "workflow_instance", "outbox_event", "audit_entry",
+    "workflow_step_run", "workflow_record_change", "workflow_step_instance", "workflow_instance", "outbox_event", "audit_entry",
 )
 
 
 @pytest.fixture
 def clean_state(app):
-    """Empty the workflow tables and reopen every sales document before a test."""
-    from sqlalchemy import text
+    """Empty the workflow tables, reopen every sales document and keep only the shipped
+    workflows (enabled) and the templates before a test."""
+    from sqlalchemy import select, text
+
+    from portal.workflow.models import Workflow
 
     from portal.extensions import db
     from portal.queue import reset_queue
@@ -115,7 +119,11 @@ def clean_state(app):
         for table in WORKFLOW_TABLES:
             db.session.execute(text(f"DELETE FROM {table}"))
         db.session.execute(text("UPDATE sales_header SET status = 'Open'"))
-        db.session.execute(text("UPDATE workflow SET enabled = :t"), {"t": True})
+        # Only the shipped demo workflows (enabled) and the templates remain.
+        for wf in db.session.scalars(select(Workflow).where(Workflow.template.is_(False), Workflow.code.notin_(SHIPPED_WORKFLOWS))).unique():
+            db.session.delete(wf)
+        for wf in db.session.scalars(select(Workflow)).unique():
+            wf.enabled = not wf.template
         db.session.commit()
         reset_queue()
         db.session.remove()

@@ -14,8 +14,26 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_table(
+        "workflow_record_change",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("instance_id", sa.Integer(), nullable=False),
+        sa.Column("record_type", sa.String(length=40), nullable=False),
+        sa.Column("record_id", sa.Integer(), nullable=False),
+        sa.Column("field", sa.String(length=60), nullable=False),
+        sa.Column("old_value", sa.Text(), nullable=True),
+        sa.Column("new_value", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("closed_at", sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["instance_id"], ["workflow_instance.id"], name=op.f("fk_workflow_record_change_instance_id_workflow_instance"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_workflow_record_change")),
+    )
+    with op.batch_alter_table("workflow_record_change", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_workflow_record_change_instance_id"), ["instance_id"], unique=False)
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table("workflow_record_change", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_workflow_record_change_instance_id"))
+    op.drop_table("workflow_record_change")

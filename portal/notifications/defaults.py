@@ -41,6 +41,26 @@ DEFAULT_TEMPLATES = [
 <p><a href="{{ link }}">Open the record</a></p>""",
     },
     {
+        "code": "workflow_notification",
+        "type": "New Record",
+        "description": "A notification created by a workflow's Create a notification response",
+        "subject": "{{ record.title or 'Workflow notification' }}",
+        "body": """<p>Dear {{ recipient.full_name }},</p>
+{% if message %}<p>{{ message }}</p>{% endif %}
+<p><a href="{{ link }}">Open {{ record.title or 'the record' }}</a></p>""",
+    },
+    {
+        "code": "job_failed",
+        "type": "Job Queue",
+        "description": "A job queue entry failed after its last attempt and is in Error",
+        "subject": "Job failed: {{ message|truncate(120) }}",
+        "body": """<p>Dear {{ recipient.full_name }},</p>
+<p>A job queue entry you own failed and is now in status <strong>Error</strong>:</p>
+<p>{{ message }}</p>
+<p>It won't run again until it is set to Ready or restarted.
+<a href="{{ link }}">Open the job queue entry</a> to see the error and its log entries.</p>""",
+    },
+    {
         "code": "customer_statement",
         "type": "New Record",
         "description": "Statement of a customer's open sales orders",

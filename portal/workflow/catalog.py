@@ -49,8 +49,16 @@ EVENTS: dict[str, EventDef] = {
         EventDef("approval_request_approved", "An approval request is approved", (), APPROVAL_EVENT_FIELDS),
         EventDef("approval_request_rejected", "An approval request is rejected", (), APPROVAL_EVENT_FIELDS),
         EventDef("approval_request_delegated", "An approval request is delegated", (), APPROVAL_EVENT_FIELDS),
-        EventDef("document_released", "A document is released", ("sales_header",)),
+        EventDef("document_released", "A document is released", ("sales_header", "purchase_header", "gen_journal_batch")),
+        EventDef("purchase_document_approval_requested", "Approval of a purchase document is requested", ("purchase_header",)),
+        EventDef("purchase_document_approval_canceled", "An approval request for a purchase document is canceled", ("purchase_header",)),
+        EventDef("general_journal_batch_approval_requested", "Approval of a general journal batch is requested", ("gen_journal_batch",)),
+        EventDef("general_journal_batch_approval_canceled", "An approval request for a general journal batch is canceled", ("gen_journal_batch",)),
+        EventDef("document_posted", "A document is posted", ("sales_header", "purchase_header"), ("posted_record_type", "posted_record_id", "posted_no")),
         EventDef("run_from_automate", "A user runs the flow from the Automate menu"),
+        EventDef("schedule_fired", "A schedule fires"),
+        EventDef("customer_credit_limit_exceeded", "The customer's credit limit is exceeded", ("sales_header",)),
+        EventDef("customer_credit_limit_not_exceeded", "The customer's credit limit is not exceeded", ("sales_header",)),
     )
 }
 
@@ -106,6 +114,46 @@ RESPONSES: dict[str, ResponseDef] = {
             (OptionDef("in_background", "Post in the background", "bool", default=False),),
         ),
         ResponseDef("add_record_restriction", "Add a record restriction"),
+        ResponseDef(
+            "create_and_approve_approval_request",
+            "Create an approval request for the record and approve it automatically",
+        ),
+        ResponseDef(
+            "approve_approval_request",
+            "Approve the approval request for the record",
+            (OptionDef("notify_sender", "Notify Sender", "bool", default=False),),
+        ),
+        ResponseDef("check_customer_credit_limit", "Check the customer's credit limit"),
+        ResponseDef("revert_field_value", "Revert the changed field's value", (OptionDef("field", "Field", "field", True),)),
+        ResponseDef("apply_new_values", "Apply the new values"),
+        ResponseDef("discard_new_values", "Discard the new values"),
+        ResponseDef(
+            "create_notification",
+            "Create a notification",
+            (
+                OptionDef("recipient", "Recipient", "choice", True, ("Sender", "Approver", "Specific User"), "Sender"),
+                OptionDef("user", "Specific User", "user"),
+                OptionDef("notification_type", "Notification Type", "choice", True, ("New Record", "Approval", "Overdue"), "New Record"),
+                OptionDef("link", "Custom Link", "url"),
+                OptionDef("message", "Message", "text"),
+            ),
+        ),
+        ResponseDef(
+            "update_field",
+            "Update a field of the record",
+            (OptionDef("field", "Field", "field", True), OptionDef("value", "New Value (template)", "text")),
+        ),
+        ResponseDef(
+            "call_webhook",
+            "Call an HTTP webhook",
+            (
+                OptionDef("url", "URL", "url", True),
+                OptionDef("method", "Method", "choice", True, ("POST", "PUT", "PATCH", "GET"), "POST"),
+                OptionDef("body", "Body (template)", "text", default='{"record": "{{ record.title }}"}'),
+                OptionDef("timeout", "Timeout (seconds)", "int", default=10),
+                OptionDef("retries", "Retries", "int", default=2),
+            ),
+        ),
         ResponseDef("remove_record_restriction", "Remove the record restriction"),
     )
 }

@@ -308,8 +308,8 @@ def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowS
             if child.type == STEP_EVENT:
                 child.status = ACTIVE
         break
-    if messages:
-        inst.result = "\n".join(messages)
+    if messages:  # the run's outcome so far, chain after chain
+        inst.result = "\n".join(([inst.result] if inst.result else []) + messages)
     session.flush()
     if not any(s.status == ACTIVE for s in inst.step_instances):
         inst.status = RUN_COMPLETED

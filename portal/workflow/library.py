@@ -90,6 +90,46 @@ def install_demo_workflows(session: Session) -> list[str]:
     return created
 
 
+class _Tree:
+    """Builds a step list: ``add`` returns the new step's ID."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple] = []
+
+    def add(self, prev, type_, fn, options=None, conditions=None, seq=1, next_=None) -> int:
+        step_id = len(self.steps) + 1
+        self.steps.append((step_id, prev, next_, seq, type_, fn, options or {}, conditions or []))
+        return step_id
+
+    def chain(self, prev: int, responses: list[tuple[str, dict]]) -> int:
+        for fn, options in responses:
+            prev = self.add(prev, R, fn, options)
+        return prev
+
+
+PENDING_MORE = [{"field": "pending_approvals", "operator": ">", "value": "0"}]
+PENDING_NONE = [{"field": "pending_approvals", "operator": "=", "value": "0"}]
+SEND = ("send_approval_request", {"notification_template": "approval_request"})
+
+
+def _approval_followups(t: _Tree, wait: int, approved: list, rejected: list, canceled_event: str | None, canceled: list) -> None:
+    """The branches after a request is sent (``wait`` is the send step): approved with
+    more pending → send to the next (back to ``wait``); approved, none pending →
+    ``approved``; rejected → ``rejected``; canceled → ``canceled``; delegated → send
+    to the new approver (back to ``wait``)."""
+    more = t.add(wait, E, "approval_request_approved", conditions=PENDING_MORE, seq=1)
+    t.add(more, R, *SEND, next_=wait)
+    done = t.add(wait, E, "approval_request_approved", conditions=PENDING_NONE, seq=2)
+    t.chain(done, approved)
+    rej = t.add(wait, E, "approval_request_rejected", seq=3)
+    t.chain(rej, rejected)
+    if canceled_event:
+        can = t.add(wait, E, canceled_event, seq=4)
+        t.chain(can, canceled)
+    dele = t.add(wait, E, "approval_request_delegated", seq=5)
+    t.add(dele, R, *SEND, next_=wait)
+
+
 def document_approval(code: str, description: str, category: str, record_type: str, requested: str, canceled: str,
                       conditions: list[dict], approver_type: str = "Salesperson/Purchaser") -> dict:
     """The standard document approval tree (Business Central's approval templates):
@@ -97,29 +137,71 @@ def document_approval(code: str, description: str, category: str, record_type: s
     pending → send to the next (loop); approved, none pending → release; rejected →
     reject all, reopen; delegated → send to the new approver (loop); canceled →
     cancel all, reopen."""
-    return {
-        "code": code, "description": description, "category": category, "record_type": record_type,
-        "trigger_kind": TRIGGER_AUTOMATED,
-        "steps": [
-            (1, None, None, 1, E, requested, {}, conditions),
-            (2, 1, None, 1, R, "set_status_pending_approval", {}, []),
-            (3, 2, None, 1, R, "create_approval_requests",
-             {"approver_type": approver_type, "limit_type": "Approver Chain", "due_date_days": 2}, []),
-            (4, 3, None, 1, R, "send_approval_request", {"notification_template": "approval_request"}, []),
-            (5, 4, None, 1, E, "approval_request_approved", {}, [{"field": "pending_approvals", "operator": ">", "value": "0"}]),
-            (6, 5, 4, 1, R, "send_approval_request", {"notification_template": "approval_request"}, []),
-            (7, 4, None, 2, E, "approval_request_approved", {}, [{"field": "pending_approvals", "operator": "=", "value": "0"}]),
-            (8, 7, None, 1, R, "release_document", {}, []),
-            (9, 4, None, 3, E, "approval_request_rejected", {}, []),
-            (10, 9, None, 1, R, "reject_all_approval_requests", {"notify_sender": True}, []),
-            (11, 10, None, 1, R, "reopen_document", {}, []),
-            (12, 4, None, 4, E, canceled, {}, []),
-            (13, 12, None, 1, R, "cancel_all_approval_requests", {"notify_sender": False}, []),
-            (14, 13, None, 1, R, "reopen_document", {}, []),
-            (15, 4, None, 5, E, "approval_request_delegated", {}, []),
-            (16, 15, 4, 1, R, "send_approval_request", {"notification_template": "approval_request"}, []),
-        ],
-    }
+    t = _Tree()
+    entry = t.add(None, E, requested, conditions=conditions)
+    wait = t.chain(entry, [
+        ("set_status_pending_approval", {}),
+        ("create_approval_requests", {"approver_type": approver_type, "limit_type": "Approver Chain", "due_date_days": 2}),
+        SEND,
+    ])
+    _approval_followups(
+        t, wait,
+        approved=[("release_document", {})],
+        rejected=[("reject_all_approval_requests", {"notify_sender": True}), ("reopen_document", {})],
+        canceled_event=canceled,
+        canceled=[("cancel_all_approval_requests", {"notify_sender": False}), ("reopen_document", {})],
+    )
+    return {"code": code, "description": description, "category": category, "record_type": record_type,
+            "trigger_kind": TRIGGER_AUTOMATED, "steps": t.steps}
+
+
+def credit_limit_checked_approval(code: str, doc_type: str) -> dict:
+    """Sales document approval with a customer credit limit check first: over the
+    limit → the approval tree; within it → approved automatically and released."""
+    t = _Tree()
+    entry = t.add(None, E, "sales_document_approval_requested",
+                  conditions=[{"field": "document_type", "operator": "=", "value": doc_type},
+                              {"field": "status", "operator": "=", "value": "Open"}])
+    check = t.add(entry, R, "check_customer_credit_limit")
+    over = t.add(check, E, "customer_credit_limit_exceeded", seq=1)
+    wait = t.chain(over, [
+        ("set_status_pending_approval", {}),
+        ("create_approval_requests", {"approver_type": "Salesperson/Purchaser", "limit_type": "Approver Chain", "due_date_days": 2}),
+        SEND,
+    ])
+    _approval_followups(
+        t, wait,
+        approved=[("release_document", {})],
+        rejected=[("reject_all_approval_requests", {"notify_sender": True}), ("reopen_document", {})],
+        canceled_event="sales_document_approval_canceled",
+        canceled=[("cancel_all_approval_requests", {"notify_sender": False}), ("reopen_document", {})],
+    )
+    within = t.add(check, E, "customer_credit_limit_not_exceeded", seq=2)
+    t.chain(within, [("create_and_approve_approval_request", {}), ("release_document", {})])
+    return {"code": code, "description": f"Sales {doc_type} Approval Workflow with Credit Limit Check",
+            "category": "Sales documents", "record_type": "sales_header", "trigger_kind": TRIGGER_AUTOMATED, "steps": t.steps}
+
+
+def field_change_approval(code: str, description: str, category: str, record_type: str, field: str) -> dict:
+    """Approval of an increase of ``field`` (Business Central's change approvals): the
+    change is reverted at once and held; after the last approval it is applied — only if
+    the field still holds the old value; rejected → the new value is discarded."""
+    t = _Tree()
+    entry = t.add(None, E, "record_modified", conditions=[{"field": field, "operator": "increased"}])
+    wait = t.chain(entry, [
+        ("revert_field_value", {"field": field}),
+        ("create_approval_requests", {"approver_type": "Approver", "limit_type": "Approver Chain", "due_date_days": 2}),
+        SEND,
+    ])
+    _approval_followups(
+        t, wait,
+        approved=[("apply_new_values", {})],
+        rejected=[("discard_new_values", {}), ("reject_all_approval_requests", {"notify_sender": True})],
+        canceled_event=None,
+        canceled=[],
+    )
+    return {"code": code, "description": description, "category": category, "record_type": record_type,
+            "trigger_kind": TRIGGER_AUTOMATED, "steps": t.steps}
 
 
 def _sales(code: str, doc_type: str) -> dict:
@@ -130,13 +212,18 @@ def _sales(code: str, doc_type: str) -> dict:
     )
 
 
-# The read-only template library (codes as in Business Central). Templates whose
-# record types or responses arrive with later parts of the engine are added there.
+# The read-only template library (codes as in Business Central where it has one).
+# Templates whose record types or responses arrive with later parts of the engine are
+# added with them.
 TEMPLATES = [
     _sales("MS-SQAPW", "Quote"),
     _sales("MS-SOAPW", "Order"),
     _sales("MS-SIAPW", "Invoice"),
     _sales("MS-SCMAPW", "Credit Memo"),
+    credit_limit_checked_approval("MS-SOCLAPW", "Order"),
+    credit_limit_checked_approval("MS-SICLAPW", "Invoice"),
+    field_change_approval("MS-CCLCAPW", "Customer Credit Limit Change Approval Workflow", "Sales and marketing", "customer", "credit_limit"),
+    field_change_approval("MS-IUPCAPW", "Item Unit Price Change Approval Workflow", "Purchases and payables", "item", "unit_price"),
 ]
 
 TEMPLATE_CATEGORIES = (

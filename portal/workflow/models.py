@@ -180,3 +180,22 @@ class OutboxEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None]
     processed_at: Mapped[datetime | None]
+
+
+class WorkflowRecordChange(db.Model):
+    """A field change held back by a workflow (Business Central's Workflow Record
+    Change): "revert the changed field's value" stores the old and new values (as
+    text) and puts the old value back; "apply the new values" writes the new value
+    only if the field still holds the old one; "discard the new values" drops it."""
+
+    __tablename__ = "workflow_record_change"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("workflow_instance.id", ondelete="CASCADE"), index=True)
+    record_type: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[int]
+    field: Mapped[str] = mapped_column(String(60))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="Pending")  # Pending, Applied, Not Applied, Discarded
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]

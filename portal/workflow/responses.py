@@ -5,6 +5,7 @@ message (shown in run history and the Run flow pane) or raises
 :class:`~portal.workflow.engine.ResponseError`."""
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Callable
 
 from portal.approvals import service as approvals
@@ -99,3 +100,255 @@ def send_email(ctx: StepContext) -> str:
     subject, body = render_template_code(ctx.session, ctx.options.get("template"), context)
     send_mail(to, subject, body)
     return f"Email “{subject}” sent to {to}"
+
+
+# ---------------------------------------------------------------- approvals
+
+@implements("create_and_approve_approval_request")
+def create_and_approve_approval_request(ctx: StepContext) -> str:
+    """One approval entry with the sender as approver, approved at once (the record
+    needs no one's approval, but its history shows it went through the workflow)."""
+    from portal.approvals.models import APPROVED, ApprovalCommentLine, ApprovalEntry
+
+    if ctx.record is None or ctx.user_id is None:
+        raise ResponseError("Approving automatically needs a record and the user who sent it.")
+    rt = ctx.record_type
+    entry = ApprovalEntry(
+        record_type=rt.key, record_id=ctx.record.id, document_type=getattr(ctx.record, "document_type", None),
+        document_no=getattr(ctx.record, "no", None), record_title=approvals._entry_title(rt, ctx.record), sequence_no=1,
+        sender_id=ctx.user_id, approver_id=ctx.user_id, status=APPROVED, approval_type="Approver", limit_type="Direct Approver",
+        amount=rt.amount(ctx.record) if rt.amount else 0, currency_code=getattr(ctx.record, "currency_code", "") or "",
+        workflow_instance_id=ctx.instance.id, workflow_step_instance_id=ctx.step.id,
+    )
+    ctx.session.add(entry)
+    ctx.session.flush()
+    ctx.session.add(ApprovalCommentLine(record_type=rt.key, record_id=ctx.record.id, approval_entry_id=entry.id,
+                                        user_id=ctx.user_id, comment="Approved automatically by the workflow."))
+    return f"{rt.title(ctx.record)} approved automatically"
+
+
+@implements("approve_approval_request")
+def approve_approval_request(ctx: StepContext) -> str:
+    """Approve the instance's Open entries (and notify the sender if asked)."""
+    from portal.approvals.models import APPROVED, OPEN
+
+    n = approvals._close_all(ctx, [OPEN], APPROVED, bool(ctx.options.get("notify_sender")), "approval_request")
+    return f"{n} approval request(s) approved"
+
+
+# ---------------------------------------------------------------- credit limit
+
+@implements("check_customer_credit_limit")
+def check_customer_credit_limit(ctx: StepContext) -> str:
+    """Compare the customer's exposure — Released sales orders plus this document's
+    amount, in the local currency — with the customer's credit limit (0 = no limit,
+    as in Business Central) and raise ``customer_credit_limit_exceeded`` or
+    ``customer_credit_limit_not_exceeded`` on the document."""
+    from sqlalchemy import func, select
+
+    doc = _document(ctx)
+    customer = doc.customer
+    released = ctx.session.scalar(
+        select(func.coalesce(func.sum(SalesHeader.amount), 0)).where(
+            SalesHeader.customer_id == customer.id, SalesHeader.status == "Released", SalesHeader.id != doc.id
+        )
+    )
+    exposure = Decimal(released or 0) + Decimal(doc.amount or 0)
+    limit = Decimal(customer.credit_limit or 0)
+    exceeded = limit > 0 and exposure > limit
+    ctx.raise_event("customer_credit_limit_exceeded" if exceeded else "customer_credit_limit_not_exceeded",
+                    exposure=str(exposure), credit_limit=str(limit))
+    verdict = "exceeds" if exceeded else "is within"
+    return f"Exposure {exposure:,.2f} {verdict} the credit limit of {customer.name} ({'none' if not limit else f'{limit:,.2f}'})"
+
+
+# ---------------------------------------------------------------- held-back changes
+
+def _coerce_field(rt, field: str, text):
+    """A value for ``rt``'s field ``field`` from its text form (None stays None)."""
+    from datetime import date
+
+    kind = rt.field(field).kind
+    if text is None:
+        return None
+    if kind in ("money", "decimal"):
+        return Decimal(str(text))
+    if kind == "int":
+        return int(text)
+    if kind == "bool":
+        return str(text).lower() in ("1", "true", "yes", "on")
+    if kind == "date":
+        return date.fromisoformat(str(text))
+    return str(text)
+
+
+def _field(ctx: StepContext) -> str:
+    field = ctx.options.get("field")
+    if ctx.record_type is None or field not in ctx.record_type.field_names():
+        raise ResponseError(f"{field!r} is not a field of {ctx.record_type.plural if ctx.record_type else 'the record'}.")
+    return field
+
+
+@implements("revert_field_value")
+def revert_field_value(ctx: StepContext) -> str:
+    """Hold back the change of ``field`` made by the triggering event: keep old and new
+    values as a workflow record change and put the old value back."""
+    from portal.workflow.models import WorkflowRecordChange
+
+    field = _field(ctx)
+    old_values = ctx.event.payload.get("old_values") or {}
+    new_values = ctx.event.payload.get("new_values") or {}
+    if field not in old_values:
+        return f"{field} did not change: nothing to revert"
+    ctx.session.add(WorkflowRecordChange(
+        instance_id=ctx.instance.id, record_type=ctx.record_type.key, record_id=ctx.record.id, field=field,
+        old_value=None if old_values[field] is None else str(old_values[field]),
+        new_value=None if new_values.get(field) is None else str(new_values[field]),
+    ))
+    setattr(ctx.record, field, _coerce_field(ctx.record_type, field, old_values[field]))
+    return f"{field} reverted to {old_values[field]} until the change is approved (new value {new_values.get(field)})"
+
+
+def _pending_changes(ctx: StepContext):
+    from sqlalchemy import select
+
+    from portal.workflow.models import WorkflowRecordChange
+
+    return ctx.session.scalars(
+        select(WorkflowRecordChange).where(WorkflowRecordChange.instance_id == ctx.instance.id, WorkflowRecordChange.status == "Pending")
+    ).all()
+
+
+@implements("apply_new_values")
+def apply_new_values(ctx: StepContext) -> str:
+    """Write the held-back new values — each only if the field still holds the old
+    value (someone may have changed it meanwhile; then it is left alone)."""
+    from portal.util import utcnow
+
+    done = []
+    for change in _pending_changes(ctx):
+        current = getattr(ctx.record, change.field)
+        expected = _coerce_field(ctx.record_type, change.field, change.old_value)
+        if current == expected:
+            setattr(ctx.record, change.field, _coerce_field(ctx.record_type, change.field, change.new_value))
+            change.status = "Applied"
+            done.append(f"{change.field} = {change.new_value}")
+        else:
+            change.status = "Not Applied"
+            done.append(f"{change.field} not applied: it changed meanwhile to {current}")
+        change.closed_at = utcnow()
+    return "; ".join(done) or "No held-back changes"
+
+
+@implements("discard_new_values")
+def discard_new_values(ctx: StepContext) -> str:
+    from portal.util import utcnow
+
+    changes = _pending_changes(ctx)
+    for change in changes:
+        change.status, change.closed_at = "Discarded", utcnow()
+    return f"{len(changes)} held-back change(s) discarded"
+
+
+# ---------------------------------------------------------------- notifications, fields, webhooks
+
+def _template_context(ctx: StepContext) -> dict:
+    from portal.notifications.service import record_context
+
+    context = record_context(ctx.session, ctx.instance.record_type, ctx.record)
+    context["inputs"] = ctx.instance.inputs or {}
+    context["event"] = {k: v for k, v in (ctx.event.payload or {}).items() if k in ("old_values", "new_values", "comment")}
+    return context
+
+
+def _render(ctx: StepContext, source: str, html: bool = False) -> str:
+    from portal.notifications.rendering import TemplateRenderError, render
+
+    try:
+        return render(source or "", _template_context(ctx), html=html)
+    except TemplateRenderError as exc:
+        raise ResponseError(str(exc)) from exc
+
+
+@implements("create_notification")
+def create_notification_response(ctx: StepContext) -> str:
+    """A notification entry for the sender (the user who raised the event), the
+    record's current approver, or a specific user; linked to the record or a custom
+    link; sent by the notification dispatcher."""
+    from sqlalchemy import select
+
+    from portal.approvals.models import OPEN, ApprovalEntry
+    from portal.auth.models import User
+    from portal.notifications.service import create_notification
+
+    who = ctx.options.get("recipient", "Sender")
+    if who == "Specific User":
+        user = ctx.session.scalar(select(User).where(User.user_name == (ctx.options.get("user") or "")))
+        recipient_id = user.id if user else None
+    elif who == "Approver":
+        entry = ctx.session.scalars(select(ApprovalEntry).where(
+            ApprovalEntry.workflow_instance_id == ctx.instance.id, ApprovalEntry.status == OPEN)).first()
+        recipient_id = entry.approver_id if entry else None
+    else:
+        recipient_id = ctx.user_id
+    if recipient_id is None:
+        raise ResponseError(f"There is no {who.lower()} to notify for {ctx.instance.record_title or 'this run'}.")
+    message = _render(ctx, ctx.options.get("message") or "")
+    create_notification(
+        ctx.session, recipient_id=recipient_id, type_=ctx.options.get("notification_type", "New Record"),
+        record_type=ctx.instance.record_type, record_id=ctx.instance.record_id, template_code="workflow_notification",
+        sender_id=ctx.user_id, custom_message=message, link=ctx.options.get("link") or None,
+    )
+    recipient = ctx.session.get(User, recipient_id)
+    return f"Notification for {recipient.full_name}"
+
+
+@implements("update_field")
+def update_field(ctx: StepContext) -> str:
+    """Set ``field`` to the rendered ``value`` template (e.g. ``{{ record.amount }}``).
+    The change is made by the workflow and raises no record-modified event."""
+    field = _field(ctx)
+    text = _render(ctx, str(ctx.options.get("value") or "")).strip()
+    try:
+        value = _coerce_field(ctx.record_type, field, text if text != "" else None)
+    except (ValueError, ArithmeticError) as exc:
+        raise ResponseError(f"{text!r} is not a valid value for {field}.") from exc
+    setattr(ctx.record, field, value)
+    return f"{field} set to {text}"
+
+
+@implements("call_webhook")
+def call_webhook(ctx: StepContext) -> str:
+    """Send the rendered body to ``url`` (JSON when it parses as JSON) with ``method``;
+    ``timeout`` seconds per try, ``retries`` more tries on connection errors and 5xx
+    answers with back-off (urllib3's Retry). A non-2xx answer fails the step."""
+    import json
+
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    url, method = ctx.options.get("url"), ctx.options.get("method", "POST")
+    body = _render(ctx, ctx.options.get("body") or "")
+    retries = int(ctx.options.get("retries") or 0)
+    timeout = float(ctx.options.get("timeout") or 10)
+    session = requests.Session()
+    retry = Retry(total=retries, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504),
+                  allowed_methods=frozenset({"GET", "POST", "PUT", "PATCH"}), raise_on_status=False)
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    headers = {"User-Agent": "workflow-portal", "X-Workflow-Instance": str(ctx.instance.id)}
+    try:
+        json.loads(body)
+        headers["Content-Type"] = "application/json"
+    except ValueError:
+        headers["Content-Type"] = "text/plain; charset=utf-8"
+    try:
+        response = session.request(method, url, data=body.encode() if method != "GET" else None, headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        raise ResponseError(f"{method} {url} failed: {exc.__class__.__name__}: {exc}") from exc
+    if not 200 <= response.status_code < 300:
+        raise ResponseError(f"{method} {url} answered {response.status_code} {response.reason}")
+    return f"{method} {url} → {response.status_code}"
+
+

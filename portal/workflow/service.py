@@ -138,8 +138,13 @@ def structure_problems(steps: list[WorkflowStep], record_type: str | None) -> li
             if s.function_name not in RESPONSES:
                 problems.append(f"{where}: {s.function_name or '(blank)'} is not a response.")
             else:
+                label = RESPONSES[s.function_name].description
                 for name, msg in validate_options(s.function_name, s.options or {}).items():
-                    problems.append(f"{where} ({RESPONSES[s.function_name].description}): {msg}")
+                    problems.append(f"{where} ({label}): {msg}")
+                for opt in RESPONSES[s.function_name].options:
+                    value = (s.options or {}).get(opt.name)
+                    if opt.kind == "field" and value and fields is not None and value not in fields:
+                        problems.append(f"{where} ({label}): {value!r} is not a field of {RECORD_TYPES[record_type].plural}.")
         else:
             problems.append(f"{where} has no event or response.")
     # Everything must hang off the root: walk the previous-step links.
