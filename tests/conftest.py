@@ -99,6 +99,7 @@ def app(services):
 
 SHIPPED_WORKFLOWS = ("SO-APPROVAL", "CUST-STATEMENT")
 WORKFLOW_TABLES = (
+    "record_restriction", "posted_approval_comment_line", "posted_approval_entry",
     "approval_comment_line", "sent_notification_entry", "notification_entry", "approval_entry",
     "workflow_step_run", "workflow_record_change", "workflow_step_instance", "workflow_instance", "outbox_event", "audit_entry",
 )

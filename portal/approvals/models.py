@@ -110,3 +110,54 @@ class ApprovalCommentLine(db.Model):
     comment: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class PostedApprovalEntry(db.Model):
+    """An approval entry archived when its document was posted (Business Central's
+    Posted Approval Entry): the entry's fields, the record it was for
+    (``record_type``/``record_id``, which no longer exists) and the posted record
+    (``posted_record_type``/``posted_record_id``)."""
+
+    __tablename__ = "posted_approval_entry"
+    __table_args__ = (Index("ix_posted_approval_entry_posted_record", "posted_record_type", "posted_record_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    posted_record_type: Mapped[str] = mapped_column(String(40))
+    posted_record_id: Mapped[int]
+    record_type: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[int]
+    original_entry_id: Mapped[int | None]
+    document_type: Mapped[str | None] = mapped_column(String(20))
+    document_no: Mapped[str | None] = mapped_column(String(20))
+    record_title: Mapped[str | None] = mapped_column(String(200))
+    sequence_no: Mapped[int] = mapped_column(default=1)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    approver_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    approval_type: Mapped[str | None] = mapped_column(String(40))
+    limit_type: Mapped[str | None] = mapped_column(String(40))
+    amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    currency_code: Mapped[str] = mapped_column(String(10), default="")
+    date_time_sent: Mapped[datetime | None]
+    due_date: Mapped[date | None]
+    delegation_date: Mapped[date | None]
+    last_modified_at: Mapped[datetime | None]
+    last_modified_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    workflow_instance_id: Mapped[int | None]
+    posted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sender: Mapped[User] = relationship(foreign_keys=[sender_id], lazy="joined")
+    approver: Mapped[User] = relationship(foreign_keys=[approver_id], lazy="joined")
+
+
+class PostedApprovalCommentLine(db.Model):
+    """An approval comment archived with its posted approval entry."""
+
+    __tablename__ = "posted_approval_comment_line"
+    __table_args__ = (Index("ix_posted_approval_comment_line_posted_record", "posted_record_type", "posted_record_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    posted_record_type: Mapped[str] = mapped_column(String(40))
+    posted_record_id: Mapped[int]
+    posted_approval_entry_id: Mapped[int | None] = mapped_column(ForeignKey("posted_approval_entry.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    comment: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    user: Mapped[User] = relationship(lazy="joined")

@@ -30,6 +30,8 @@ from portal.approvals.models import (
     ApprovalCommentLine,
     ApprovalEntry,
     ApprovalUserSetup,
+    PostedApprovalCommentLine,
+    PostedApprovalEntry,
 )
 from portal.auth.models import AuditEntry, User
 from portal.records.registry import RECORD_TYPES
@@ -237,12 +239,17 @@ def _setup(session: Session, user_id: int) -> ApprovalUserSetup:
     return setup
 
 
-def limit_covers(setup: ApprovalUserSetup, record_type: str, amount: Decimal) -> bool:
-    """True if ``setup``'s limit for the record type covers ``amount`` (sales documents
-    use the sales limit). A zero limit covers nothing unless unlimited."""
+def limit_covers(setup: ApprovalUserSetup, record_type: str, amount: Decimal, document_type: str | None = None) -> bool:
+    """True if ``setup``'s limit for the record covers ``amount``. A zero limit covers
+    nothing unless unlimited. Which limit (Business Central's rules):
+    - sales documents: the sales amount approval limit;
+    - purchase documents: the purchase amount approval limit, except purchase
+      **quotes**, which use the request amount approval limit;
+    - everything else (general journal batches, master data): the request amount
+      approval limit."""
     if record_type == "sales_header":
         unlimited, limit = setup.unlimited_sales_approval, setup.sales_amount_approval_limit
-    elif record_type == "purchase_header":
+    elif record_type == "purchase_header" and document_type != "Quote":
         unlimited, limit = setup.unlimited_purchase_approval, setup.purchase_amount_approval_limit
     else:
         unlimited, limit = setup.unlimited_request_approval, setup.request_amount_approval_limit
@@ -286,7 +293,8 @@ def resolve_approvers(session: Session, record_type: str, record, sender_id: int
     chain = [start]
     seen = {start.user_id}
     current = start
-    while not limit_covers(current, record_type, amount):
+    document_type = getattr(record, "document_type", None)
+    while not limit_covers(current, record_type, amount, document_type):
         if current.approver_id is None:
             raise ResponseError(
                 f"No approver in the chain of {start.user.full_name} has an approval limit covering {amount:,.2f}: "
@@ -340,8 +348,8 @@ def create_requests(ctx: StepContext) -> str:
 
 
 def _entry_title(rt, record) -> str:
-    if rt.key == "sales_header":
-        return f"Sales {record.document_type} {record.no} — {record.customer.name} — {record.amount:,.2f}"
+    if rt.key in ("sales_header", "purchase_header"):
+        return f"{rt.title(record)} — {record.partner_name} — {record.amount:,.2f}"
     return rt.title(record)
 
 
@@ -444,3 +452,72 @@ def cancel_all(ctx: StepContext) -> str:
     """Response: cancel the record's Created and Open entries."""
     n = _close_all(ctx, [CREATED, OPEN], CANCELED, bool(ctx.options.get("notify_sender", False)), "approval_canceled")
     return f"Approval request canceled ({n} entries canceled)"
+
+
+# ---------------------------------------------------------------- posting
+
+def archive_entries(session: Session, record_type: str, record_id: int, posted_record_type: str, posted_record_id: int) -> int:
+    """Move the record's approval entries and comment lines to posted approval entries
+    and posted comment lines of the posted record (when a document is posted).
+    Notification entries keep their message but no longer point at the moved entry.
+    Returns the number of entries archived. The caller commits."""
+    from portal.notifications.models import NotificationEntry
+
+    entries = list(session.scalars(
+        select(ApprovalEntry)
+        .where(ApprovalEntry.record_type == record_type, ApprovalEntry.record_id == record_id)
+        .order_by(ApprovalEntry.id)
+    ).unique())
+    posted: dict[int, PostedApprovalEntry] = {}
+    for e in entries:
+        posted[e.id] = PostedApprovalEntry(
+            posted_record_type=posted_record_type, posted_record_id=posted_record_id,
+            record_type=e.record_type, record_id=e.record_id, original_entry_id=e.id,
+            document_type=e.document_type, document_no=e.document_no, record_title=e.record_title,
+            sequence_no=e.sequence_no, sender_id=e.sender_id, approver_id=e.approver_id, status=e.status,
+            approval_type=e.approval_type, limit_type=e.limit_type, amount=e.amount, currency_code=e.currency_code,
+            date_time_sent=e.date_time_sent, due_date=e.due_date, delegation_date=e.delegation_date,
+            last_modified_at=e.last_modified_at, last_modified_by_id=e.last_modified_by_id,
+            workflow_instance_id=e.workflow_instance_id,
+        )
+        session.add(posted[e.id])
+    session.flush()
+    comments = comments_for_record(session, record_type, record_id)
+    for c in comments:
+        target = posted.get(c.approval_entry_id) if c.approval_entry_id else None
+        session.add(PostedApprovalCommentLine(
+            posted_record_type=posted_record_type, posted_record_id=posted_record_id,
+            posted_approval_entry_id=target.id if target else None,
+            user_id=c.user_id, comment=c.comment, created_at=c.created_at,
+        ))
+        session.delete(c)
+    if entries:
+        session.execute(
+            update(NotificationEntry)
+            .where(NotificationEntry.approval_entry_id.in_(list(posted)))
+            .values(approval_entry_id=None)
+            .execution_options(synchronize_session=False)
+        )
+    session.flush()
+    for e in entries:
+        session.delete(e)
+    session.flush()
+    return len(entries)
+
+
+def posted_entries_for_record(session: Session, posted_record_type: str, posted_record_id: int) -> list[PostedApprovalEntry]:
+    """The posted approval entries of a posted record, by request and sequence."""
+    return list(session.scalars(
+        select(PostedApprovalEntry)
+        .where(PostedApprovalEntry.posted_record_type == posted_record_type, PostedApprovalEntry.posted_record_id == posted_record_id)
+        .order_by(PostedApprovalEntry.workflow_instance_id.desc(), PostedApprovalEntry.sequence_no, PostedApprovalEntry.id)
+    ).unique())
+
+
+def posted_comments_for_record(session: Session, posted_record_type: str, posted_record_id: int) -> list[PostedApprovalCommentLine]:
+    return list(session.scalars(
+        select(PostedApprovalCommentLine)
+        .where(PostedApprovalCommentLine.posted_record_type == posted_record_type,
+               PostedApprovalCommentLine.posted_record_id == posted_record_id)
+        .order_by(PostedApprovalCommentLine.id)
+    ).unique())

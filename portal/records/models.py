@@ -1,4 +1,5 @@
-"""Business records: master data (customers, vendors, items, ...) and sales documents.
+"""Business records: master data (customers, vendors, items, ...), sales and purchase
+documents, general journal batches, posted documents and record restrictions.
 
 Money columns hold amounts in the record's currency (``currency_code``; empty = the
 local currency, USD for the Northwind data), rounded to 2 decimals.
@@ -7,9 +8,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import ClassVar
 
-from sqlalchemy import ForeignKey, Numeric, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from portal.extensions import db
 from portal.util import money, utcnow
@@ -109,19 +111,91 @@ class Item(db.Model):
     item_category: Mapped[ItemCategory | None] = relationship(lazy="joined")
 
 
-class SalesHeader(db.Model):
-    """A sales document (Quote, Order, Invoice, Credit Memo). ``amount`` is the sum of
-    the lines' ``line_amount`` (recomputed by :meth:`recalculate`)."""
+class DocumentHeaderMixin:
+    """What sales and purchase document headers share: type, number, status, order
+    date, currency and ``amount`` = the sum of the lines' ``line_amount`` (recomputed by
+    :meth:`recalculate`). Subclasses define ``lines``, the partner relationship and
+    ``TITLE_PREFIX`` ("Sales" / "Purchase")."""
 
-    __tablename__ = "sales_header"
-    __table_args__ = (UniqueConstraint("document_type", "no"),)
+    TITLE_PREFIX: ClassVar[str] = ""
     id: Mapped[int] = mapped_column(primary_key=True)
     document_type: Mapped[str] = mapped_column(String(20))
     no: Mapped[str] = mapped_column(String(20))
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
-    salesperson_code: Mapped[str | None] = mapped_column(String(20), index=True)
     status: Mapped[str] = mapped_column(String(20), default=STATUS_OPEN)
     order_date: Mapped[date | None]
+    currency_code: Mapped[str] = mapped_column(String(10), default="")
+    amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def recalculate(self) -> Decimal:
+        """Set ``amount`` to the sum of the lines' amounts and return it."""
+        self.amount = money(sum((line.line_amount for line in self.lines), Decimal("0")))
+        return self.amount
+
+    @property
+    def title(self) -> str:
+        return f"{self.TITLE_PREFIX} {self.document_type} {self.no}"
+
+    @property
+    def partner(self):
+        """The customer (sales) or vendor (purchase)."""
+        raise NotImplementedError
+
+    @property
+    def partner_no(self) -> str:
+        return self.partner.no if self.partner else ""
+
+    @property
+    def partner_name(self) -> str:
+        return self.partner.name if self.partner else ""
+
+    @property
+    def salesperson_purchaser_code(self) -> str | None:
+        return getattr(self, "salesperson_code", None) or getattr(self, "purchaser_code", None)
+
+
+class DocumentLineMixin:
+    """What document lines share: ``line_amount = quantity × unit amount × (1 −
+    line_discount_pct/100)``, rounded to 2 decimals. The unit amount is the column named
+    by ``UNIT_FIELD`` (sales: ``unit_price``, purchase: ``direct_unit_cost``)."""
+
+    UNIT_FIELD: ClassVar[str] = "unit_price"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_no: Mapped[int]
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id"))
+    description: Mapped[str] = mapped_column(String(100), default="")
+    quantity: Mapped[Decimal] = mapped_column(Numeric(18, 4), default=Decimal("0"))
+    line_discount_pct: Mapped[Decimal] = mapped_column(Numeric(7, 4), default=Decimal("0"))
+    line_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+
+    @declared_attr
+    def item(cls) -> Mapped[Item | None]:
+        return relationship(Item, lazy="joined")
+
+    @property
+    def item_no(self) -> str:
+        return self.item.no if self.item else ""
+
+    @property
+    def unit_amount(self) -> Decimal:
+        return Decimal(getattr(self, self.UNIT_FIELD) or 0)
+
+    def calculate(self) -> Decimal:
+        """Recompute and return ``line_amount`` from quantity, unit amount and discount."""
+        gross = Decimal(self.quantity or 0) * self.unit_amount
+        self.line_amount = money(gross * (Decimal(100) - Decimal(self.line_discount_pct or 0)) / Decimal(100))
+        return self.line_amount
+
+
+class SalesHeader(DocumentHeaderMixin, db.Model):
+    """A sales document (Quote, Order, Invoice, Credit Memo) for a customer."""
+
+    __tablename__ = "sales_header"
+    __table_args__ = (UniqueConstraint("document_type", "no"),)
+    TITLE_PREFIX = "Sales"
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    salesperson_code: Mapped[str | None] = mapped_column(String(20), index=True)
     requested_delivery_date: Mapped[date | None]
     shipment_date: Mapped[date | None]
     shipping_agent_code: Mapped[str | None] = mapped_column(String(20))
@@ -132,45 +206,212 @@ class SalesHeader(db.Model):
     ship_to_region: Mapped[str | None] = mapped_column(String(60))
     ship_to_postal_code: Mapped[str | None] = mapped_column(String(20))
     ship_to_country: Mapped[str | None] = mapped_column(String(60))
-    currency_code: Mapped[str] = mapped_column(String(10), default="")
-    amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     customer: Mapped[Customer] = relationship(lazy="joined")
     lines: Mapped[list["SalesLine"]] = relationship(
         back_populates="header", cascade="all, delete-orphan", order_by="SalesLine.line_no"
     )
 
-    def recalculate(self) -> Decimal:
-        """Set ``amount`` to the sum of the lines' amounts and return it."""
-        self.amount = money(sum((line.line_amount for line in self.lines), Decimal("0")))
-        return self.amount
-
     @property
-    def title(self) -> str:
-        return f"Sales {self.document_type} {self.no}"
+    def partner(self) -> Customer:
+        return self.customer
 
 
-class SalesLine(db.Model):
-    """A sales document line: ``line_amount = quantity × unit_price × (1 − line_discount_pct/100)``,
-    rounded to 2 decimals."""
+class SalesLine(DocumentLineMixin, db.Model):
+    """A sales document line (unit price)."""
 
     __tablename__ = "sales_line"
     __table_args__ = (UniqueConstraint("header_id", "line_no"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
     header_id: Mapped[int] = mapped_column(ForeignKey("sales_header.id", ondelete="CASCADE"), index=True)
-    line_no: Mapped[int]
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id"))
-    description: Mapped[str] = mapped_column(String(100), default="")
-    quantity: Mapped[Decimal] = mapped_column(Numeric(18, 4), default=Decimal("0"))
     unit_price: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
-    line_discount_pct: Mapped[Decimal] = mapped_column(Numeric(7, 4), default=Decimal("0"))
-    line_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     header: Mapped[SalesHeader] = relationship(back_populates="lines")
-    item: Mapped[Item | None] = relationship(lazy="joined")
 
-    def calculate(self) -> Decimal:
-        """Recompute and return ``line_amount`` from quantity, unit price and discount."""
-        gross = Decimal(self.quantity or 0) * Decimal(self.unit_price or 0)
-        self.line_amount = money(gross * (Decimal(100) - Decimal(self.line_discount_pct or 0)) / Decimal(100))
-        return self.line_amount
+
+class PurchaseHeader(DocumentHeaderMixin, db.Model):
+    """A purchase document (Quote, Order, Invoice, Credit Memo) from a vendor.
+    ``vendor_invoice_no`` / the vendor's credit memo no. is the vendor's own number."""
+
+    __tablename__ = "purchase_header"
+    __table_args__ = (UniqueConstraint("document_type", "no"),)
+    TITLE_PREFIX = "Purchase"
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendor.id"), index=True)
+    purchaser_code: Mapped[str | None] = mapped_column(String(20), index=True)
+    expected_receipt_date: Mapped[date | None]
+    vendor_invoice_no: Mapped[str | None] = mapped_column(String(35))
+    vendor: Mapped[Vendor] = relationship(lazy="joined")
+    lines: Mapped[list["PurchaseLine"]] = relationship(
+        back_populates="header", cascade="all, delete-orphan", order_by="PurchaseLine.line_no"
+    )
+
+    @property
+    def partner(self) -> Vendor:
+        return self.vendor
+
+
+class PurchaseLine(DocumentLineMixin, db.Model):
+    """A purchase document line (direct unit cost)."""
+
+    __tablename__ = "purchase_line"
+    __table_args__ = (UniqueConstraint("header_id", "line_no"),)
+    UNIT_FIELD = "direct_unit_cost"
+    header_id: Mapped[int] = mapped_column(ForeignKey("purchase_header.id", ondelete="CASCADE"), index=True)
+    direct_unit_cost: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    header: Mapped[PurchaseHeader] = relationship(back_populates="lines")
+
+
+# ---------------------------------------------------------------- general journals
+
+JOURNAL_TEMPLATES = ("GENERAL", "PAYMENT", "CASH RCPT", "SALES", "PURCHASES")
+JOURNAL_DOCUMENT_TYPES = ("", "Payment", "Invoice", "Credit Memo", "Refund")
+ACCOUNT_TYPES = ("G/L Account", "Customer", "Vendor", "Bank Account")
+
+
+class GenJournalBatch(db.Model):
+    """A general journal batch (journal template name + batch name) with its lines.
+    It carries a document-like ``status`` so that it can be sent for approval.
+
+    Balanced: a line with a balancing account (``bal_account_no``) balances itself; the
+    other lines' amounts must add up to 0. ``amount`` (for approval limits) is the
+    batch's total debit: the positive amounts, plus the size of the negative ones
+    that carry their own balancing account."""
+
+    __tablename__ = "gen_journal_batch"
+    __table_args__ = (UniqueConstraint("journal_template_name", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journal_template_name: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(10))
+    description: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(20), default=STATUS_OPEN)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    lines: Mapped[list["GenJournalLine"]] = relationship(
+        back_populates="batch", cascade="all, delete-orphan", order_by="GenJournalLine.line_no"
+    )
+
+    @property
+    def title(self) -> str:
+        return f"General Journal Batch {self.journal_template_name} {self.name}"
+
+    @property
+    def no(self) -> str:
+        return self.name
+
+    @property
+    def balance(self) -> Decimal:
+        """The sum of the amounts of lines without a balancing account (0 = balanced)."""
+        return money(sum((Decimal(l.amount or 0) for l in self.lines if not l.bal_account_no), Decimal("0")))
+
+    @property
+    def balanced(self) -> bool:
+        return self.balance == 0
+
+    @property
+    def amount(self) -> Decimal:
+        total = Decimal("0")
+        for line in self.lines:
+            value = Decimal(line.amount or 0)
+            total += abs(value) if line.bal_account_no else max(value, Decimal("0"))
+        return money(total)
+
+    def recalculate(self) -> Decimal:
+        return self.amount
+
+
+class GenJournalLine(db.Model):
+    """A general journal line: a signed ``amount`` (positive = debit) on an account,
+    optionally balanced by a balancing account on the same line."""
+
+    __tablename__ = "gen_journal_line"
+    __table_args__ = (UniqueConstraint("batch_id", "line_no"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("gen_journal_batch.id", ondelete="CASCADE"), index=True)
+    line_no: Mapped[int]
+    posting_date: Mapped[date | None]
+    document_type: Mapped[str] = mapped_column(String(20), default="")
+    document_no: Mapped[str | None] = mapped_column(String(20))
+    account_type: Mapped[str] = mapped_column(String(20), default="G/L Account")
+    account_no: Mapped[str] = mapped_column(String(20), default="")
+    description: Mapped[str] = mapped_column(String(100), default="")
+    amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    bal_account_type: Mapped[str] = mapped_column(String(20), default="G/L Account")
+    bal_account_no: Mapped[str | None] = mapped_column(String(20))
+    currency_code: Mapped[str] = mapped_column(String(10), default="")
+    batch: Mapped[GenJournalBatch] = relationship(back_populates="lines")
+
+
+# ---------------------------------------------------------------- posted documents
+
+POSTED_SALES_INVOICE = "Sales Invoice"
+POSTED_SALES_CREDIT_MEMO = "Sales Credit Memo"
+POSTED_PURCHASE_INVOICE = "Purchase Invoice"
+POSTED_PURCHASE_CREDIT_MEMO = "Purchase Credit Memo"
+POSTED_KINDS = (POSTED_SALES_INVOICE, POSTED_SALES_CREDIT_MEMO, POSTED_PURCHASE_INVOICE, POSTED_PURCHASE_CREDIT_MEMO)
+
+
+class PostedDocument(db.Model):
+    """A posted (read-only) invoice or credit memo, sales or purchase (``kind``).
+    ``order_no`` is the order it was posted from; ``pre_assigned_no`` the invoice or
+    credit memo number it had before posting (Business Central's "Pre-Assigned No.")."""
+
+    __tablename__ = "posted_document"
+    __table_args__ = (UniqueConstraint("kind", "no"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    no: Mapped[str] = mapped_column(String(20))
+    source_document_type: Mapped[str] = mapped_column(String(20))
+    order_no: Mapped[str | None] = mapped_column(String(20))
+    pre_assigned_no: Mapped[str | None] = mapped_column(String(20))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendor.id"), index=True)
+    partner_no: Mapped[str] = mapped_column(String(20))
+    partner_name: Mapped[str] = mapped_column(String(100))
+    salesperson_purchaser_code: Mapped[str | None] = mapped_column(String(20))
+    vendor_invoice_no: Mapped[str | None] = mapped_column(String(35))
+    order_date: Mapped[date | None]
+    posting_date: Mapped[date]
+    currency_code: Mapped[str] = mapped_column(String(10), default="")
+    amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    posted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    posted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    posted_by: Mapped["User | None"] = relationship("User", lazy="joined")
+    lines: Mapped[list["PostedDocumentLine"]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", order_by="PostedDocumentLine.line_no"
+    )
+
+    @property
+    def title(self) -> str:
+        return f"Posted {self.kind} {self.no}"
+
+    @property
+    def posted_by_name(self) -> str:
+        return self.posted_by.full_name if self.posted_by else ""
+
+    @property
+    def source_no(self) -> str | None:
+        return self.order_no or self.pre_assigned_no
+
+
+class PostedDocumentLine(DocumentLineMixin, db.Model):
+    """A line of a posted document; ``unit_price`` is the unit price (sales) or the
+    direct unit cost (purchase)."""
+
+    __tablename__ = "posted_document_line"
+    __table_args__ = (UniqueConstraint("document_id", "line_no"),)
+    document_id: Mapped[int] = mapped_column(ForeignKey("posted_document.id", ondelete="CASCADE"), index=True)
+    unit_price: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    document: Mapped[PostedDocument] = relationship(back_populates="lines")
+
+
+# ---------------------------------------------------------------- record restrictions
+
+class RecordRestriction(db.Model):
+    """A restriction on one record (Business Central's Restricted Record): while it
+    exists the record can't be modified, released or posted."""
+
+    __tablename__ = "record_restriction"
+    __table_args__ = (Index("ix_record_restriction_record", "record_type", "record_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[int]
+    details: Mapped[str] = mapped_column(String(250), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))

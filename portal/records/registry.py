@@ -7,16 +7,30 @@ conditions refer to fields by their attribute name.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Callable
 
 from portal.records.models import (
+    ACCOUNT_TYPES,
     DOCUMENT_STATUSES,
     DOCUMENT_TYPES,
+    JOURNAL_DOCUMENT_TYPES,
+    JOURNAL_TEMPLATES,
+    POSTED_KINDS,
+    POSTED_PURCHASE_CREDIT_MEMO,
+    POSTED_PURCHASE_INVOICE,
+    POSTED_SALES_CREDIT_MEMO,
+    POSTED_SALES_INVOICE,
     Customer,
+    GenJournalBatch,
+    GenJournalLine,
     Item,
+    PostedDocument,
+    PurchaseHeader,
+    PurchaseLine,
     SalesHeader,
+    SalesLine,
     Vendor,
 )
 
@@ -42,7 +56,18 @@ class Field:
 class RecordType:
     """A business record type. ``page`` is card or document; ``approvable`` says whether
     Send Approval Request applies; ``approval_event`` / ``cancel_event`` name the events
-    raised by Send / Cancel Approval Request."""
+    raised by Send / Cancel Approval Request.
+
+    Document record types also have:
+    - ``doc_type_field`` (e.g. ``document_type``): a list page can show one value of it
+      (``doc_type``); :meth:`variant` derives such a view (Sales Quotes, Purchase
+      Orders, ...) from the one registry entry;
+    - ``line_fields`` / ``line_model``: the lines subpage's columns (editable ones can be
+      changed on Open documents) and the line table;
+    - ``partner``: ``customer`` or ``vendor`` (a New document asks for one);
+    - ``new_fields``: what the New form asks for; ``releasable`` / ``postable``: the
+      Release / Reopen and Post actions apply; ``read_only``: no changes at all
+      (posted documents)."""
 
     key: str
     label: str
@@ -61,6 +86,16 @@ class RecordType:
     title: Callable[[Any], str] = lambda r: str(getattr(r, "no", r.id))
     amount: Callable[[Any], Decimal] | None = None
     extra: dict = field(default_factory=dict)
+    doc_type_field: str | None = None
+    doc_type: str | None = None
+    line_fields: tuple[Field, ...] = ()
+    line_model: type | None = None
+    partner: str | None = None
+    new_fields: tuple[Field, ...] = ()
+    releasable: bool = False
+    postable: bool = False
+    read_only: bool = False
+    natural_no_sort: bool = False
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -74,6 +109,34 @@ class RecordType:
     def values(self, record: Any) -> dict[str, Any]:
         """All field values of ``record`` as a dict keyed by field name."""
         return {f.name: f.value(record) for f in self.fields}
+
+    def line_field(self, name: str) -> Field:
+        for f in self.line_fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.label} lines have no field {name!r}")
+
+    def variant(self, doc_type: str, label: str, plural: str) -> "RecordType":
+        """The same record type narrowed to ``doc_type`` (a list page per document type)."""
+        return replace(self, doc_type=doc_type, label=label, plural=plural)
+
+    def filter_query(self, q):
+        """``q`` narrowed to this record type's (and view's) records."""
+        if self.list_filter:
+            q = self.list_filter(q)
+        if self.doc_type_field and self.doc_type is not None:
+            q = q.where(getattr(self.model, self.doc_type_field) == self.doc_type)
+        return q
+
+    def covers(self, record: Any) -> bool:
+        """True if ``record`` belongs to this view (its document type matches)."""
+        if not self.doc_type_field or self.doc_type is None:
+            return True
+        return getattr(record, self.doc_type_field, None) == self.doc_type
+
+    @property
+    def has_lines(self) -> bool:
+        return bool(self.line_fields)
 
 
 ADDRESS_FIELDS = (
@@ -162,17 +225,37 @@ ITEM = RecordType(
     title=lambda r: f"Item {r.no} — {r.description}",
 )
 
+
+def _document_line_fields(unit_field: str, unit_label: str, editable: bool = True) -> tuple[Field, ...]:
+    return (
+        Field("line_no", "Line No.", "int"),
+        Field("item_no", "Item No.", editable=editable),
+        Field("description", "Description", editable=editable),
+        Field("quantity", "Quantity", "decimal", editable=editable, required=editable),
+        Field(unit_field, unit_label, "money", editable=editable),
+        Field("line_discount_pct", "Line Discount %", "decimal", editable=editable),
+        Field("line_amount", "Line Amount", "money"),
+    )
+
+
+def _document_type(partner: str, partner_label: str) -> tuple[Field, ...]:
+    """The fields every sales/purchase document has, in front of its own."""
+    return (
+        Field("document_type", "Document Type", "choice", choices=DOCUMENT_TYPES),
+        Field("no", "No."),
+        Field(f"{partner}_no", f"{partner_label} No.", get=lambda r: r.partner_no),
+        Field(f"{partner}_name", f"{partner_label} Name", get=lambda r: r.partner_name),
+    )
+
+
 SALES_DOCUMENT = RecordType(
     key="sales_header",
-    label="Sales Order",
-    plural="Sales Orders",
+    label="Sales Document",
+    plural="Sales Documents",
     model=SalesHeader,
     page="document",
     fields=(
-        Field("document_type", "Document Type", "choice", choices=DOCUMENT_TYPES),
-        Field("no", "No."),
-        Field("customer_no", "Customer No.", get=lambda r: r.customer.no),
-        Field("customer_name", "Customer Name", get=lambda r: r.customer.name),
+        *_document_type("customer", "Customer"),
         Field("salesperson_code", "Salesperson Code", editable=True),
         Field("status", "Status", "choice", choices=DOCUMENT_STATUSES),
         Field("order_date", "Order Date", "date", editable=True),
@@ -191,23 +274,196 @@ SALES_DOCUMENT = RecordType(
     list_columns=("no", "customer_no", "customer_name", "salesperson_code", "order_date", "status", "amount"),
     search_fields=("no", "salesperson_code", "status"),
     card_groups=(
-        ("General", ("no", "customer_no", "customer_name", "salesperson_code", "order_date", "requested_delivery_date", "amount")),
+        ("General", ("no", "customer_no", "customer_name", "salesperson_code", "order_date", "requested_delivery_date", "status", "amount")),
         ("Shipping", ("shipment_date", "shipping_agent_code", "freight", "ship_to_name", "ship_to_address", "ship_to_city", "ship_to_postal_code", "ship_to_country")),
     ),
     default_sort="-no",
     approvable=True,
     approval_event="sales_document_approval_requested",
     cancel_event="sales_document_approval_canceled",
-    list_filter=lambda q: q.where(SalesHeader.document_type == "Order"),
     title=lambda r: f"Sales {r.document_type} {r.no}",
     amount=lambda r: r.amount,
+    doc_type_field="document_type",
+    line_fields=_document_line_fields("unit_price", "Unit Price"),
+    line_model=SalesLine,
+    partner="customer",
+    new_fields=(Field("customer_no", "Customer No.", "partner", editable=True, required=True),
+                Field("order_date", "Order Date", "date", editable=True)),
+    releasable=True,
+    postable=True,
+    natural_no_sort=True,
 )
 
-RECORD_TYPES: dict[str, RecordType] = {rt.key: rt for rt in (CUSTOMER, VENDOR, ITEM, SALES_DOCUMENT)}
+PURCHASE_DOCUMENT = RecordType(
+    key="purchase_header",
+    label="Purchase Document",
+    plural="Purchase Documents",
+    model=PurchaseHeader,
+    page="document",
+    fields=(
+        *_document_type("vendor", "Vendor"),
+        Field("purchaser_code", "Purchaser Code", editable=True),
+        Field("status", "Status", "choice", choices=DOCUMENT_STATUSES),
+        Field("order_date", "Order Date", "date", editable=True),
+        Field("expected_receipt_date", "Expected Receipt Date", "date", editable=True),
+        Field("vendor_invoice_no", "Vendor Invoice No.", editable=True),
+        Field("currency_code", "Currency Code"),
+        Field("amount", "Amount", "money"),
+    ),
+    list_columns=("no", "vendor_no", "vendor_name", "purchaser_code", "order_date", "status", "amount"),
+    search_fields=("no", "purchaser_code", "status", "vendor_invoice_no"),
+    card_groups=(
+        ("General", ("no", "vendor_no", "vendor_name", "purchaser_code", "order_date", "expected_receipt_date", "vendor_invoice_no", "status", "amount")),
+    ),
+    default_sort="-no",
+    approvable=True,
+    approval_event="purchase_document_approval_requested",
+    cancel_event="purchase_document_approval_canceled",
+    title=lambda r: f"Purchase {r.document_type} {r.no}",
+    amount=lambda r: r.amount,
+    doc_type_field="document_type",
+    line_fields=_document_line_fields("direct_unit_cost", "Direct Unit Cost"),
+    line_model=PurchaseLine,
+    partner="vendor",
+    new_fields=(Field("vendor_no", "Vendor No.", "partner", editable=True, required=True),
+                Field("vendor_invoice_no", "Vendor Invoice No.", editable=True),
+                Field("order_date", "Order Date", "date", editable=True)),
+    releasable=True,
+    postable=True,
+    natural_no_sort=True,
+)
 
-# URL slugs for list pages
-SLUGS: dict[str, str] = {"customers": "customer", "vendors": "vendor", "items": "item", "sales-orders": "sales_header"}
-SLUG_OF: dict[str, str] = {v: k for k, v in SLUGS.items()}
+GEN_JOURNAL_BATCH = RecordType(
+    key="gen_journal_batch",
+    label="General Journal Batch",
+    plural="General Journal Batches",
+    model=GenJournalBatch,
+    page="document",
+    fields=(
+        Field("journal_template_name", "Journal Template Name", "choice", choices=JOURNAL_TEMPLATES),
+        Field("name", "Name"),
+        Field("description", "Description", editable=True),
+        Field("status", "Status", "choice", choices=DOCUMENT_STATUSES),
+        Field("line_count", "No. of Lines", "int", get=lambda r: len(r.lines)),
+        Field("balance", "Balance", "money", get=lambda r: r.balance),
+        Field("balanced", "Balanced", "bool", get=lambda r: r.balanced),
+        Field("amount", "Total Debit", "money", get=lambda r: r.amount),
+    ),
+    list_columns=("journal_template_name", "name", "description", "status", "balance", "balanced"),
+    search_fields=("journal_template_name", "name", "description", "status"),
+    card_groups=(("General", ("journal_template_name", "name", "description", "status", "line_count", "amount", "balance", "balanced")),),
+    default_sort="journal_template_name",
+    approvable=True,
+    approval_event="general_journal_batch_approval_requested",
+    cancel_event="general_journal_batch_approval_canceled",
+    title=lambda r: r.title,
+    amount=lambda r: r.amount,
+    line_fields=(
+        Field("line_no", "Line No.", "int"),
+        Field("posting_date", "Posting Date", "date", editable=True),
+        Field("document_type", "Document Type", "choice", editable=True, choices=JOURNAL_DOCUMENT_TYPES),
+        Field("document_no", "Document No.", editable=True),
+        Field("account_type", "Account Type", "choice", editable=True, choices=ACCOUNT_TYPES, required=True),
+        Field("account_no", "Account No.", editable=True, required=True),
+        Field("description", "Description", editable=True),
+        Field("amount", "Amount", "money", editable=True, required=True),
+        Field("bal_account_type", "Bal. Account Type", "choice", editable=True, choices=ACCOUNT_TYPES),
+        Field("bal_account_no", "Bal. Account No.", editable=True),
+    ),
+    line_model=GenJournalLine,
+    new_fields=(
+        Field("journal_template_name", "Journal Template Name", "choice", editable=True, choices=JOURNAL_TEMPLATES, required=True),
+        Field("name", "Name", editable=True, required=True),
+        Field("description", "Description", editable=True),
+    ),
+    releasable=True,
+)
+
+POSTED_KEYS: dict[str, str] = {
+    POSTED_SALES_INVOICE: "posted_sales_invoice",
+    POSTED_SALES_CREDIT_MEMO: "posted_sales_credit_memo",
+    POSTED_PURCHASE_INVOICE: "posted_purchase_invoice",
+    POSTED_PURCHASE_CREDIT_MEMO: "posted_purchase_credit_memo",
+}
+
+
+def _posted(kind: str) -> RecordType:
+    """A posted document record type (one per kind, one table): read-only."""
+    sales = kind.startswith("Sales")
+    partner = "Customer" if sales else "Vendor"
+    unit_label = "Unit Price" if sales else "Direct Unit Cost"
+    return RecordType(
+        key=POSTED_KEYS[kind],
+        label=f"Posted {kind}",
+        plural=f"Posted {kind}s",
+        model=PostedDocument,
+        page="document",
+        fields=(
+            Field("kind", "Kind", "choice", choices=POSTED_KINDS),
+            Field("no", "No."),
+            Field("partner_no", f"{partner} No."),
+            Field("partner_name", f"{partner} Name"),
+            Field("salesperson_purchaser_code", "Salesperson Code" if sales else "Purchaser Code"),
+            Field("order_no", "Order No."),
+            Field("pre_assigned_no", "Pre-Assigned No."),
+            Field("vendor_invoice_no", "Vendor Invoice No." if kind == POSTED_PURCHASE_INVOICE else "Vendor Cr. Memo No."),
+            Field("order_date", "Order Date", "date"),
+            Field("posting_date", "Posting Date", "date"),
+            Field("currency_code", "Currency Code"),
+            Field("amount", "Amount", "money"),
+            Field("posted_by", "Posted By", get=lambda r: r.posted_by_name),
+            Field("posted_at", "Posted At"),
+            Field("source_no", "Order/Pre-Assigned No.", get=lambda r: r.source_no),
+        ),
+        list_columns=("no", "partner_no", "partner_name", "posting_date", "source_no", "amount"),
+        search_fields=("no", "partner_no", "partner_name", "order_no", "pre_assigned_no"),
+        card_groups=(("General", ("no", "partner_no", "partner_name", "salesperson_purchaser_code", "order_no", "pre_assigned_no",
+                                  *(() if sales else ("vendor_invoice_no",)), "order_date", "posting_date", "amount", "posted_by", "posted_at")),),
+        default_sort="-no",
+        title=lambda r: f"Posted {r.kind} {r.no}",
+        amount=lambda r: r.amount,
+        doc_type_field="kind",
+        doc_type=kind,
+        line_fields=_document_line_fields("unit_price", unit_label, editable=False),
+        read_only=True,
+    )
+
+
+POSTED_TYPES = tuple(_posted(kind) for kind in POSTED_KINDS)
+
+RECORD_TYPES: dict[str, RecordType] = {
+    rt.key: rt for rt in (CUSTOMER, VENDOR, ITEM, SALES_DOCUMENT, PURCHASE_DOCUMENT, GEN_JOURNAL_BATCH, *POSTED_TYPES)
+}
+
+
+# List views: URL slug → the record type (narrowed to one document type where the
+# record type has several).
+LIST_VIEWS: dict[str, RecordType] = {"customers": CUSTOMER, "vendors": VENDOR, "items": ITEM}
+for _base, _prefix in ((SALES_DOCUMENT, "Sales"), (PURCHASE_DOCUMENT, "Purchase")):
+    for _doc_type in DOCUMENT_TYPES:
+        _label = f"{_prefix} {_doc_type}"
+        LIST_VIEWS[_label.lower().replace(" ", "-") + "s"] = _base.variant(_doc_type, _label, _label + "s")
+LIST_VIEWS["general-journal-batches"] = GEN_JOURNAL_BATCH
+for _rt in POSTED_TYPES:
+    LIST_VIEWS[_rt.plural.lower().replace(" ", "-")] = _rt
+
+# URL slugs for list pages: slug → record type key, and each record type's default slug
+SLUGS: dict[str, str] = {slug: rt.key for slug, rt in LIST_VIEWS.items()}
+SLUG_OF: dict[str, str] = {}
+for _slug, _key in SLUGS.items():
+    SLUG_OF.setdefault(_key, _slug)
+SLUG_OF["sales_header"] = "sales-orders"
+SLUG_OF["purchase_header"] = "purchase-orders"
+
+
+def slug_for(record_type: str, record: Any = None) -> str:
+    """The slug of the list (and record page) that shows ``record``: for documents the
+    one of its document type (``/sales-quotes/…``), else the record type's default."""
+    if record is not None:
+        for slug, rt in LIST_VIEWS.items():
+            if rt.key == record_type and rt.doc_type is not None and rt.covers(record):
+                return slug
+    return SLUG_OF[record_type]
 
 
 def get_record_type(key: str) -> RecordType:

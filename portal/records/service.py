@@ -1,20 +1,53 @@
-"""Record services: change records (writing outbox events in the same transaction),
-and the document actions Release, Reopen and Set Status Pending Approval.
+"""Record services: create and change records and document lines (writing outbox
+events in the same transaction), record restrictions, and the document actions
+Release, Reopen and Set Status Pending Approval (posting: :mod:`portal.records.posting`).
 
-Rule (Business Central): a document pending approval can't be modified, released or
-reopened by hand; only the approval workflow moves it on."""
+Rules (Business Central):
+- a document pending approval can't be modified, released or reopened by hand; only
+  the approval workflow moves it on;
+- a record with a **record restriction** can't be modified, released or posted (by
+  hand or by a workflow) until the restriction is lifted;
+- lines can be added, changed or removed only while the document is Open."""
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, object_session
 
 from portal.auth.models import AuditEntry
-from portal.records.models import STATUS_OPEN, STATUS_PENDING_APPROVAL, STATUS_RELEASED, SalesHeader
-from portal.records.registry import RECORD_TYPES, RecordType
+from portal.records.models import (
+    STATUS_OPEN,
+    STATUS_PENDING_APPROVAL,
+    STATUS_RELEASED,
+    Customer,
+    GenJournalBatch,
+    GenJournalLine,
+    Item,
+    PurchaseHeader,
+    RecordRestriction,
+    SalesHeader,
+    Vendor,
+)
+from portal.records.registry import RECORD_TYPES, Field, RecordType
+from portal.util import utcnow
 from portal.workflow.engine import raise_event
+
+# record type key of each document model (one record type per model)
+DOCUMENT_RECORD_TYPES: dict[type, str] = {
+    SalesHeader: "sales_header",
+    PurchaseHeader: "purchase_header",
+    GenJournalBatch: "gen_journal_batch",
+}
+# number series of new documents: (record type, document type) → prefix
+NO_SERIES: dict[tuple[str, str], str] = {
+    ("sales_header", "Quote"): "SQ", ("sales_header", "Order"): "SO",
+    ("sales_header", "Invoice"): "SI", ("sales_header", "Credit Memo"): "SCM",
+    ("purchase_header", "Quote"): "PQ", ("purchase_header", "Order"): "PO",
+    ("purchase_header", "Invoice"): "PI", ("purchase_header", "Credit Memo"): "PCM",
+}
 
 
 class RecordError(Exception):
@@ -29,16 +62,91 @@ class FieldErrors(RecordError):
         self.errors = errors
 
 
+def record_type_of(record) -> str:
+    """The record type key of a document record (sales, purchase, journal batch)."""
+    try:
+        return DOCUMENT_RECORD_TYPES[type(record)]
+    except KeyError:
+        raise RecordError(f"{record!r} is not a document.") from None
+
+
 def is_restricted(record_type: str, record) -> bool:
-    """True if the record can't be changed by hand (pending approval)."""
-    return getattr(record, "status", None) == STATUS_PENDING_APPROVAL
+    """True if the record can't be changed by hand: it is pending approval or has a
+    record restriction."""
+    if getattr(record, "status", None) == STATUS_PENDING_APPROVAL:
+        return True
+    session = object_session(record)
+    return session is not None and bool(restrictions_for(session, record_type, record.id))
+
+
+# ---------------------------------------------------------------- record restrictions
+
+def restrictions_for(session: Session, record_type: str, record_id: int) -> list[RecordRestriction]:
+    """The record's restrictions, oldest first."""
+    return list(session.scalars(
+        select(RecordRestriction)
+        .where(RecordRestriction.record_type == record_type, RecordRestriction.record_id == record_id)
+        .order_by(RecordRestriction.id)
+    ))
+
+
+def add_restriction(session: Session, record_type: str, record_id: int, details: str, user_id: int | None) -> RecordRestriction:
+    """Restrict the record (it can't be modified, released or posted until lifted).
+    A record has at most one restriction: adding again updates its details."""
+    existing = restrictions_for(session, record_type, record_id)
+    if existing:
+        existing[0].details = details[:250]
+        return existing[0]
+    restriction = RecordRestriction(record_type=record_type, record_id=record_id, details=details[:250], created_by_id=user_id)
+    session.add(restriction)
+    session.add(AuditEntry(user_id=user_id, action="add_restriction", record_type=record_type, record_id=record_id, detail=details[:250]))
+    session.flush()
+    return restriction
+
+
+def remove_restriction(session: Session, record_type: str, record_id: int, user_id: int | None) -> int:
+    """Lift the record's restrictions. Returns how many were removed."""
+    res = session.execute(
+        delete(RecordRestriction).where(RecordRestriction.record_type == record_type, RecordRestriction.record_id == record_id)
+    )
+    if res.rowcount:
+        session.add(AuditEntry(user_id=user_id, action="remove_restriction", record_type=record_type, record_id=record_id))
+    return res.rowcount
+
+
+def check_restriction(session: Session, record_type: str, record, action: str) -> None:
+    """Raise :class:`RecordError` if the record is restricted (``action``: "modified",
+    "released", "posted")."""
+    restrictions = restrictions_for(session, record_type, record.id)
+    if restrictions:
+        title = RECORD_TYPES[record_type].title(record)
+        details = restrictions[0].details or "no details"
+        raise RecordError(f"{title} is restricted and can't be {action} until the restriction is lifted ({details}).")
+
+
+def check_changeable(session: Session, record_type: str, record) -> None:
+    """Raise :class:`RecordError` unless the record may be modified by hand."""
+    rt = RECORD_TYPES[record_type]
+    if rt.read_only:
+        raise RecordError(f"{rt.title(record)} is posted and can't be changed.")
+    if getattr(record, "status", None) == STATUS_PENDING_APPROVAL:
+        raise RecordError(f"{rt.title(record)} is pending approval and can't be modified. Cancel the approval request first.")
+    check_restriction(session, record_type, record, "modified")
 
 
 def parse_values(rt: RecordType, form: dict[str, str]) -> dict[str, Any]:
     """Parse editable field values from form text. Raises :class:`FieldErrors`."""
+    return parse_fields(rt.fields, form)
+
+
+def parse_fields(fields: tuple[Field, ...], form: dict[str, str], blank_as_none: bool = False) -> dict[str, Any]:
+    """Parse the editable ``fields`` present in ``form``. Numbers and dates must parse,
+    required fields must have a value, choice fields must be one of their choices.
+    With ``blank_as_none`` a blank number is ``None`` ("not given") rather than 0.
+    Raises :class:`FieldErrors`."""
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for f in rt.fields:
+    for f in fields:
         if not f.editable:
             continue
         if f.kind == "bool":
@@ -52,13 +160,23 @@ def parse_values(rt: RecordType, form: dict[str, str]) -> dict[str, Any]:
             continue
         try:
             if f.kind in ("money", "decimal"):
-                value = Decimal(raw or "0")
-                if f.kind == "money":
-                    value = value.quantize(Decimal("0.01"))
+                if blank_as_none and not raw:
+                    value = None
+                else:
+                    value = Decimal(raw.replace(",", "") or "0")
+                    if not value.is_finite():
+                        raise InvalidOperation
+                    if f.kind == "money":
+                        value = value.quantize(Decimal("0.01"))
             elif f.kind == "int":
                 value = int(raw or 0)
             elif f.kind == "date":
                 value = date.fromisoformat(raw) if raw else None
+            elif f.kind == "choice":
+                if raw not in f.choices:
+                    errors[f.name] = f"{f.label} must be one of: {', '.join(c or '(blank)' for c in f.choices)}."
+                    continue
+                value = raw
             else:
                 value = raw or None
         except (InvalidOperation, ValueError):
@@ -73,10 +191,8 @@ def parse_values(rt: RecordType, form: dict[str, str]) -> dict[str, Any]:
 def modify_record(session: Session, record_type: str, record, values: dict[str, Any], user_id: int | None) -> dict[str, tuple]:
     """Apply ``values`` to ``record`` and raise ``record_modified`` with old and new
     values of the fields that changed. Returns ``{field: (old, new)}``. Raises
-    :class:`RecordError` if the record is pending approval."""
-    rt = RECORD_TYPES[record_type]
-    if is_restricted(record_type, record):
-        raise RecordError(f"{rt.title(record)} is pending approval and can't be modified. Cancel the approval request first.")
+    :class:`RecordError` if the record is pending approval, restricted or posted."""
+    check_changeable(session, record_type, record)
     changes: dict[str, tuple] = {}
     for name, new in values.items():
         old = getattr(record, name)
@@ -109,27 +225,209 @@ def _json(value):
     return value
 
 
-def set_status(session: Session, doc: SalesHeader, status: str, user_id: int | None, by_workflow: bool) -> None:
-    """Move a document to ``status``. By hand (``by_workflow`` False) a document pending
-    approval can't be released or reopened: raises :class:`RecordError`. Releasing
-    raises the ``document_released`` event."""
+def set_status(session: Session, doc, status: str, user_id: int | None, by_workflow: bool) -> None:
+    """Move a document (sales, purchase, journal batch) to ``status``. By hand
+    (``by_workflow`` False) a document pending approval can't be released or reopened;
+    a restricted document can't be released at all; a document without lines can't be
+    released: raises :class:`RecordError`. Releasing raises ``document_released``."""
+    record_type = record_type_of(doc)
+    title = RECORD_TYPES[record_type].title(doc)
     if not by_workflow and doc.status == STATUS_PENDING_APPROVAL:
-        raise RecordError(f"{doc.title} is pending approval; only the approval workflow can release or reopen it.")
-    if status == STATUS_RELEASED and not doc.lines:
-        raise RecordError(f"There is nothing to release for {doc.title}: it has no lines.")
+        raise RecordError(f"{title} is pending approval; only the approval workflow can release or reopen it.")
+    if status == STATUS_RELEASED:
+        check_restriction(session, record_type, doc, "released")
+        if not doc.lines:
+            raise RecordError(f"There is nothing to release for {title}: it has no lines.")
     if doc.status == status:
         return
     doc.status = status
-    session.add(AuditEntry(user_id=user_id, action=f"status:{status}", record_type="sales_header", record_id=doc.id))
+    session.add(AuditEntry(user_id=user_id, action=f"status:{status}", record_type=record_type, record_id=doc.id))
     if status == STATUS_RELEASED:
-        raise_event(session, "document_released", "sales_header", doc.id, {}, user_id)
+        raise_event(session, "document_released", record_type, doc.id, {}, user_id)
 
 
-def release(session: Session, doc: SalesHeader, user_id: int | None, by_workflow: bool = False) -> None:
+def release(session: Session, doc, user_id: int | None, by_workflow: bool = False) -> None:
     """Release the document (Status Released)."""
     set_status(session, doc, STATUS_RELEASED, user_id, by_workflow)
 
 
-def reopen(session: Session, doc: SalesHeader, user_id: int | None, by_workflow: bool = False) -> None:
+def reopen(session: Session, doc, user_id: int | None, by_workflow: bool = False) -> None:
     """Reopen the document (Status Open)."""
     set_status(session, doc, STATUS_OPEN, user_id, by_workflow)
+
+
+# ---------------------------------------------------------------- new records
+
+def next_no(session: Session, model, prefix: str, where=None) -> str:
+    """The next number ``<prefix><5 digits>`` after the highest one in use."""
+    q = select(model.no).where(model.no.like(f"{prefix}%"))
+    if where is not None:
+        q = q.where(where)
+    highest = 0
+    for no in session.scalars(q):
+        suffix = no[len(prefix):]
+        if suffix.isdigit():
+            highest = max(highest, int(suffix))
+    return f"{prefix}{highest + 1:05d}"
+
+
+def _partner(session: Session, rt: RecordType, partner_no: str):
+    model = Customer if rt.partner == "customer" else Vendor
+    partner = session.scalar(select(model).where(model.no == (partner_no or "").strip()))
+    if partner is None:
+        name = "customer" if rt.partner == "customer" else "vendor"
+        raise FieldErrors({f"{rt.partner}_no": f"There is no {name} with No. {partner_no!r}."})
+    if partner.blocked:
+        raise FieldErrors({f"{rt.partner}_no": f"{partner.name} is blocked."})
+    return partner
+
+
+def create_record(session: Session, rt: RecordType, values: dict[str, Any], user_id: int | None):
+    """Create a record of ``rt`` from the New form's parsed ``values`` and raise
+    ``record_created``. Documents: ``rt.doc_type`` is the document type and
+    ``<partner>_no`` names the customer or vendor (salesperson/purchaser code and
+    currency come from it); journal batches: template name, name, description.
+    Raises :class:`FieldErrors`."""
+    if rt.key == "gen_journal_batch":
+        record = _new_batch(session, values)
+    elif rt.partner:
+        record = _new_document(session, rt, values)
+    else:
+        raise RecordError(f"New {rt.plural.lower()} can't be created here.")
+    session.add(record)
+    session.flush()
+    raise_event(session, "record_created", rt.key, record.id, {}, user_id)
+    session.add(AuditEntry(user_id=user_id, action="create", record_type=rt.key, record_id=record.id, detail=rt.title(record)))
+    return record
+
+
+def _new_document(session: Session, rt: RecordType, values: dict[str, Any]):
+    document_type = rt.doc_type or "Order"
+    partner = _partner(session, rt, values.get(f"{rt.partner}_no") or "")
+    record = rt.model(
+        document_type=document_type,
+        no=next_no(session, rt.model, NO_SERIES[(rt.key, document_type)], rt.model.document_type == document_type),
+        status=STATUS_OPEN,
+        order_date=values.get("order_date") or utcnow().date(),
+        currency_code=partner.currency_code or "",
+        amount=Decimal("0"),
+    )
+    if rt.partner == "customer":
+        record.customer = partner
+        record.salesperson_code = partner.salesperson_code
+    else:
+        record.vendor = partner
+        record.purchaser_code = partner.purchaser_code
+        record.vendor_invoice_no = values.get("vendor_invoice_no")
+    return record
+
+
+def _new_batch(session: Session, values: dict[str, Any]) -> GenJournalBatch:
+    template, name = values.get("journal_template_name") or "GENERAL", (values.get("name") or "").upper()
+    if len(name) > 10:
+        raise FieldErrors({"name": "Name can have at most 10 characters."})
+    if session.scalar(select(GenJournalBatch.id).where(GenJournalBatch.journal_template_name == template, GenJournalBatch.name == name)):
+        raise FieldErrors({"name": f"Journal template {template} already has a batch named {name}."})
+    return GenJournalBatch(journal_template_name=template, name=name, description=values.get("description") or "", status=STATUS_OPEN)
+
+
+# ---------------------------------------------------------------- lines
+
+def check_lines_changeable(session: Session, record_type: str, doc) -> None:
+    """Raise :class:`RecordError` unless the document's lines may be changed: it must
+    be Open (not pending approval, released or posted) and not restricted."""
+    check_changeable(session, record_type, doc)
+    if doc.status != STATUS_OPEN:
+        raise RecordError(f"{RECORD_TYPES[record_type].title(doc)} is {doc.status}; reopen it to change its lines.")
+
+
+def _apply_line_values(session: Session, rt: RecordType, line, values: dict[str, Any], new: bool) -> None:
+    values = dict(values)
+    if "item_no" in values:
+        item_no = (values.pop("item_no") or "").strip()
+        item = None
+        if item_no:
+            item = session.scalar(select(Item).where(Item.no == item_no))
+            if item is None:
+                raise FieldErrors({"item_no": f"There is no item with No. {item_no!r}."})
+            if item.blocked:
+                raise FieldErrors({"item_no": f"Item {item.no} {item.description} is blocked."})
+        if item is not None and (new or line.item_id != item.id):
+            # a new item fills in its description and price unless they were given
+            if not values.get("description"):
+                values["description"] = item.description
+            unit_field = rt.line_model.UNIT_FIELD
+            if values.get(unit_field) is None:
+                values[unit_field] = item.unit_price
+        line.item = item
+        line.item_id = item.id if item else None
+    for name, value in values.items():
+        if value is None:
+            if rt.line_field(name).kind in ("money", "decimal"):
+                continue  # a blank number: keep the default / current value
+            if not line.__table__.c[name].nullable:
+                value = ""
+        setattr(line, name, value)
+    if hasattr(line, "calculate"):
+        line.calculate()
+
+
+def _line_event(session: Session, record_type: str, doc, old_amount, user_id: int | None, detail: str) -> None:
+    new_amount = doc.recalculate()
+    session.flush()
+    if old_amount != new_amount:
+        raise_event(session, "record_modified", record_type, doc.id,
+                    {"old_values": {"amount": _json(old_amount)}, "new_values": {"amount": _json(new_amount)}}, user_id)
+    session.add(AuditEntry(user_id=user_id, action="modify", record_type=record_type, record_id=doc.id, detail=detail))
+
+
+def add_line(session: Session, record_type: str, doc, values: dict[str, Any], user_id: int | None):
+    """Add a line (parsed line field ``values``; ``item_no`` names the item, whose
+    description and price fill in blanks) and recompute the document's amount; raises
+    ``record_modified`` when the amount changes. Raises :class:`RecordError` /
+    :class:`FieldErrors`. Returns the line."""
+    rt = RECORD_TYPES[record_type]
+    check_lines_changeable(session, record_type, doc)
+    highest = max((l.line_no for l in doc.lines), default=0)
+    line = rt.line_model(line_no=(highest // 10000 + 1) * 10000)
+    if record_type != "gen_journal_batch":
+        line.quantity, line.line_discount_pct = Decimal("0"), Decimal("0")
+        setattr(line, rt.line_model.UNIT_FIELD, Decimal("0"))
+    else:
+        line.amount = Decimal("0")
+        line.account_type = line.bal_account_type = "G/L Account"
+        line.document_type = ""
+        line.currency_code = ""
+    old_amount = doc.recalculate()
+    _apply_line_values(session, rt, line, values, new=True)
+    doc.lines.append(line)
+    _line_event(session, record_type, doc, old_amount, user_id, f"line {line.line_no} added")
+    return line
+
+
+def get_line(session: Session, record_type: str, doc, line_id: int):
+    """The document's line ``line_id``. Raises :class:`RecordError` if it isn't one."""
+    for line in doc.lines:
+        if line.id == line_id:
+            return line
+    raise RecordError(f"{RECORD_TYPES[record_type].title(doc)} has no line {line_id}.")
+
+
+def update_line(session: Session, record_type: str, doc, line_id: int, values: dict[str, Any], user_id: int | None):
+    """Change a line; see :func:`add_line`. Returns the line."""
+    rt = RECORD_TYPES[record_type]
+    check_lines_changeable(session, record_type, doc)
+    line = get_line(session, record_type, doc, line_id)
+    old_amount = doc.recalculate()
+    _apply_line_values(session, rt, line, values, new=False)
+    _line_event(session, record_type, doc, old_amount, user_id, f"line {line.line_no} changed")
+    return line
+
+
+def delete_line(session: Session, record_type: str, doc, line_id: int, user_id: int | None) -> None:
+    """Remove a line and recompute the document's amount."""
+    check_lines_changeable(session, record_type, doc)
+    line = get_line(session, record_type, doc, line_id)
+    old_amount = doc.recalculate()
+    doc.lines.remove(line)
+    _line_event(session, record_type, doc, old_amount, user_id, f"line {line.line_no} removed")

@@ -1,53 +1,72 @@
 """List, card and document pages of business records (one set of views driven by the
-record-type registry), the home page and the document actions Release / Reopen."""
+record-type registry), the home page, New records, document lines, record
+restrictions and the document actions Release / Reopen / Post.
+
+URLs are ``/<slug>`` (a list view from :data:`~portal.records.registry.LIST_VIEWS`,
+e.g. ``/purchase-orders``) and ``/<slug>/<id>`` for one record; a document opened
+under another document type's slug is redirected to its own."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, inspect, or_, select
 
 from portal.approvals import service as approvals
 from portal.extensions import db, htmx
 from portal.flows.service import instant_flows, may_run_flows
-from portal.records import service
-from portal.records.models import Customer, SalesHeader
-from portal.records.registry import RECORD_TYPES, SLUG_OF, SLUGS, RecordType
+from portal.records import posting, service
+from portal.records.models import STATUS_OPEN, STATUS_PENDING_APPROVAL, Customer, Item, Vendor
+from portal.records.registry import LIST_VIEWS, POSTED_KEYS, SLUG_OF, RecordType, slug_for
 from portal.workflow.engine import pending_count
 
 bp = Blueprint("records", __name__)
 
+# the home page's cues: list views and their record counts
+HOME_CUES = ("customers", "vendors", "items", "sales-orders", "purchase-orders", "general-journal-batches", "posted-sales-invoices")
+
 
 def _rt(slug: str) -> RecordType:
-    key = SLUGS.get(slug)
-    if key is None:
+    rt = LIST_VIEWS.get(slug)
+    if rt is None:
         abort(404)
-    return RECORD_TYPES[key]
+    return rt
 
 
 def _get(rt: RecordType, record_id: int):
     record = db.session.get(rt.model, record_id)
-    if record is None or (rt.key == "sales_header" and record.document_type != "Order"):
+    if record is None or not rt.covers(record):
         abort(404, description=f"{rt.label} {record_id} does not exist.")
     return record
 
 
+def _may_change() -> None:
+    if not current_user.has_role("business_user"):
+        abort(403, description="You are not permitted to change records.")
+
+
+def _partner_model(rt: RecordType):
+    return {"customer": Customer, "vendor": Vendor}.get(rt.partner or "")
+
+
 def _column(rt: RecordType, name: str):
-    if rt.key == "sales_header" and name in ("customer_no", "customer_name"):
-        return Customer.no if name == "customer_no" else Customer.name
-    return getattr(rt.model, name, None)
+    partner = _partner_model(rt)
+    if partner is not None and name in (f"{rt.partner}_no", f"{rt.partner}_name"):
+        return partner.no if name.endswith("_no") else partner.name
+    if name in inspect(rt.model).column_attrs.keys():
+        return getattr(rt.model, name)
+    return None
 
 
 def list_query(rt: RecordType, search: str, sort: str):
     """The list page's SELECT: search across the record type's search fields
     (case-insensitive, substring) and sort by ``sort`` ("field" or "-field")."""
     model = rt.model
-    q = select(model)
-    if rt.list_filter:
-        q = rt.list_filter(q)
+    q = rt.filter_query(select(model))
     columns = [getattr(model, f) for f in rt.search_fields]
-    if rt.key == "sales_header":
-        q = q.join(Customer, SalesHeader.customer_id == Customer.id)
-        columns += [Customer.no, Customer.name]
+    partner = _partner_model(rt)
+    if partner is not None:
+        q = q.join(partner, getattr(model, f"{rt.partner}_id") == partner.id)
+        columns += [partner.no, partner.name]
     if search:
         pattern = f"%{search.lower()}%"
         q = q.where(or_(*[func.lower(c).like(pattern) for c in columns]))
@@ -57,8 +76,8 @@ def list_query(rt: RecordType, search: str, sort: str):
         field = rt.default_sort.lstrip("-")
         col = _column(rt, field)
         sort = rt.default_sort
-    if rt.key == "sales_header" and field == "no":
-        col = func.length(SalesHeader.no), SalesHeader.no
+    if rt.natural_no_sort and field == "no":
+        col = func.length(model.no), model.no  # 9 before 10, SO00009 before SO00010
     else:
         col = (col,)
     q = q.order_by(*[c.desc() if sort.startswith("-") else c.asc() for c in col], model.id)
@@ -68,12 +87,11 @@ def list_query(rt: RecordType, search: str, sort: str):
 @bp.route("/")
 @login_required
 def home():
-    stats = {}
-    for rt in RECORD_TYPES.values():
-        q = select(rt.model.id)
-        if rt.list_filter:
-            q = rt.list_filter(q)
-        stats[rt.plural] = db.session.scalar(select(func.count()).select_from(q.subquery()))
+    stats = []
+    for slug in HOME_CUES:
+        rt = LIST_VIEWS[slug]
+        q = rt.filter_query(select(rt.model.id))
+        stats.append((slug, rt.plural, db.session.scalar(select(func.count()).select_from(q.subquery()))))
     return render_template(
         "records/home.html",
         stats=stats,
@@ -96,38 +114,107 @@ def list_page(slug: str):
         return render_template("records/_list_results.html", **ctx)
     ctx["flows"] = instant_flows(db.session, rt.key, current_user)
     ctx["may_run_flows"] = may_run_flows(current_user)
+    ctx["can_create"] = bool(rt.new_fields) and not rt.read_only and current_user.has_role("business_user")
     return render_template("records/list.html", **ctx)
 
 
-def record_page_context(rt: RecordType, record) -> dict:
+@bp.route("/<slug>/new", methods=["GET", "POST"])
+@login_required
+def new(slug: str):
+    """New record (a document for a chosen customer/vendor, or a journal batch)."""
+    rt = _rt(slug)
+    if not rt.new_fields or rt.read_only:
+        abort(404)
+    _may_change()
+    errors: dict[str, str] = {}
+    values = request.form.to_dict() if request.method == "POST" else {}
+    if request.method == "POST":
+        try:
+            parsed = service.parse_fields(rt.new_fields, values)
+            record = service.create_record(db.session, rt, parsed, current_user.id)
+            db.session.commit()
+            flash(f"{rt.title(record)} created.")
+            return redirect(url_for("records.record_page", slug=slug_for(rt.key, record), record_id=record.id))
+        except service.FieldErrors as exc:
+            db.session.rollback()
+            errors = exc.errors
+        except service.RecordError as exc:
+            db.session.rollback()
+            errors = {"_": str(exc)}
+    partners = []
+    model = _partner_model(rt)
+    if model is not None:
+        partners = db.session.execute(select(model.no, model.name).where(model.blocked.is_(False)).order_by(model.name)).all()
+    return render_template("records/new.html", rt=rt, slug=slug, values=values, errors=errors, partners=partners), (422 if errors else 200)
+
+
+def record_page_context(rt: RecordType, record, slug: str | None = None) -> dict:
     """What a card/document page and its fragments need."""
     user = current_user
-    pending = approvals.pending_request(db.session, rt.key, record.id) if rt.approvable else None
-    busy = pending_count(db.session, rt.key, record.id)
+    session = db.session
+    pending = approvals.pending_request(session, rt.key, record.id) if rt.approvable else None
+    restrictions = service.restrictions_for(session, rt.key, record.id)
+    status = getattr(record, "status", None)
+    may_change = user.has_role("business_user")
+    post_blocked = None
+    if rt.postable:
+        try:
+            posting.check_postable(session, record)
+        except service.RecordError as exc:
+            post_blocked = str(exc)
     return dict(
         rt=rt,
         record=record,
-        slug=SLUG_OF[rt.key],
-        flows=instant_flows(db.session, rt.key, user),
+        slug=slug or slug_for(rt.key, record),
+        flows=instant_flows(session, rt.key, user),
         may_run_flows=may_run_flows(user),
-        entries=approvals.entries_for_record(db.session, rt.key, record.id) if rt.approvable else [],
-        comments=approvals.comments_for_record(db.session, rt.key, record.id) if rt.approvable else [],
+        entries=approvals.entries_for_record(session, rt.key, record.id) if rt.approvable else [],
+        comments=approvals.comments_for_record(session, rt.key, record.id) if rt.approvable else [],
+        posted_entries=approvals.posted_entries_for_record(session, rt.key, record.id) if rt.read_only else [],
+        posted_comments=approvals.posted_comments_for_record(session, rt.key, record.id) if rt.read_only else [],
         pending=pending,
-        my_entry=approvals.open_entry_for(db.session, rt.key, record.id, user.id) if rt.approvable else None,
-        can_cancel=bool(pending) and (pending.sender_id == user.id or approvals.is_approval_administrator(db.session, user.id)),
-        busy=busy,
+        my_entry=approvals.open_entry_for(session, rt.key, record.id, user.id) if rt.approvable else None,
+        can_cancel=bool(pending) and (pending.sender_id == user.id or approvals.is_approval_administrator(session, user.id)),
+        busy=pending_count(session, rt.key, record.id),
         restricted=service.is_restricted(rt.key, record),
+        restrictions=restrictions,
+        may_change=may_change,
+        may_restrict=user.has_role("admin") and not rt.read_only,
+        lines_editable=(rt.has_lines and not rt.read_only and may_change and status == STATUS_OPEN and not restrictions),
+        post_blocked=post_blocked,
+        pending_approval=status == STATUS_PENDING_APPROVAL,
+        item_options=_item_options(rt) if (rt.has_lines and not rt.read_only and may_change and status == STATUS_OPEN and not restrictions) else [],
+        line_errors={},
+        line_values={},
+        editing_line_id=None,
     )
+
+
+def _item_options(rt: RecordType) -> list:
+    if "item_no" not in {f.name for f in rt.line_fields}:
+        return []
+    return db.session.execute(select(Item.no, Item.description).where(Item.blocked.is_(False)).order_by(Item.no)).all()
 
 
 @bp.route("/<slug>/<int:record_id>")
 @login_required
 def record_page(slug: str, record_id: int):
     rt = _rt(slug)
-    record = _get(rt, record_id)
-    ctx = record_page_context(rt, record)
+    record = db.session.get(rt.model, record_id)
+    if record is None:
+        abort(404, description=f"{rt.label} {record_id} does not exist.")
+    if not rt.covers(record):  # e.g. /sales-orders/<id of a quote>: open it as a quote
+        own = slug_for(rt.key, record)
+        if own == slug or LIST_VIEWS[own].key != rt.key:
+            abort(404)
+        return redirect(url_for("records.record_page", slug=own, record_id=record_id))
+    ctx = record_page_context(rt, record, slug)
     if htmx and htmx.target == "record-state":
         return render_template("records/_record_state.html", **ctx)
+    if htmx and htmx.target == "doc-lines":
+        ctx["editing_line_id"] = request.args.get("edit_line", type=int)
+        return render_template("records/_lines.html", **ctx)
+    ctx["editing_line_id"] = request.args.get("edit_line", type=int)
     return render_template(f"records/{rt.page}.html", **ctx)
 
 
@@ -136,8 +223,9 @@ def record_page(slug: str, record_id: int):
 def edit(slug: str, record_id: int):
     rt = _rt(slug)
     record = _get(rt, record_id)
-    if not current_user.has_role("business_user"):
-        abort(403, description="You are not permitted to change records.")
+    if rt.read_only:
+        abort(404)
+    _may_change()
     errors: dict[str, str] = {}
     form_values = {f.name: f.value(record) for f in rt.fields}
     if request.method == "POST":
@@ -157,18 +245,135 @@ def edit(slug: str, record_id: int):
     return render_template("records/edit.html", rt=rt, record=record, slug=slug, values=form_values, errors=errors), (422 if errors else 200)
 
 
-@bp.route("/sales-orders/<int:record_id>/<any(release, reopen):action>", methods=["POST"])
+# ---------------------------------------------------------------- lines
+
+def _lines_response(rt: RecordType, slug: str, record_id: int, errors: dict | None = None, values: dict | None = None,
+                    editing_line_id: int | None = None, message: str | None = None):
+    """After a line change: the lines fragment (htmx) or the document page (plain)."""
+    if not errors and not htmx:
+        if message:
+            flash(message)
+        return redirect(url_for("records.record_page", slug=slug, record_id=record_id))
+    record = _get(rt, record_id)
+    ctx = record_page_context(rt, record, slug)
+    ctx.update(line_errors=errors or {}, line_values=values or {}, editing_line_id=editing_line_id, line_message=message)
+    if htmx:
+        # errors are shown in the fragment: answer 200 so that htmx swaps it in
+        return render_template("records/_lines.html", oob=True, **ctx)
+    if errors and errors.get("_"):
+        flash(errors["_"], "error")
+    return render_template(f"records/{rt.page}.html", **ctx), 422
+
+
+@bp.route("/<slug>/<int:record_id>/lines", methods=["POST"])
 @login_required
-def document_action(record_id: int, action: str):
-    rt = RECORD_TYPES["sales_header"]
-    doc = _get(rt, record_id)
-    if not current_user.has_role("business_user"):
-        abort(403)
+def add_line(slug: str, record_id: int):
+    rt = _rt(slug)
+    record = _get(rt, record_id)
+    if not rt.has_lines or rt.read_only:
+        abort(404)
+    _may_change()
+    form = request.form.to_dict()
     try:
+        values = service.parse_fields(rt.line_fields, form, blank_as_none=True)
+        line = service.add_line(db.session, rt.key, record, values, current_user.id)
+        db.session.commit()
+        return _lines_response(rt, slug, record_id, message=f"Line {line.line_no} added.")
+    except service.FieldErrors as exc:
+        db.session.rollback()
+        return _lines_response(rt, slug, record_id, {f"new.{k}": v for k, v in exc.errors.items()}, {"new": form})
+    except service.RecordError as exc:
+        db.session.rollback()
+        return _lines_response(rt, slug, record_id, {"_": str(exc)}, {"new": form})
+
+
+@bp.route("/<slug>/<int:record_id>/lines/<int:line_id>", methods=["POST"])
+@login_required
+def update_line(slug: str, record_id: int, line_id: int):
+    rt = _rt(slug)
+    record = _get(rt, record_id)
+    if not rt.has_lines or rt.read_only:
+        abort(404)
+    _may_change()
+    form = request.form.to_dict()
+    try:
+        values = service.parse_fields(rt.line_fields, form, blank_as_none=True)
+        line = service.update_line(db.session, rt.key, record, line_id, values, current_user.id)
+        db.session.commit()
+        return _lines_response(rt, slug, record_id, message=f"Line {line.line_no} saved.")
+    except service.FieldErrors as exc:
+        db.session.rollback()
+        return _lines_response(rt, slug, record_id, {f"{line_id}.{k}": v for k, v in exc.errors.items()}, {line_id: form}, line_id)
+    except service.RecordError as exc:
+        db.session.rollback()
+        return _lines_response(rt, slug, record_id, {"_": str(exc)})
+
+
+@bp.route("/<slug>/<int:record_id>/lines/<int:line_id>/delete", methods=["POST"])
+@login_required
+def delete_line(slug: str, record_id: int, line_id: int):
+    rt = _rt(slug)
+    record = _get(rt, record_id)
+    if not rt.has_lines or rt.read_only:
+        abort(404)
+    _may_change()
+    try:
+        service.delete_line(db.session, rt.key, record, line_id, current_user.id)
+        db.session.commit()
+        return _lines_response(rt, slug, record_id, message="Line removed.")
+    except service.RecordError as exc:
+        db.session.rollback()
+        return _lines_response(rt, slug, record_id, {"_": str(exc)})
+
+
+# ---------------------------------------------------------------- actions
+
+@bp.route("/<slug>/<int:record_id>/<any(release, reopen, post):action>", methods=["POST"])
+@login_required
+def document_action(slug: str, record_id: int, action: str):
+    """Release, Reopen or Post a document. Posting redirects to the posted document."""
+    rt = _rt(slug)
+    doc = _get(rt, record_id)
+    if not rt.releasable or (action == "post" and not rt.postable):
+        abort(404)
+    _may_change()
+    title = rt.title(doc)
+    try:
+        if action == "post":
+            posted = posting.post(db.session, doc, current_user.id)
+            db.session.commit()
+            flash(f"{title} has been posted as {posted.title}.")
+            return redirect(url_for("records.record_page", slug=slug_for(_posted_key(posted), posted), record_id=posted.id))
         (service.release if action == "release" else service.reopen)(db.session, doc, current_user.id)
         db.session.commit()
-        flash(f"{doc.title} is now {doc.status}.")
+        flash(f"{title} is now {doc.status}.")
     except service.RecordError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-    return redirect(url_for("records.record_page", slug="sales-orders", record_id=record_id))
+    return redirect(url_for("records.record_page", slug=slug, record_id=record_id))
+
+
+def _posted_key(posted) -> str:
+    return POSTED_KEYS[posted.kind]
+
+
+@bp.route("/<slug>/<int:record_id>/restriction", methods=["POST"])
+@login_required
+def restriction(slug: str, record_id: int):
+    """Add (``action=add``, with ``details``) or lift (``action=remove``) the record's
+    restriction by hand: approval administrators and admins only."""
+    rt = _rt(slug)
+    record = _get(rt, record_id)
+    if rt.read_only:
+        abort(404)
+    if not current_user.has_role("admin"):
+        abort(403, description="Only administrators can restrict records or lift restrictions.")
+    if request.form.get("action") == "remove":
+        n = service.remove_restriction(db.session, rt.key, record.id, current_user.id)
+        flash(f"The restriction on {rt.title(record)} has been lifted." if n else f"{rt.title(record)} has no restriction.")
+    else:
+        details = (request.form.get("details") or "").strip() or f"Restricted by {current_user.full_name}"
+        service.add_restriction(db.session, rt.key, record.id, details, current_user.id)
+        flash(f"{rt.title(record)} is restricted: it can't be modified, released or posted until the restriction is lifted.")
+    db.session.commit()
+    return redirect(url_for("records.record_page", slug=slug, record_id=record_id))

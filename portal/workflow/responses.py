@@ -352,3 +352,4 @@ def call_webhook(ctx: StepContext) -> str:
     return f"{method} {url} → {response.status_code}"
 
 
+from portal.workflow import responses_records  # noqa: E402,F401  (post document, record restrictions)
