@@ -7,12 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from datetime import timedelta
 
 import click
 from flask import Flask, current_app
-from sqlalchemy import func, select
 
 from portal.extensions import db
 
@@ -54,39 +51,6 @@ def run_worker(burst: bool = False) -> None:
     worker.work(burst=burst, with_scheduler=not burst, logging_level="INFO")
 
 
-def scheduler_tick(state: dict) -> list[str]:
-    """One scheduler pass: enqueue the outbox sweep when events wait longer than 3 s
-    (or got stuck), and the notification dispatcher when entries are due. ``state``
-    carries the next due times (monotonic seconds) between ticks. Returns the names
-    of the jobs enqueued."""
-    from portal.notifications.models import NotificationEntry
-    from portal.queue import enqueue
-    from portal.util import utcnow
-    from portal.workflow.models import OUTBOX_PENDING, OUTBOX_PROCESSING, OutboxEvent
-
-    now = time.monotonic()
-    done = []
-    if now >= state.get("sweep", 0):
-        state["sweep"] = now + 5
-        cutoff = utcnow() - timedelta(seconds=3)
-        waiting = db.session.scalar(
-            select(func.count(OutboxEvent.id)).where(
-                OutboxEvent.status.in_([OUTBOX_PENDING, OUTBOX_PROCESSING]), OutboxEvent.created_at < cutoff
-            )
-        )
-        if waiting and enqueue("jobs.outbox.sweep_outbox", retry=0):
-            done.append("sweep_outbox")
-    if now >= state.get("notify", 0):
-        state["notify"] = now + 10
-        due = db.session.scalar(
-            select(func.count(NotificationEntry.id)).where(NotificationEntry.send_after <= utcnow(), NotificationEntry.attempts < 5)
-        )
-        if due and enqueue("jobs.notifications.send_notifications", retry=0):
-            done.append("send_notifications")
-    db.session.rollback()
-    return done
-
-
 def register(app: Flask) -> None:
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="Quit when the queue is empty.")
@@ -103,20 +67,20 @@ def register(app: Flask) -> None:
                 server.stop()
 
     @app.cli.command("scheduler")
-    def scheduler_command():
-        """Run the scheduler: wakes every second and enqueues due work."""
-        logging.basicConfig(level=logging.INFO)
-        log = logging.getLogger("portal.scheduler")
-        log.info("scheduler started")
-        state: dict = {}
-        while True:
-            try:
-                for name in scheduler_tick(state):
-                    log.info("enqueued %s", name)
-            except Exception:  # noqa: BLE001 - keep ticking; the next pass retries
-                log.exception("scheduler pass failed")
-                db.session.rollback()
-            time.sleep(1)
+    @click.option("--seconds", type=float, default=None, help="Stop after this many seconds (default: run until stopped).")
+    def scheduler_command(seconds: float | None):
+        """Run the job queue scheduler: about every second the active scheduler (one
+        at a time, by a database lease; others stand by) claims due job queue entries
+        and enqueues them on RQ. SIGTERM / Ctrl+C stop it and release the lease."""
+        import threading
+
+        from portal.jobqueue.scheduler import Scheduler
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        Scheduler(db.session).run(seconds=seconds, stop=stop)
 
     @app.cli.command("import-northwind")
     @click.argument("directory", required=False)

@@ -1,0 +1,1 @@
+"""Job queue: job queue entries, recurrence, the scheduler's logic and log entries."""

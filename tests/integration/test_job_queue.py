@@ -1,0 +1,372 @@
+"""Job queue entries on real RQ workers and the test database: one-time entries
+finish, recurring ones get their next run, failures are retried then end in Error
+with a notification (and e-mail) to the owner, categories run one entry at a time in
+priority order, Run now, the catch-up policy after a scheduler outage, scheduled flows
+(one workflow instance per matching record), runs lost with Redis, and a worker killed
+in the middle of a run."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, func, select, text
+
+from portal.auth.models import User
+from portal.jobqueue import service
+from portal.jobqueue.models import (
+    JobQueueCategory,
+    JobQueueEntry,
+    JobQueueLogEntry,
+    SchedulerLease,
+)
+from portal.jobqueue.scheduler import Scheduler
+from portal.records.models import Customer
+from portal.util import utcnow
+from portal.workflow.library import build_workflow
+from portal.workflow.models import OutboxEvent, Workflow, WorkflowInstance
+
+ROOT = Path(__file__).resolve().parents[2]
+JQ_TABLES = ("job_queue_log_entry", "job_queue_entry", "job_queue_category", "scheduler_lease")
+
+
+def clear_job_queue(session) -> None:
+    for table in JQ_TABLES:
+        session.execute(text(f"DELETE FROM {table}"))
+    session.commit()
+
+
+@pytest.fixture
+def s(app, clean_state):
+    """A session on an empty job queue (emptied again afterwards, with the test's
+    scheduled workflows)."""
+    from portal.extensions import db
+
+    with app.app_context():
+        clear_job_queue(db.session)
+        yield db.session
+        db.session.rollback()
+        clear_job_queue(db.session)
+        for wf in db.session.scalars(select(Workflow).where(Workflow.code.like("JQTEST-%"))).unique():
+            db.session.execute(delete(WorkflowInstance).where(WorkflowInstance.workflow_id == wf.id))
+            db.session.delete(wf)
+        db.session.commit()
+        db.session.remove()
+
+
+def admin(s) -> User:
+    return s.scalar(select(User).where(User.user_name == "admin"))
+
+
+def new_entry(s, target: str, **fields) -> JobQueueEntry:
+    data = service.EntryData(description=fields.pop("description", f"Test {target}"), target=target, **fields)
+    entry = service.save_entry(s, None, data, admin(s))
+    s.commit()
+    return entry
+
+
+def tick(s) -> list:
+    """One scheduler step without the loop: claim what is due and enqueue it."""
+    runs = service.claim_due(s)
+    service.enqueue_runs(runs)
+    return runs
+
+
+def work(s, run_jobs) -> None:
+    s.commit()
+    run_jobs()
+    s.expire_all()
+
+
+def logs(s, entry) -> list[JobQueueLogEntry]:
+    s.expire_all()
+    return s.scalars(select(JobQueueLogEntry).where(JobQueueLogEntry.entry_id == entry.id).order_by(JobQueueLogEntry.id)).all()
+
+
+def old_outbox_event(s, days: int, status: str = "done") -> int:
+    ev = OutboxEvent(event_code="record_modified", record_type="customer", record_id=1, payload={}, status=status,
+                     created_at=utcnow() - timedelta(days=days))
+    s.add(ev)
+    s.commit()
+    return ev.id
+
+
+def test_one_time_entry_runs_once_then_is_finished(s, run_jobs):
+    old, recent = old_outbox_event(s, 10), old_outbox_event(s, 1)
+    entry = new_entry(s, "system_job:archive_cleanup", parameters={"older_than_days": 5})
+    assert entry.status == "Ready" and entry.next_run_at is not None
+    [run] = tick(s)
+    assert s.get(JobQueueEntry, entry.id).status == "In Process"
+    assert tick(s) == []  # claimed once only
+    work(s, run_jobs)
+    [log] = logs(s, entry)
+    assert (log.status, log.attempt, log.started_by, log.rq_job_id) == ("Success", 1, "Scheduler", run.rq_job_id)
+    assert '"outbox_events": 1' in log.result and log.started_at >= log.enqueued_at and log.duration_seconds is not None
+    entry = s.get(JobQueueEntry, entry.id)
+    assert entry.status == "Finished" and entry.next_run_at is None
+    assert s.get(OutboxEvent, old) is None and s.get(OutboxEvent, recent) is not None
+    assert tick(s) == []
+
+
+def test_failures_are_retried_then_error_and_the_owner_is_told(s, run_jobs, sink):
+    # older_than_days=0 is refused by the clean-up job: a real failure every time.
+    entry = new_entry(s, "system_job:archive_cleanup", parameters={"older_than_days": 0}, max_attempts=2, rerun_delay_seconds=0,
+                      recurrence_kind="minutes", minutes_between_runs=60)
+    service.run_now(s, entry, admin(s))
+    tick(s)
+    work(s, run_jobs)
+    entry = s.get(JobQueueEntry, entry.id)
+    assert entry.status == "Ready" and entry.attempt == 1 and "older_than_days must be 1 or more" in entry.last_error
+    [first] = logs(s, entry)
+    assert first.status == "Error" and "JobError" in first.error_traceback and "older_than_days" in first.error_message
+
+    tick(s)  # the retry (rerun delay 0 s)
+    work(s, run_jobs)
+    first, second = logs(s, entry)
+    assert second.status == "Error" and second.attempt == 2 and second.due_at == first.due_at
+    assert first.started_by.startswith("Run now by ") and second.started_by == "Scheduler (retry, attempt 2 of 2)"
+    entry = s.get(JobQueueEntry, entry.id)
+    assert entry.status == "Error" and entry.next_run_at is None  # stopped, visibly, not silently disabled
+    assert tick(s) == []
+    [mail] = sink.wait_for("admin@", "Job failed")
+    assert "older_than_days must be 1 or more" in sink.body(mail) and f"/job-queue/{entry.id}" in sink.body(mail)
+
+    # Set Status to Ready brings it back with a fresh count of attempts.
+    service.set_ready(s, entry, admin(s))
+    s.commit()
+    entry = s.get(JobQueueEntry, entry.id)
+    assert entry.status == "Ready" and entry.attempt == 0 and entry.last_error is None
+
+
+def test_a_category_runs_one_entry_at_a_time_in_priority_order(s, run_jobs):
+    low = new_entry(s, "system_job:archive_cleanup", description="low", category_code="cleanup", priority=3)
+    high = new_entry(s, "system_job:archive_cleanup", description="high", category_code="CLEANUP", priority=1)
+    normal = new_entry(s, "system_job:archive_cleanup", description="normal", category_code="CLEANUP", priority=2)
+    free = new_entry(s, "system_job:archive_cleanup", description="no category", priority=3)
+    assert s.get(JobQueueCategory, "CLEANUP") is not None and low.category_code == "CLEANUP"
+    order = []
+    for _ in range(3):
+        runs = tick(s)
+        in_process = s.scalar(select(func.count()).where(JobQueueEntry.category_code == "CLEANUP", JobQueueEntry.status == "In Process"))
+        assert in_process == 1
+        assert tick(s) == []  # the category is busy
+        order += [r.entry_id for r in runs]
+        work(s, run_jobs)
+    assert order == [free.id, high.id, normal.id, low.id]
+    assert s.get(JobQueueCategory, "CLEANUP").running_entry_id is None
+    assert {e.status for e in s.scalars(select(JobQueueEntry))} == {"Finished"}
+
+
+def test_run_now_then_the_regular_schedule_continues(s, run_jobs):
+    entry = new_entry(s, "system_job:archive_cleanup", recurrence_kind="cron", cron_expression="0 3 * * *", time_zone="Europe/Berlin")
+    regular = entry.next_run_at
+    assert regular > utcnow() and tick(s) == []
+    service.run_now(s, entry, admin(s))
+    s.commit()
+    [run] = tick(s)
+    work(s, run_jobs)
+    [log] = logs(s, entry)
+    assert log.status == "Success" and log.started_by == "Run now by Administrator" or log.started_by.startswith("Run now by ")
+    entry = s.get(JobQueueEntry, entry.id)
+    assert entry.status == "Ready" and entry.next_run_at == regular and entry.run_requested_by_id is None
+
+
+def test_actions_refuse_what_does_not_fit_the_status(s):
+    entry = new_entry(s, "system_job:archive_cleanup", recurrence_kind="minutes", minutes_between_runs=5)
+    with pytest.raises(service.JobQueueError, match="only On Hold, Error and Finished"):
+        service.set_ready(s, entry)
+    service.set_on_hold(s, entry)
+    s.commit()
+    assert s.get(JobQueueEntry, entry.id).status == "On Hold"
+    service.run_now(s, entry)
+    s.commit()
+    tick(s)
+    entry = s.get(JobQueueEntry, entry.id)
+    assert entry.status == "In Process"
+    for action in (service.set_on_hold, service.restart, service.run_now):
+        with pytest.raises(service.JobQueueError, match="In Process"):
+            action(s, entry)
+
+
+def test_catch_up_policy_after_the_scheduler_was_down(s, run_jobs):
+    """The previous scheduler's last renewal was 15 minutes ago; two every-minute
+    entries were due 10 minutes ago. The new scheduler runs the run-once one once (not
+    ten times) and skips the other, with a Skipped log entry."""
+    run_once = new_entry(s, "system_job:archive_cleanup", description="run once", recurrence_kind="minutes", minutes_between_runs=1)
+    skip = new_entry(s, "system_job:archive_cleanup", description="skip", recurrence_kind="minutes", minutes_between_runs=1, catch_up="skip")
+    now = utcnow()
+    missed = now.replace(second=0, microsecond=0) - timedelta(minutes=10)
+    s.execute(JobQueueEntry.__table__.update().values(next_run_at=missed, due_at=missed))
+    s.add(SchedulerLease(name="scheduler", holder="dead-host:1:abc", acquired_at=now - timedelta(hours=1),
+                         renewed_at=now - timedelta(minutes=15), expires_at=now - timedelta(minutes=15) + timedelta(seconds=5)))
+    s.commit()
+    scheduler = Scheduler(s, holder="test-scheduler")
+    report = scheduler.run_pass()
+    assert report.active and report.took_over and report.catch_up == {"run_once": 1, "skipped": 1} and report.enqueued >= 1
+    work(s, run_jobs)
+    [ran] = logs(s, run_once)
+    assert ran.status == "Success" and ran.due_at == missed
+    [skipped] = logs(s, skip)
+    assert skipped.status == "Skipped" and skipped.due_at == missed and "no scheduler was running" in skipped.result
+    for entry in (run_once, skip):
+        entry = s.get(JobQueueEntry, entry.id)
+        assert entry.status == "Ready" and entry.next_run_at > now
+    # The system jobs were registered on taking over, and a second pass claims nothing old again.
+    codes = s.scalars(select(JobQueueEntry.system_job).where(JobQueueEntry.description.notin_(["run once", "skip"]))).all()
+    assert sorted(codes) == ["notification_dispatch", "outbox_sweep"]  # archive_cleanup had entries already
+    s.execute(JobQueueEntry.__table__.update().where(JobQueueEntry.description.notin_(["run once", "skip"])).values(status="On Hold"))
+    s.commit()
+    assert scheduler.run_pass().enqueued == 0
+    service.release_lease(s, "test-scheduler")
+
+
+def test_lease_one_active_scheduler_and_takeover_after_expiry(s):
+    t0 = datetime(2030, 1, 1, 12, 0, 0)
+    a = service.hold_lease(s, "A", t0, ttl=5)
+    b = service.hold_lease(s, "B", t0 + timedelta(seconds=1), ttl=5)
+    assert a.active and a.took_over and a.gap_start is None and not b.active
+    assert service.hold_lease(s, "A", t0 + timedelta(seconds=2), ttl=5).active  # renewed until 12:00:07
+    assert not service.hold_lease(s, "B", t0 + timedelta(seconds=6), ttl=5).active
+    taken = service.hold_lease(s, "B", t0 + timedelta(seconds=8), ttl=5)
+    assert taken.active and taken.took_over and taken.gap_start == t0 + timedelta(seconds=2)
+    assert not service.hold_lease(s, "A", t0 + timedelta(seconds=9), ttl=5).active
+    service.release_lease(s, "B", t0 + timedelta(seconds=10))
+    assert service.hold_lease(s, "A", t0 + timedelta(seconds=10, microseconds=1), ttl=5).took_over
+
+
+SCHEDULED_GERMANY = {
+    "code": "JQTEST-DE",
+    "description": "Weekly note for each customer in Germany",
+    "record_type": "customer",
+    "trigger_kind": "scheduled",
+    "steps": [
+        (1, None, None, 1, "event", "schedule_fired", {}, [{"field": "country", "operator": "=", "value": "Germany"}]),
+        (2, 1, None, 1, "response", "show_message", {"message": "Weekly check done"}, []),
+    ],
+}
+SCHEDULED_STATEMENT = {
+    "code": "JQTEST-ALFKI",
+    "description": "Monthly statement for Alfreds Futterkiste",
+    "record_type": "customer",
+    "trigger_kind": "scheduled",
+    "steps": [
+        (1, None, None, 1, "event", "schedule_fired", {}, [{"field": "no", "operator": "=", "value": "ALFKI"}]),
+        (2, 1, None, 1, "response", "send_email", {"template": "customer_statement", "to_field": "email"}, []),
+    ],
+}
+SCHEDULED_NO_RECORD = {
+    "code": "JQTEST-HELLO",
+    "description": "A scheduled flow without a record",
+    "trigger_kind": "scheduled",
+    "steps": [
+        (1, None, None, 1, "event", "schedule_fired", {}, []),
+        (2, 1, None, 1, "response", "show_message", {"message": "Hello from the schedule"}, []),
+    ],
+}
+
+
+def test_scheduled_flow_starts_one_run_per_matching_record(s, run_jobs, sink):
+    for definition in (SCHEDULED_GERMANY, SCHEDULED_STATEMENT, SCHEDULED_NO_RECORD):
+        s.add(build_workflow(definition))
+    s.commit()
+    wfs = {wf.code: wf for wf in s.scalars(select(Workflow).where(Workflow.code.like("JQTEST-%"))).unique()}
+    germany = new_entry(s, f"workflow:{wfs['JQTEST-DE'].id}", recurrence_kind="cron", cron_expression="0 8 * * 1", time_zone="Europe/Berlin")
+    statement = new_entry(s, f"workflow:{wfs['JQTEST-ALFKI'].id}", parameters={"message": "Your monthly statement."},
+                          recurrence_kind="formula", next_run_date_formula="first day of next month", starting_time=datetime(2000, 1, 1, 6).time())
+    hello = new_entry(s, f"workflow:{wfs['JQTEST-HELLO'].id}")
+    for entry in (germany, statement):
+        service.run_now(s, entry, admin(s))
+    s.commit()
+    assert len(tick(s)) == 3
+    work(s, run_jobs)  # the runs, then the dispatcher they enqueue
+
+    german = s.scalars(select(Customer.id).where(Customer.country == "Germany")).all()
+    runs = s.scalars(select(WorkflowInstance).where(WorkflowInstance.workflow_code == "JQTEST-DE")).unique().all()
+    assert sorted(r.record_id for r in runs) == sorted(german) and len(german) == 11
+    assert {(r.status, r.trigger, r.result) for r in runs} == {("Completed", "schedule_fired", "Weekly check done")}
+    assert "Started 11 run(s) of JQTEST-DE" in logs(s, germany)[0].result
+    [single] = s.scalars(select(WorkflowInstance).where(WorkflowInstance.workflow_code == "JQTEST-HELLO")).unique().all()
+    assert single.record_id is None and single.status == "Completed" and single.result == "Hello from the schedule"
+    [mail] = sink.wait_for("alfki@customers.northwind.test", "Statement of open orders")
+    assert "Your monthly statement." in sink.body(mail)
+    assert s.get(JobQueueEntry, hello.id).status == "Finished"
+    entry = s.get(JobQueueEntry, statement.id)
+    assert entry.status == "Ready" and entry.next_run_at.day == 1
+
+    # A retried run never starts the instances twice: the log entry is closed.
+    [log] = logs(s, germany)
+    assert service.finish_run(s, log.id, ok=True) == "already recorded"
+
+
+def test_entries_for_a_workflow_need_the_schedule_event(s):
+    s.add(build_workflow({**SCHEDULED_NO_RECORD, "code": "JQTEST-WRONG",
+                          "steps": [(1, None, None, 1, "event", "record_created", {}, []), (2, 1, None, 1, "response", "do_nothing", {}, [])]}))
+    s.commit()
+    wf = s.scalar(select(Workflow).where(Workflow.code == "JQTEST-WRONG"))
+    with pytest.raises(service.EntryErrors) as err:
+        new_entry(s, f"workflow:{wf.id}")
+    assert "doesn't start with the event “A schedule fires”" in err.value.errors["target"]
+
+
+def test_runs_lost_with_redis_are_enqueued_again(s, run_jobs, app):
+    from portal.queue import get_redis
+
+    entry = new_entry(s, "system_job:archive_cleanup")
+    tick(s)
+    get_redis().flushdb()  # what a Redis restart without persistence leaves: no queue, no jobs
+    s.execute(JobQueueLogEntry.__table__.update().values(enqueued_at=utcnow() - timedelta(minutes=2)))
+    s.commit()
+    assert service.reconcile(s)["requeued"] == 1
+    work(s, run_jobs)
+    [log] = logs(s, entry)
+    assert log.status == "Success" and s.get(JobQueueEntry, entry.id).status == "Finished"
+
+
+def test_a_worker_killed_mid_run_is_failed_then_retried(s, run_jobs, services, tmp_path):
+    """A real ``flask worker`` runs the notification dispatch while the SMTP server
+    never answers; the work horse and the worker are killed with SIGKILL (as when a
+    host dies). The run's lease runs out, the scheduler's reconcile records the run
+    as failed and the retry runs on another worker."""
+    from portal.notifications.models import NotificationEntry
+
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(8)  # accepts connections into the backlog, never answers
+    s.add(NotificationEntry(type="New Record", recipient_id=admin(s).id, template_code="workflow_failed", custom_message="hello"))
+    entry = new_entry(s, "system_job:notification_dispatch", max_attempts=3, rerun_delay_seconds=0)
+    tick(s)
+    env = {**os.environ, **services, "MAIL_PORT": str(hang.getsockname()[1]), "MAIL_TIMEOUT": "60", "JOB_QUEUE_RUN_LEASE_SECONDS": "2"}
+    out = open(tmp_path / "worker.log", "w")
+    worker = subprocess.Popen([sys.executable, "-m", "flask", "worker"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and logs(s, entry)[0].status != "In Process":
+            time.sleep(0.2)
+        assert logs(s, entry)[0].status == "In Process", (tmp_path / "worker.log").read_text()[-2000:]
+        time.sleep(1.0)  # the lease is being renewed meanwhile
+        assert service.reconcile(s)["failed"] == 0
+        # The work horse runs in its own session: kill it (its pid is in the log entry) and the worker.
+        horse = int(re.search(r"\(pid (\d+)\)", logs(s, entry)[0].worker).group(1))
+        os.kill(horse, signal.SIGKILL)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        hang.close()
+    time.sleep(2.5)  # longer than the lease
+    assert service.reconcile(s)["failed"] == 1
+    [dead] = logs(s, entry)
+    assert dead.status == "Error" and "stopped responding" in dead.error_message
+    assert s.get(JobQueueEntry, entry.id).status == "Ready"
+    tick(s)
+    work(s, run_jobs)
+    dead, retry = logs(s, entry)
+    assert retry.status == "Success" and retry.attempt == 2 and retry.due_at == dead.due_at
+    assert s.get(JobQueueEntry, entry.id).status == "Finished"
