@@ -84,6 +84,10 @@ def history():
 def run_detail(instance_id: int):
     inst = db.session.get(WorkflowInstance, instance_id) or abort(404)
     step_runs = db.session.scalars(select(WorkflowStepRun).where(WorkflowStepRun.instance_id == inst.id).order_by(WorkflowStepRun.id)).all()
+    from portal.approvals.models import ApprovalEntry
+    from portal.workflow.editor import diagram
     from portal.workflow.views import step_lines
 
-    return render_template("flows/run_detail.html", inst=inst, step_runs=step_runs, slugs=SLUG_OF, lines=step_lines(inst))
+    entries = db.session.scalars(select(ApprovalEntry).where(ApprovalEntry.workflow_instance_id == inst.id).order_by(ApprovalEntry.sequence_no)).unique().all()
+    return render_template("flows/run_detail.html", inst=inst, step_runs=step_runs, slugs=SLUG_OF, lines=step_lines(inst),
+                           d=diagram(inst.step_instances), entries=entries)

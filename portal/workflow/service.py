@@ -8,8 +8,9 @@ Enable rules (Business Central's workflow checks, plus ours):
   no step refers to itself;
 - every step names an event or response of the catalogs; required response options
   are filled and valid; event conditions name fields of the record type;
-- no other enabled workflow on the same record type has the same entry event with
-  identical entry conditions;
+- no other enabled automated workflow on the same record type has the same entry
+  event with identical entry conditions (instant and scheduled flows are started by
+  name, so several may share an entry);
 - templates can't be enabled, edited, renamed or deleted; an enabled workflow can't be
   edited or deleted; a workflow with running instances can't be deleted.
 """
@@ -180,6 +181,8 @@ def enable_problems(session: Session, wf: Workflow) -> list[str]:
     if wf.template:
         return ["A workflow template can't be enabled; create a workflow from it first."]
     problems = structure_problems(list(wf.steps), wf.record_type)
+    if wf.trigger_kind != TRIGGER_AUTOMATED:
+        return problems  # instant and scheduled runs name their workflow: no clash possible
     others = session.scalars(
         select(Workflow).where(Workflow.enabled.is_(True), Workflow.id != wf.id, Workflow.template.is_(False))
     ).unique()

@@ -31,34 +31,21 @@ def _grouped(workflows: list[Workflow]) -> list[tuple[str, list[Workflow]]]:
 
 
 def step_lines(wf) -> list[dict]:
-    """The steps as indented lines: depth, "When …" / "Then …" text, condition text,
-    and the step it jumps to. Children follow their parent in sequence order."""
-    steps = list(wf.steps if hasattr(wf, "steps") else wf.step_instances)
-    children: dict[int | None, list] = {}
-    for s in steps:
-        children.setdefault(s.previous_step_id, []).append(s)
-    for v in children.values():
-        v.sort(key=lambda s: (s.sequence_no, s.step_id))
-    lines: list[dict] = []
+    """Rows for a read-only step table (a workflow or an instance): each editor line's
+    event ("When …", with its conditions) then its responses ("Then …"), with depth,
+    options and, for an instance, the status."""
+    from portal.workflow.editor import condition_text, describe, lines_of
 
-    def walk(parent, depth):
-        for s in children.get(parent, []):
-            is_event = s.type == "event"
-            catalog = EVENTS if is_event else RESPONSES
-            text = catalog[s.function_name].description if s.function_name in catalog else s.function_name
-            conds = " and ".join(
-                f"{c.get('field')} {c.get('operator', '=')} {c.get('value', '')}".strip() for c in (s.conditions or [])
-            )
-            lines.append({
-                "step": s, "depth": depth, "kind": "When" if is_event else "Then", "text": text, "conditions": conds,
+    rows = []
+    for line in lines_of(wf.steps if hasattr(wf, "steps") else wf.step_instances):
+        for s in [line.event, *line.responses]:
+            rows.append({
+                "step": s, "depth": line.indent, "kind": "When" if s is line.event else "Then", "text": describe(s),
+                "conditions": condition_text(s) if s is line.event else "",
                 "options": {k: v for k, v in (s.options or {}).items() if v not in (None, "")},
                 "status": getattr(s, "status", None),
             })
-            # responses chain one under another at the same indent; events indent
-            walk(s.step_id, depth + 1 if not is_event and children.get(s.step_id) and children[s.step_id][0].type == "event" else depth)
-
-    walk(None, 0)
-    return lines
+    return rows
 
 
 @bp.route("/")
@@ -93,8 +80,11 @@ def _workflow(code: str) -> Workflow:
 def card(code: str):
     wf = _workflow(code)
     problems = [] if (wf.enabled or wf.template) else service.enable_problems(db.session, wf)
+    from portal.workflow.editor import diagram
+
     return render_template("workflows/card.html", wf=wf, lines=step_lines(wf), problems=problems, record_types=RECORD_TYPES,
-                           running=service.running_instances(db.session, wf), may_change=current_user.has_role(*MAKERS))
+                           running=service.running_instances(db.session, wf), may_change=current_user.has_role(*MAKERS),
+                           d=diagram(wf.steps))
 
 
 def _audit(action: str, wf_code: str) -> None:
@@ -184,3 +174,133 @@ def import_():
         for p in exc.problems[:50]:
             flash(p, "error")
     return redirect(url_for("workflows.list_page"))
+
+
+# ---------------------------------------------------------------- editor
+
+def _editor_context(wf: Workflow, errors: list[str] | None = None) -> dict:
+    from portal.notifications.models import NotificationTemplate
+    from portal.workflow import editor
+
+    rt = RECORD_TYPES.get(wf.record_type or "")
+    fields = [(f.name, f.label) for f in rt.fields] if rt else []
+    return dict(
+        wf=wf, lines=editor.lines_of(wf.steps), errors=errors or [], events=EVENTS, responses=RESPONSES,
+        fields=fields, operators=("=", "<>", ">", ">=", "<", "<=", "contains", "in", "increased", "decreased", "changed"),
+        template_codes=db.session.scalars(select(NotificationTemplate.code).order_by(NotificationTemplate.code)).all(),
+        problems=service.enable_problems(db.session, wf) if not (wf.enabled or wf.template) else [],
+        step_ids=sorted(s.step_id for s in wf.steps), describe=editor.describe, condition_text=editor.condition_text,
+        record_types=RECORD_TYPES,
+    )
+
+
+def _options_from_form(function: str) -> dict:
+    options = {}
+    for opt in RESPONSES[function].options:
+        if opt.kind == "bool":
+            options[opt.name] = request.form.get(f"opt_{opt.name}") in ("on", "true", "1")
+        else:
+            value = (request.form.get(f"opt_{opt.name}") or "").strip()
+            if value != "":
+                options[opt.name] = int(value) if opt.kind == "int" and value.lstrip("-").isdigit() else value
+    return options
+
+
+def _conditions_from_form() -> list[dict]:
+    rows = zip(request.form.getlist("cond_field"), request.form.getlist("cond_operator"), request.form.getlist("cond_value"))
+    return [{"field": f, "operator": o or "=", "value": v} for f, o, v in rows if f]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require_role(*MAKERS)
+def new():
+    """A new, empty, disabled workflow (code, description, record type, trigger). GET
+    shows the form (the Automate menu's "Create a flow" fills in the record type and
+    the instant trigger)."""
+    if request.method == "GET":
+        return render_template("workflows/new.html", record_types=RECORD_TYPES,
+                               record_type=request.args.get("record_type") or "",
+                               trigger_kind=request.args.get("trigger_kind") or "automated")
+    code = (request.form.get("code") or "").strip().upper()
+    description = (request.form.get("description") or "").strip()
+    record_type = request.form.get("record_type") or None
+    trigger = request.form.get("trigger_kind") or "automated"
+    problems = []
+    if not service.CODE_RE.match(code):
+        problems.append("A code is 1 to 20 letters, digits, '-' or '_'.")
+    elif db.session.scalar(select(Workflow.id).where(Workflow.code == code)):
+        problems.append(f"A workflow with code {code} already exists.")
+    if not description:
+        problems.append("Description must have a value.")
+    if record_type and record_type not in RECORD_TYPES:
+        problems.append("Choose a record type from the list.")
+    if trigger not in ("automated", "scheduled", "instant"):
+        problems.append("Choose a trigger: automated, scheduled or instant.")
+    if problems:
+        return render_template("workflows/new.html", record_types=RECORD_TYPES, record_type=record_type or "",
+                               trigger_kind=trigger, problems=problems, form=request.form), 422
+    wf = Workflow(code=code, description=description, record_type=record_type, trigger_kind=trigger, enabled=False,
+                  category=request.form.get("category") or None,
+                  input_fields=[{"name": "message", "label": "Message", "type": "textarea", "required": False}] if trigger == "instant" else [])
+    db.session.add(wf)
+    _audit("create", code)
+    db.session.commit()
+    return redirect(url_for("workflows.edit", code=code))
+
+
+@bp.route("/<code>/edit")
+@require_role(*MAKERS)
+def edit(code: str):
+    wf = _workflow(code)
+    try:
+        service.check_editable(wf)
+    except service.WorkflowError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("workflows.card", code=code))
+    return render_template("workflows/edit.html", **_editor_context(wf))
+
+
+@bp.route("/<code>/edit/<op>", methods=["POST"])
+@require_role(*MAKERS)
+def edit_op(code: str, op: str):
+    """One editor operation; answers with the re-rendered editor (htmx) or a redirect."""
+    from portal.workflow import editor
+
+    wf = _workflow(code)
+    f = request.form
+    step_id = f.get("step_id", type=int)
+    errors: list[str] = []
+    try:
+        if op == "add-event":
+            editor.add_event(wf, f.get("function", ""), f.get("after", type=int))
+        elif op == "set-event":
+            editor.set_event(wf, step_id, f.get("function", ""), _conditions_from_form())
+        elif op == "move":
+            editor.move(wf, step_id, f.get("delta", type=int) or 0)
+        elif op == "indent":
+            editor.indent(wf, step_id, f.get("delta", type=int) or 0)
+        elif op == "delete-line":
+            editor.delete_line(wf, step_id)
+        elif op == "add-response":
+            editor.add_response(wf, step_id, f.get("function", ""))
+        elif op == "set-response":
+            step = next((s for s in wf.steps if s.step_id == step_id and s.type == "response"), None)
+            if step is None:
+                raise service.WorkflowError(f"There is no response step {step_id}.")
+            editor.set_response(wf, step_id, _options_from_form(step.function_name), f.get("next_step_id", type=int), db.session)
+        elif op == "move-response":
+            editor.move_response(wf, step_id, f.get("delta", type=int) or 0)
+        elif op == "delete-response":
+            editor.delete_response(wf, step_id)
+        else:
+            abort(404)
+        db.session.commit()
+    except service.WorkflowError as exc:
+        db.session.rollback()
+        errors = exc.problems
+        wf = _workflow(code)
+    if request.headers.get("HX-Request"):
+        return render_template("workflows/_editor.html", **_editor_context(wf, errors))
+    for e in errors:
+        flash(e, "error")
+    return redirect(url_for("workflows.edit", code=code))

@@ -83,3 +83,47 @@ def test_business_users_see_but_cannot_change(app):
     assert client.get("/workflows/?record_type=customer").status_code == 200
     page = client.get("/workflows/").get_data(as_text=True)
     assert client.post("/workflows/SO-APPROVAL/disable", data={"csrf_token": csrf(page)}).status_code == 403
+
+
+def test_build_an_instant_flow_in_the_editor_and_run_it(admin, app, run_jobs):
+    """Create a flow from the Automate menu's link, add its event and response in the
+    editor (htmx operations), enable it, and run it on a customer."""
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.records.models import Customer
+    from portal.workflow.models import WorkflowInstance
+
+    form = admin.get("/workflows/new?record_type=customer&trigger_kind=instant").get_data(as_text=True)
+    assert "Create a flow" in form and 'value="instant" selected' in form
+    bad = admin.post("/workflows/new", data={"csrf_token": csrf(form), "code": "", "description": "", "record_type": "customer", "trigger_kind": "instant"})
+    assert bad.status_code == 422 and "Description must have a value." in bad.get_data(as_text=True)
+    res = admin.post("/workflows/new", data={"csrf_token": csrf(form), "code": "HELLO", "description": "Say hello",
+                                             "record_type": "customer", "trigger_kind": "instant"}, follow_redirects=True)
+    page = res.get_data(as_text=True)
+    assert "Edit HELLO" in page and "Add the entry-point event" in page
+    hx = {"HX-Request": "true", "X-CSRFToken": csrf(page)}
+    frag = admin.post("/workflows/HELLO/edit/add-event", data={"function": "run_from_automate"}, headers=hx).get_data(as_text=True)
+    assert "A user runs the flow from the Automate menu" in frag and "<html" not in frag
+    frag = admin.post("/workflows/HELLO/edit/add-response", data={"step_id": 1, "function": "show_message"}, headers=hx).get_data(as_text=True)
+    assert "Message must have a value." in frag  # the enable checks run live
+    frag = admin.post("/workflows/HELLO/edit/set-response", data={"step_id": 2, "opt_message": "Hello {{ record.name }}", "next_step_id": "2"}, headers=hx).get_data(as_text=True)
+    assert "A step can&#39;t go next to itself." in frag
+    frag = admin.post("/workflows/HELLO/edit/set-response", data={"step_id": 2, "opt_message": "Hello there"}, headers=hx).get_data(as_text=True)
+    assert "passes every enable check" in frag
+    card = admin.post("/workflows/HELLO/enable", data={"csrf_token": csrf(page)}, follow_redirects=True).get_data(as_text=True)
+    assert "Workflow HELLO is enabled." in card and "<svg" in card and "Then</tspan> Show a message" in card
+    assert "is enabled; disable it before" in admin.post("/workflows/HELLO/edit/delete-line", data={"step_id": 1}, headers=hx).get_data(as_text=True)
+
+    with app.app_context():
+        alfki = db.session.scalar(select(Customer.id).where(Customer.no == "ALFKI"))
+    card_page = admin.get(f"/customers/{alfki}").get_data(as_text=True)
+    assert "Say hello" in card_page
+    done = admin.post("/flows/HELLO/run", data={"ids": alfki, "message": ""}, headers=hx)
+    assert done.status_code == 200
+    run_jobs()
+    with app.app_context():
+        run = db.session.scalar(select(WorkflowInstance).where(WorkflowInstance.workflow_code == "HELLO"))
+        assert run.status == "Completed" and run.result == "Hello there"
+    detail = admin.get(f"/flows/history/{run.id}").get_data(as_text=True)
+    assert "<svg" in detail and "status-completed" in detail
