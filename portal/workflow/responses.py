@@ -10,7 +10,7 @@ from typing import Callable
 
 from portal.approvals import service as approvals
 from portal.records import service as records
-from portal.records.models import STATUS_PENDING_APPROVAL, SalesHeader
+from portal.records.models import STATUS_PENDING_APPROVAL, GenJournalBatch, PurchaseHeader, SalesHeader
 from portal.workflow.catalog import RESPONSES
 from portal.workflow.engine import ResponseError, StepContext
 
@@ -36,10 +36,19 @@ def run_response(ctx: StepContext) -> str | None:
     return fn(ctx)
 
 
-def _document(ctx: StepContext) -> SalesHeader:
-    if not isinstance(ctx.record, SalesHeader):
+DOCUMENT_TYPES = (SalesHeader, PurchaseHeader, GenJournalBatch)
+
+
+def _document(ctx: StepContext):
+    """The record as a document with a status (sales or purchase document, journal
+    batch). Raises ResponseError for other records."""
+    if not isinstance(ctx.record, DOCUMENT_TYPES):
         raise ResponseError(f"{ctx.step.function_name} needs a document; the record is {ctx.instance.record_type}.")
     return ctx.record
+
+
+def _title(ctx: StepContext) -> str:
+    return ctx.record_type.title(ctx.record)
 
 
 @implements("do_nothing")
@@ -56,7 +65,7 @@ def show_message(ctx: StepContext) -> str:
 def set_status_pending_approval(ctx: StepContext) -> str:
     doc = _document(ctx)
     records.set_status(ctx.session, doc, STATUS_PENDING_APPROVAL, ctx.user_id, by_workflow=True)
-    return f"{doc.title} is pending approval"
+    return f"{_title(ctx)} is pending approval"
 
 
 @implements("release_document")
@@ -66,14 +75,14 @@ def release_document(ctx: StepContext) -> str:
         records.release(ctx.session, doc, ctx.user_id, by_workflow=True)
     except records.RecordError as exc:
         raise ResponseError(str(exc)) from exc
-    return f"{doc.title} released"
+    return f"{_title(ctx)} released"
 
 
 @implements("reopen_document")
 def reopen_document(ctx: StepContext) -> str:
     doc = _document(ctx)
     records.reopen(ctx.session, doc, ctx.user_id, by_workflow=True)
-    return f"{doc.title} reopened"
+    return f"{_title(ctx)} reopened"
 
 
 IMPLEMENTATIONS["create_approval_requests"] = approvals.create_requests
