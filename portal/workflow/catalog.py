@@ -57,6 +57,8 @@ EVENTS: dict[str, EventDef] = {
         EventDef("document_posted", "A document is posted", ("sales_header", "purchase_header"), ("posted_record_type", "posted_record_id", "posted_no")),
         EventDef("run_from_automate", "A user runs the flow from the Automate menu"),
         EventDef("schedule_fired", "A schedule fires"),
+        EventDef("general_journal_batch_balanced", "The general journal batch is balanced", ("gen_journal_batch",)),
+        EventDef("general_journal_batch_not_balanced", "The general journal batch is not balanced", ("gen_journal_batch",)),
         EventDef("customer_credit_limit_exceeded", "The customer's credit limit is exceeded", ("sales_header",)),
         EventDef("customer_credit_limit_not_exceeded", "The customer's credit limit is not exceeded", ("sales_header",)),
     )
@@ -124,6 +126,15 @@ RESPONSES: dict[str, ResponseDef] = {
             (OptionDef("notify_sender", "Notify Sender", "bool", default=False),),
         ),
         ResponseDef("check_customer_credit_limit", "Check the customer's credit limit"),
+        ResponseDef("check_journal_batch_balanced", "Check that the general journal batch is balanced"),
+        ResponseDef(
+            "create_payment_journal_line",
+            "Create a payment journal line for the posted purchase invoice",
+            (
+                OptionDef("journal_template", "General Journal Template", "text", True, default="PAYMENT"),
+                OptionDef("journal_batch", "General Journal Batch", "text", True, default="DEFAULT"),
+            ),
+        ),
         ResponseDef("revert_field_value", "Revert the changed field's value", (OptionDef("field", "Field", "field", True),)),
         ResponseDef("apply_new_values", "Apply the new values"),
         ResponseDef("discard_new_values", "Discard the new values"),

@@ -212,6 +212,55 @@ def _sales(code: str, doc_type: str) -> dict:
     )
 
 
+def _purchase(code: str, doc_type: str) -> dict:
+    return document_approval(
+        code, f"Purchase {doc_type} Approval Workflow", "Purchase documents", "purchase_header",
+        "purchase_document_approval_requested", "purchase_document_approval_canceled",
+        [{"field": "document_type", "operator": "=", "value": doc_type}, {"field": "status", "operator": "=", "value": "Open"}],
+        approver_type="Approver",
+    )
+
+
+def journal_batch_approval(code: str) -> dict:
+    """General journal batch approval: check the batch is balanced first; unbalanced →
+    a message to the sender; balanced → the approval tree (released when approved)."""
+    t = _Tree()
+    entry = t.add(None, E, "general_journal_batch_approval_requested", conditions=[{"field": "status", "operator": "=", "value": "Open"}])
+    check = t.add(entry, R, "check_journal_batch_balanced")
+    ok = t.add(check, E, "general_journal_batch_balanced", seq=1)
+    wait = t.chain(ok, [
+        ("set_status_pending_approval", {}),
+        ("create_approval_requests", {"approver_type": "Approver", "limit_type": "Approver Chain", "due_date_days": 2}),
+        SEND,
+    ])
+    _approval_followups(
+        t, wait,
+        approved=[("release_document", {})],
+        rejected=[("reject_all_approval_requests", {"notify_sender": True}), ("reopen_document", {})],
+        canceled_event="general_journal_batch_approval_canceled",
+        canceled=[("cancel_all_approval_requests", {"notify_sender": False}), ("reopen_document", {})],
+    )
+    not_ok = t.add(check, E, "general_journal_batch_not_balanced", seq=2)
+    t.add(not_ok, R, "show_message", {"message": "{{ record.title }} is not balanced, so it was not sent for approval. Balance it and send it again."})
+    return {"code": code, "description": "General Journal Batch Approval Workflow", "category": "Finance",
+            "record_type": "gen_journal_batch", "trigger_kind": TRIGGER_AUTOMATED, "steps": t.steps}
+
+
+def purchase_invoice_post_and_pay(code: str) -> dict:
+    """Purchase invoice released → post it → a payment journal line → notify the user."""
+    t = _Tree()
+    entry = t.add(None, E, "document_released", conditions=[{"field": "document_type", "operator": "=", "value": "Invoice"}])
+    post = t.add(entry, R, "post_document", {"in_background": True})
+    posted = t.add(post, E, "document_posted")
+    t.chain(posted, [
+        ("create_payment_journal_line", {"journal_template": "PAYMENT", "journal_batch": "DEFAULT"}),
+        ("create_notification", {"recipient": "Sender", "notification_type": "New Record",
+                                 "message": "The purchase invoice was posted and a payment line is ready in the PAYMENT journal."}),
+    ])
+    return {"code": code, "description": "Purchase Invoice Workflow: post and create a payment line",
+            "category": "Purchases and payables", "record_type": "purchase_header", "trigger_kind": TRIGGER_AUTOMATED, "steps": t.steps}
+
+
 # The read-only template library (codes as in Business Central where it has one).
 # Templates whose record types or responses arrive with later parts of the engine are
 # added with them.
@@ -224,6 +273,12 @@ TEMPLATES = [
     credit_limit_checked_approval("MS-SICLAPW", "Invoice"),
     field_change_approval("MS-CCLCAPW", "Customer Credit Limit Change Approval Workflow", "Sales and marketing", "customer", "credit_limit"),
     field_change_approval("MS-IUPCAPW", "Item Unit Price Change Approval Workflow", "Purchases and payables", "item", "unit_price"),
+    _purchase("MS-PQAPW", "Quote"),
+    _purchase("MS-POAPW", "Order"),
+    _purchase("MS-PIAPW", "Invoice"),
+    _purchase("MS-PCMAPW", "Credit Memo"),
+    journal_batch_approval("MS-GJBAPW"),
+    purchase_invoice_post_and_pay("MS-PIW"),
 ]
 
 TEMPLATE_CATEGORIES = (

@@ -58,7 +58,16 @@ def do_nothing(ctx: StepContext) -> None:
 
 @implements("show_message")
 def show_message(ctx: StepContext) -> str:
-    return str(ctx.options.get("message") or "")
+    """The rendered ``message`` template becomes the run's result; the user who raised
+    the event also gets it as a notification (the Run flow pane shows instant flows'
+    results directly)."""
+    message = _render(ctx, str(ctx.options.get("message") or ""))
+    if ctx.user_id is not None and ctx.event.event_code != "run_from_automate":
+        from portal.notifications.service import create_notification
+
+        create_notification(ctx.session, recipient_id=ctx.user_id, type_="New Record", record_type=ctx.instance.record_type,
+                            record_id=ctx.instance.record_id, template_code="workflow_notification", custom_message=message)
+    return message
 
 
 @implements("set_status_pending_approval")
@@ -362,3 +371,51 @@ def call_webhook(ctx: StepContext) -> str:
 
 
 from portal.workflow import responses_records  # noqa: E402,F401  (post document, record restrictions)
+
+
+# ---------------------------------------------------------------- journals
+
+@implements("check_journal_batch_balanced")
+def check_journal_batch_balanced(ctx: StepContext) -> str:
+    """Raise ``general_journal_batch_balanced`` or ``…_not_balanced`` for the batch
+    (a batch balances when its lines without a balancing account add up to 0)."""
+    batch = ctx.record
+    if not isinstance(batch, GenJournalBatch):
+        raise ResponseError(f"Checking the balance needs a general journal batch; the record is {ctx.instance.record_type}.")
+    if batch.balanced:
+        ctx.raise_event("general_journal_batch_balanced")
+        return f"{batch.title} is balanced"
+    ctx.raise_event("general_journal_batch_not_balanced", difference=str(batch.balance))
+    return f"{batch.title} is not balanced: the difference is {batch.balance:,.2f}"
+
+
+@implements("create_payment_journal_line")
+def create_payment_journal_line(ctx: StepContext) -> str:
+    """After a purchase invoice is posted: a payment line in the journal batch named by
+    the options (created if missing) paying the vendor the invoice's amount, applied to
+    the posted invoice's number, posting date today, balanced later by the user."""
+    from sqlalchemy import func, select
+
+    from portal.records.models import GenJournalLine, PostedDocument
+    from portal.util import utcnow
+
+    posted_id = ctx.event.payload.get("posted_record_id")
+    posted = ctx.session.get(PostedDocument, posted_id) if posted_id else None
+    if posted is None or posted.kind != "Purchase Invoice":
+        raise ResponseError("A payment line needs a posted purchase invoice (this event has none).")
+    template = str(ctx.options.get("journal_template") or "PAYMENT")[:10]
+    name = str(ctx.options.get("journal_batch") or "DEFAULT")[:10]
+    batch = ctx.session.scalar(select(GenJournalBatch).where(GenJournalBatch.journal_template_name == template, GenJournalBatch.name == name))
+    if batch is None:
+        batch = GenJournalBatch(journal_template_name=template, name=name, description="Payments")
+        ctx.session.add(batch)
+        ctx.session.flush()
+    last = ctx.session.scalar(select(func.max(GenJournalLine.line_no)).where(GenJournalLine.batch_id == batch.id)) or 0
+    line = GenJournalLine(
+        batch_id=batch.id, line_no=last + 10000, posting_date=utcnow().date(), document_type="Payment",
+        document_no=posted.no, account_type="Vendor", account_no=posted.partner_no or "",
+        description=f"Payment of {posted.title}", amount=posted.amount, currency_code=posted.currency_code or "",
+    )
+    ctx.session.add(line)
+    ctx.session.flush()
+    return f"Payment line for {posted.partner_name} ({posted.amount:,.2f}) in {batch.title}"

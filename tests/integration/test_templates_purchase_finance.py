@@ -1,0 +1,122 @@
+"""Purchase document approval templates, the general journal batch approval
+template (balanced check first) and the purchase invoice post-and-pay template, end to
+end with a real RQ worker."""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from portal.approvals import service as approvals
+from portal.records import service as records
+from portal.records.models import GenJournalBatch, GenJournalLine, PostedDocument, PurchaseHeader
+from portal.records.registry import LIST_VIEWS, RECORD_TYPES
+from portal.workflow.models import WorkflowInstance
+from test_templates import decide, entries, use_template, user
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+
+def purchase(s, doc_type: str, cost="25.00", qty="10") -> PurchaseHeader:
+    rt = LIST_VIEWS[f"purchase-{doc_type.lower().replace(' ', '-')}s"]
+    uid = user(s, "msuyama").id
+    doc = records.create_record(s, rt, {"vendor_no": "V00001", "vendor_invoice_no": f"EXT-{uuid.uuid4().hex[:6]}"}, uid)
+    records.add_line(s, "purchase_header", doc, {"item_no": "I0003", "quantity": Decimal(qty), "direct_unit_cost": Decimal(cost)}, uid)
+    s.commit()
+    return doc
+
+
+def send(s, run_jobs, record_type, doc, sender="msuyama"):
+    approvals.send_approval_request(s, record_type, doc, user(s, sender))
+    s.commit()
+    run_jobs()
+    s.expire_all()
+
+
+@pytest.mark.parametrize("template,doc_type", [("MS-PQAPW", "Quote"), ("MS-POAPW", "Order"), ("MS-PIAPW", "Invoice"), ("MS-PCMAPW", "Credit Memo")])
+def test_purchase_document_approval_templates_through_each_branch(db_session, run_jobs, template, doc_type):
+    s = db_session
+    use_template(s, template)
+    doc = purchase(s, doc_type)  # 250.00 — the requester's approver (Buchanan, 5,000) suffices
+    send(s, run_jobs, "purchase_header", doc)
+    assert s.get(PurchaseHeader, doc.id).status == "Pending Approval"
+    assert entries(s, "purchase_header", doc.id) == [("sbuchanan", "Open")]
+    decide(s, run_jobs, "purchase_header", doc.id, "sbuchanan")
+    assert s.get(PurchaseHeader, doc.id).status == "Released"
+
+    records.reopen(s, s.get(PurchaseHeader, doc.id), None)
+    s.commit()
+    send(s, run_jobs, "purchase_header", s.get(PurchaseHeader, doc.id))
+    decide(s, run_jobs, "purchase_header", doc.id, "sbuchanan", "reject", "Too expensive")
+    assert s.get(PurchaseHeader, doc.id).status == "Open"
+
+    send(s, run_jobs, "purchase_header", s.get(PurchaseHeader, doc.id))
+    approvals.cancel_approval_request(s, "purchase_header", s.get(PurchaseHeader, doc.id), user(s, "msuyama"))
+    s.commit()
+    run_jobs()
+    s.expire_all()
+    assert s.get(PurchaseHeader, doc.id).status == "Open"
+    assert entries(s, "purchase_header", doc.id)[0] == ("sbuchanan", "Canceled")
+
+
+def test_a_large_purchase_order_climbs_to_the_vice_president(db_session, run_jobs):
+    s = db_session
+    use_template(s, "MS-POAPW")
+    doc = purchase(s, "Order", cost="600.00", qty="10")  # 6,000.00: above Buchanan's 5,000
+    send(s, run_jobs, "purchase_header", doc)
+    assert entries(s, "purchase_header", doc.id) == [("sbuchanan", "Open"), ("afuller", "Created")]
+    decide(s, run_jobs, "purchase_header", doc.id, "sbuchanan")
+    decide(s, run_jobs, "purchase_header", doc.id, "afuller")
+    assert s.get(PurchaseHeader, doc.id).status == "Released"
+
+
+def batch(s, *amounts_and_bal) -> GenJournalBatch:
+    rt = RECORD_TYPES["gen_journal_batch"]
+    b = records.create_record(s, rt, {"journal_template_name": "GENERAL", "name": f"B{uuid.uuid4().hex[:6].upper()}", "description": "Accruals"}, None)
+    for amount, bal in amounts_and_bal:
+        records.add_line(s, "gen_journal_batch", b, {"posting_date": date(2026, 11, 30), "account_type": "G/L Account",
+                                                     "account_no": "6100", "amount": Decimal(amount), "bal_account_no": bal}, None)
+    s.commit()
+    return b
+
+
+def test_journal_batch_approval_checks_the_balance_first(db_session, run_jobs, sink):
+    s = db_session
+    use_template(s, "MS-GJBAPW")
+    unbalanced = batch(s, ("300.00", None), ("-250.00", None))
+    send(s, run_jobs, "gen_journal_batch", unbalanced)
+    assert s.get(GenJournalBatch, unbalanced.id).status == "Open"
+    assert entries(s, "gen_journal_batch", unbalanced.id) == []
+    inst = s.scalar(select(WorkflowInstance).where(WorkflowInstance.record_type == "gen_journal_batch", WorkflowInstance.record_id == unbalanced.id))
+    assert inst.status == "Completed" and "is not balanced" in inst.result
+    [note] = sink.wait_for("msuyama@northwind.test", "General Journal Batch")
+    assert "is not balanced" in sink.body(note)
+
+    balanced = batch(s, ("300.00", None), ("-300.00", None))
+    send(s, run_jobs, "gen_journal_batch", balanced)
+    assert s.get(GenJournalBatch, balanced.id).status == "Pending Approval"
+    decide(s, run_jobs, "gen_journal_batch", balanced.id, "sbuchanan")
+    assert s.get(GenJournalBatch, balanced.id).status == "Released"
+
+
+def test_released_purchase_invoice_is_posted_and_a_payment_line_created(db_session, run_jobs, sink):
+    s = db_session
+    use_template(s, "MS-PIW")
+    doc = purchase(s, "Invoice")
+    doc_id = doc.id
+    records.release(s, doc, user(s, "msuyama").id)
+    s.commit()
+    run_jobs()
+    s.expire_all()
+    assert s.get(PurchaseHeader, doc_id) is None  # posted, so gone
+    posted = s.scalar(select(PostedDocument).where(PostedDocument.kind == "Purchase Invoice").order_by(PostedDocument.id.desc()))
+    assert posted.amount == Decimal("250.00")
+    line = s.scalar(select(GenJournalLine).where(GenJournalLine.document_no == posted.no))
+    assert (line.account_type, line.account_no, line.amount, line.document_type) == ("Vendor", "V00001", Decimal("250.00"), "Payment")
+    assert line.batch.journal_template_name == "PAYMENT"
+    inst = s.scalar(select(WorkflowInstance).where(WorkflowInstance.workflow_code.like("MS-PIW-%")))
+    assert inst.status == "Completed", inst.error
+    sink.wait_for("msuyama@northwind.test")
