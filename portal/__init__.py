@@ -44,6 +44,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     for bp in (auth_bp, records_bp, approvals_bp, flows_bp, notifications_bp, workflows_bp):
         app.register_blueprint(bp)
 
+    from portal.jobqueue.views import bp as jobqueue_bp
+
+    app.register_blueprint(jobqueue_bp)
+
     from portal.cli import register as register_cli
 
     register_cli(app)

@@ -370,3 +370,92 @@ def test_a_worker_killed_mid_run_is_failed_then_retried(s, run_jobs, services, t
     dead, retry = logs(s, entry)
     assert retry.status == "Success" and retry.attempt == 2 and retry.due_at == dead.due_at
     assert s.get(JobQueueEntry, entry.id).status == "Finished"
+
+
+# ---------------------------------------------------------------- pages
+
+def csrf(html: str) -> str:
+    m = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+@pytest.fixture
+def admin_client(app, s):
+    client = app.test_client()
+    page = client.get("/sign-in").get_data(as_text=True)
+    client.post("/sign-in", data={"user_name": "admin", "password": "admin", "csrf_token": csrf(page)})
+    return client
+
+
+FORM = {
+    "description": "Weekday statement run", "target": "system_job:archive_cleanup", "parameters": '{"older_than_days": 45}',
+    "recurrence_kind": "cron", "cron_expression": "0 9 * * 1-5", "time_zone": "Europe/Berlin", "run_on_weekdays": [str(i) for i in range(7)],
+    "max_attempts": "3", "rerun_delay_seconds": "60", "timeout_seconds": "600", "priority": "2", "catch_up": "run_once",
+}
+
+
+def post_form(client, url, **changes):
+    page = client.get(url).get_data(as_text=True)
+    data = {**FORM, **changes, "csrf_token": csrf(page)}
+    owner = re.search(r'<select id="owner_id" name="owner_id">\s*<option [^>]*value="(\d+)"', page)
+    data.setdefault("owner_id", owner.group(1))
+    return client.post(url, data=data)
+
+
+def test_job_queue_pages_are_for_admins_only(app, s):
+    client = app.test_client()
+    page = client.get("/sign-in").get_data(as_text=True)
+    client.post("/sign-in", data={"user_name": "msuyama", "password": "northwind", "csrf_token": csrf(page)})
+    assert client.get("/job-queue/").status_code == 403
+    assert "Job Queue" not in client.get("/customers").get_data(as_text=True)
+
+
+def test_invalid_recurrences_are_rejected_in_the_form_and_the_input_is_kept(admin_client, s):
+    res = post_form(admin_client, "/job-queue/new", cron_expression="0 25 * * *")
+    html = res.get_data(as_text=True)
+    assert res.status_code == 422 and "not a valid cron expression" in html and 'value="0 25 * * *"' in html
+    assert 'value="Weekday statement run"' in html
+    res = post_form(admin_client, "/job-queue/new", recurrence_kind="minutes", minutes_between_runs="15", starting_time="17:00", ending_time="08:00")
+    html = res.get_data(as_text=True)
+    assert res.status_code == 422 and "The ending time must be after the starting time." in html and 'value="17:00"' in html
+    res = post_form(admin_client, "/job-queue/new", earliest_start_local="2031-06-01T08:00", expires_local="2031-05-01T08:00")
+    assert "The expiration date/time must be after the earliest start date/time." in res.get_data(as_text=True)
+    res = post_form(admin_client, "/job-queue/new", parameters="[1, 2]", max_attempts="0", time_zone="Mars/Olympus")
+    html = res.get_data(as_text=True)
+    assert "Parameters must be a JSON object" in html and "not a known time zone" in html and "between 1 and 100" in html
+    assert s.scalar(select(func.count()).select_from(JobQueueEntry)) == 0
+
+
+def test_create_act_and_read_the_log_through_the_pages(admin_client, s, run_jobs):
+    res = post_form(admin_client, "/job-queue/new")
+    assert res.status_code == 302
+    entry = s.scalar(select(JobQueueEntry))
+    assert entry.parameters == {"older_than_days": 45} and entry.time_zone == "Europe/Berlin" and entry.status == "Ready"
+    card = admin_client.get(res.headers["Location"]).get_data(as_text=True)
+    assert "At 09:00, Monday through Friday (Europe/Berlin)" in card and "Set On Hold" in card
+    listing = admin_client.get("/job-queue/").get_data(as_text=True)
+    assert "Weekday statement run" in listing and "Waiting (Ready)" in listing and "no scheduler is running" in listing
+    fragment = admin_client.get("/job-queue/?status=Ready", headers={"HX-Request": "true", "HX-Target": "jq-results"}).get_data(as_text=True)
+    assert "<html" not in fragment and "Weekday statement run" in fragment
+    assert admin_client.post(f"/job-queue/{entry.id}/set-on-hold").status_code == 400  # no CSRF token
+    token = csrf(card)
+    admin_client.post(f"/job-queue/{entry.id}/set-on-hold", data={"csrf_token": token})
+    s.expire_all()
+    assert s.get(JobQueueEntry, entry.id).status == "On Hold"
+    page = admin_client.get(f"/job-queue/{entry.id}", follow_redirects=True).get_data(as_text=True)
+    assert "On hold." in page
+    # Edit to a failing parameter, Run now, and read the error and the log.
+    res = post_form(admin_client, f"/job-queue/{entry.id}", parameters='{"older_than_days": 0}', max_attempts="1")
+    assert res.status_code == 302
+    admin_client.post(f"/job-queue/{entry.id}/run-now", data={"csrf_token": token})
+    tick(s)
+    work(s, run_jobs)
+    assert s.get(JobQueueEntry, entry.id).status == "Error"
+    error = admin_client.get(f"/job-queue/{entry.id}/error").get_data(as_text=True)
+    assert "older_than_days must be 1 or more" in error and "Traceback" in error and "set to Ready or restarted" in error
+    log_page = admin_client.get(f"/job-queue/{entry.id}/log").get_data(as_text=True)
+    assert "Run now by Administrator" in log_page or "Run now by" in log_page
+    assert "Error" in admin_client.get("/job-queue/?status=Error").get_data(as_text=True)
+    res = admin_client.post(f"/job-queue/{entry.id}/set-ready", data={"csrf_token": token}, follow_redirects=True)
+    assert "Ready; next run" in res.get_data(as_text=True)
