@@ -31,9 +31,15 @@ def upgrade():
     )
     with op.batch_alter_table("workflow_record_change", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_workflow_record_change_instance_id"), ["instance_id"], unique=False)
+    with op.batch_alter_table("workflow_instance", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("archived_at", sa.DateTime(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_workflow_instance_archived_at"), ["archived_at"], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table("workflow_instance", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_workflow_instance_archived_at"))
+        batch_op.drop_column("archived_at")
     with op.batch_alter_table("workflow_record_change", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_workflow_record_change_instance_id"))
     op.drop_table("workflow_record_change")

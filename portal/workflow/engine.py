@@ -313,7 +313,7 @@ def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowS
     session.flush()
     if not any(s.status == ACTIVE for s in inst.step_instances):
         inst.status = RUN_COMPLETED
-        inst.ended_at = utcnow()
+        inst.ended_at = inst.archived_at = utcnow()  # finished: its step instances are archived
 
 
 def handle_event(session: Session, ev: OutboxEvent) -> list[WorkflowInstance]:
@@ -374,12 +374,12 @@ def _record_failure(session: Session, ev: OutboxEvent, error: str) -> None:
         for wf in matching_workflows(session, ev.event_code, ev.record_type, values, ev.payload.get("old_values")):
             inst = create_instance(session, wf, ev.record_type, ev.record_id, ev.event_code, ev.payload.get("inputs"), ev.user_id, status=RUN_FAILED)
             inst.error = error
-            inst.ended_at = utcnow()
+            inst.ended_at = inst.archived_at = utcnow()
             _notify_failure(session, inst, ev)
         return
     inst.status = RUN_FAILED
     inst.error = error
-    inst.ended_at = utcnow()
+    inst.ended_at = inst.archived_at = utcnow()
     _notify_failure(session, inst, ev)
 
 

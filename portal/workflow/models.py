@@ -103,6 +103,7 @@ class WorkflowInstance(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    archived_at: Mapped[datetime | None] = mapped_column(index=True)
     workflow: Mapped[Workflow] = relationship(lazy="joined")
     step_instances: Mapped[list["WorkflowStepInstance"]] = relationship(
         back_populates="instance", cascade="all, delete-orphan", order_by="WorkflowStepInstance.step_id"

@@ -304,3 +304,29 @@ def edit_op(code: str, op: str):
     for e in errors:
         flash(e, "error")
     return redirect(url_for("workflows.edit", code=code))
+
+
+@bp.route("/archive")
+@require_role(*MAKERS)
+def archive():
+    """Archived workflow step instances: the steps of finished (completed or failed)
+    workflow instances, newest first, filtered by workflow code."""
+    from portal.workflow.models import WorkflowInstance, WorkflowStepInstance
+
+    code = request.args.get("workflow") or ""
+    q = (
+        select(WorkflowStepInstance, WorkflowInstance)
+        .join(WorkflowInstance, WorkflowStepInstance.instance_id == WorkflowInstance.id)
+        .where(WorkflowInstance.archived_at.is_not(None))
+        .order_by(WorkflowInstance.archived_at.desc(), WorkflowInstance.id.desc(), WorkflowStepInstance.step_id)
+    )
+    if code:
+        q = q.where(WorkflowInstance.workflow_code == code)
+    page = max(request.args.get("page", 1, type=int), 1)
+    rows = db.session.execute(q.limit(101).offset((page - 1) * 100)).unique().all()
+    codes = db.session.scalars(select(Workflow.code).where(Workflow.template.is_(False)).order_by(Workflow.code)).all()
+    from portal.records.registry import SLUG_OF
+    from portal.workflow.editor import describe
+
+    return render_template("workflows/archive.html", rows=rows[:100], more=len(rows) > 100, page=page, code=code, codes=codes,
+                           describe=describe, slugs=SLUG_OF)

@@ -127,3 +127,5 @@ def test_build_an_instant_flow_in_the_editor_and_run_it(admin, app, run_jobs):
         assert run.status == "Completed" and run.result == "Hello there"
     detail = admin.get(f"/flows/history/{run.id}").get_data(as_text=True)
     assert "<svg" in detail and "status-completed" in detail
+    archive = admin.get("/workflows/archive?workflow=HELLO").get_data(as_text=True)
+    assert "Archived Workflow Step Instances" in archive and "A user runs the flow from the Automate menu" in archive and "Show a message" in archive
