@@ -245,3 +245,24 @@ def test_the_post_document_response_posts_from_a_workflow(db_session):
         s.execute(delete(WorkflowInstance).where(WorkflowInstance.workflow_code == "TEST-AUTOPOST"))
         s.delete(s.scalar(select(Workflow).where(Workflow.code == "TEST-AUTOPOST")))
         s.commit()
+
+
+def test_the_record_restriction_responses(db_session):
+    from types import SimpleNamespace
+
+    from portal.records.registry import RECORD_TYPES
+    from portal.workflow.engine import StepContext
+    from portal.workflow.responses import IMPLEMENTATIONS
+
+    s = db_session
+    doc = new_document(s, "purchase-orders", "V00005", [("I0006", "1", "5.00")], vendor_invoice_no="R-1")
+    ctx = StepContext(s, SimpleNamespace(id=None, workflow_code="PO-APPROVAL", record_type="purchase_header", record_id=doc.id),
+                      None, None, doc, RECORD_TYPES["purchase_header"], user(s, "msuyama").id)
+    assert IMPLEMENTATIONS["add_record_restriction"](ctx) == f"{doc.title} is restricted"
+    assert [r.details for r in records.restrictions_for(s, "purchase_header", doc.id)] == ["Restricted by workflow PO-APPROVAL"]
+    with pytest.raises(records.RecordError, match="restricted and can't be posted"):
+        posting.post(s, doc, None)
+    assert IMPLEMENTATIONS["remove_record_restriction"](ctx) == f"The restriction on {doc.title} has been lifted"
+    assert IMPLEMENTATIONS["remove_record_restriction"](ctx) == f"{doc.title} had no restriction"
+    assert IMPLEMENTATIONS["post_document"](ctx).startswith(f"{doc.title} posted as Posted Purchase Invoice PPI")
+    s.rollback()
