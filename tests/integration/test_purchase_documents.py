@@ -261,9 +261,6 @@ def test_send_a_purchase_document_for_approval_needs_a_workflow(db_session):
     assert "purchase_header" in EVENTS["document_posted"].record_types
 
 
-
-@pytest.mark.xfail(reason="portal.workflow.responses._document accepts sales documents only: set_status_pending_approval, "
-                          "release_document and reopen_document refuse purchase documents (workflow area)", strict=False)
 def test_a_purchase_order_goes_through_an_approval_workflow_and_is_posted(db_session):
     """Business Central's purchase order approval (approver type Approver): Suyama's
     approver Steven Buchanan approves, the order is released, then posted; the posted
