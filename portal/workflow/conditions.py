@@ -76,10 +76,19 @@ def compare(actual: Any, operator: str, expected: Any) -> bool:
 def matches(conditions: list[dict], values: dict[str, Any], old_values: dict[str, Any] | None = None) -> bool:
     """True if every condition holds for ``values`` (the record's fields plus event
     data). Field-change rules read ``old_values`` (the values before the change);
-    without them a change rule never matches."""
+    without them a change rule never matches. A field named ``lines.<name>`` holds
+    when **any** line (``values["lines"]``, a list of dicts) satisfies it, e.g.
+    ``lines.item_no = I0011``: "the order has a line for item I0011"."""
     for cond in conditions or []:
         field = cond.get("field")
         op = cond.get("operator", "=")
+        if isinstance(field, str) and field.startswith("lines."):
+            name = field[len("lines."):]
+            if op not in OPERATORS:
+                raise ConditionError(f"Operator {op!r} can't be used on lines")
+            if not any(compare(line.get(name), op, cond.get("value")) for line in values.get("lines") or []):
+                return False
+            continue
         if op in CHANGE_RULES:
             if old_values is None or field not in old_values:
                 return False

@@ -138,12 +138,16 @@ def load_record(session: Session, record_type: str | None, record_id: int | None
 
 
 def event_values(session: Session, ev: OutboxEvent, record) -> dict[str, Any]:
-    """The values conditions are evaluated against: the record's fields (typed), the
-    event's ``new_values`` for fields the record no longer has and, for approval events, ``pending_approvals`` (entries of the
+    """The values conditions are evaluated against: the record's fields (typed), its
+    ``lines`` (a list of dicts of line fields), the event's ``new_values`` for fields
+    the record no longer has and, for approval events, ``pending_approvals`` (entries of the
     same instance still Created or Open)."""
     values: dict[str, Any] = {}
     if record is not None and ev.record_type in RECORD_TYPES:
-        values.update(RECORD_TYPES[ev.record_type].values(record))
+        rt = RECORD_TYPES[ev.record_type]
+        values.update(rt.values(record))
+        if rt.line_fields:
+            values["lines"] = [{f.name: f.value(line) for f in rt.line_fields} for line in getattr(record, "lines", [])]
     for name, value in (ev.payload.get("new_values") or {}).items():
         values.setdefault(name, value)  # the record's own (typed) values win
     if ev.event_code.startswith("approval_request_"):

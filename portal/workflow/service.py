@@ -119,7 +119,10 @@ def structure_problems(steps: list[WorkflowStep], record_type: str | None) -> li
         problems.append(f"A workflow needs exactly one left-aligned (root) step; it has {len(roots)}.")
     elif entries and roots[0] is not entries[0]:
         problems.append(f"Step {roots[0].step_id} is left-aligned but is not the entry point.")
-    fields = RECORD_TYPES[record_type].field_names() if record_type in RECORD_TYPES else None
+    fields = None
+    if record_type in RECORD_TYPES:
+        rt = RECORD_TYPES[record_type]
+        fields = rt.field_names() | {f"lines.{f.name}" for f in rt.line_fields}
     for s in steps:
         where = f"Step {s.step_id}"
         if s.previous_step_id is not None and s.previous_step_id not in known:

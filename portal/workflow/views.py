@@ -183,7 +183,7 @@ def _editor_context(wf: Workflow, errors: list[str] | None = None) -> dict:
     from portal.workflow import editor
 
     rt = RECORD_TYPES.get(wf.record_type or "")
-    fields = [(f.name, f.label) for f in rt.fields] if rt else []
+    fields = [(f.name, f.label) for f in rt.fields] + [(f"lines.{f.name}", f"Any line: {f.label}") for f in rt.line_fields] if rt else []
     return dict(
         wf=wf, lines=editor.lines_of(wf.steps), errors=errors or [], events=EVENTS, responses=RESPONSES,
         fields=fields, operators=("=", "<>", ">", ">=", "<", "<=", "contains", "in", "increased", "decreased", "changed"),

@@ -218,3 +218,24 @@ def test_item_unit_price_change_approval(db_session, run_jobs, restore_credit_li
     assert s.get(Item, chai.id).unit_price == before
     decide(s, run_jobs, "item", chai.id, "sbuchanan")
     assert s.get(Item, chai.id).unit_price == before + 2
+
+
+def test_a_line_condition_picks_which_orders_need_approval(db_session, run_jobs, restore_credit_limits):
+    """A copy of the sales order approval whose entry condition asks for "any line of
+    item I0051": order 10249 has one and goes for approval; 10248 hasn't and doesn't."""
+    s = db_session
+    wf = use_template(s, "MS-SOAPW")
+    wf.enabled = False
+    entry = next(st for st in wf.steps if st.entry_point)
+    entry.conditions = [*entry.conditions, {"field": "lines.item_no", "operator": "=", "value": "I0051"}]
+    assert workflows.enable_problems(s, wf) == []
+    wf.enabled = True
+    s.commit()
+    has_line = s.scalar(select(SalesHeader).where(SalesHeader.no == "10249", SalesHeader.document_type == "Order"))
+    approvals.send_approval_request(s, "sales_header", has_line, user(s, "msuyama"))
+    s.commit()
+    without = s.scalar(select(SalesHeader).where(SalesHeader.no == "10248", SalesHeader.document_type == "Order"))
+    with pytest.raises(approvals.ApprovalError, match="No approval workflow"):
+        approvals.send_approval_request(s, "sales_header", without, user(s, "sbuchanan"))
+    run_jobs()
+    assert s.get(SalesHeader, has_line.id).status == "Pending Approval"

@@ -40,3 +40,11 @@ def test_unknown_operators_are_errors_not_code():
 def test_numbers_kept_as_text_compare_as_numbers():
     assert matches([{"field": "credit_limit", "operator": ">", "value": "1000"}], {"credit_limit": "400.00"}) is False
     assert matches([{"field": "credit_limit", "operator": "<", "value": "1000"}], {"credit_limit": "400.00"})
+
+
+def test_conditions_on_lines_hold_when_any_line_matches():
+    values = {"document_type": "Order", "lines": [{"item_no": "I0014", "quantity": 9}, {"item_no": "I0051", "quantity": 40}]}
+    assert matches([{"field": "lines.item_no", "operator": "=", "value": "I0051"}], values)
+    assert matches([{"field": "lines.quantity", "operator": ">", "value": "30"}], values)
+    assert not matches([{"field": "lines.item_no", "operator": "=", "value": "I0011"}], values)
+    assert not matches([{"field": "lines.item_no", "operator": "=", "value": "I0014"}], {"lines": []})
