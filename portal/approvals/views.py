@@ -70,6 +70,9 @@ def act_on_selected(action: str, record_type: str):
     if action == "send":
         _may_send()
     _act_on(record_type, [int(i) for i in request.form.getlist("ids") if i.isdigit()], action)
+    target = request.form.get("next") or ""
+    if target.startswith("/") and not target.startswith("//"):
+        return redirect(target)  # back to the list the user came from (e.g. Purchase Quotes)
     return redirect(url_for("records.list_page", slug=SLUG_OF[record_type], q=request.form.get("q") or None))
 
 

@@ -173,6 +173,17 @@ CUSTOMER = RecordType(
         ("Address & Contact", ("address", "city", "region", "postal_code", "country", "contact", "contact_title", "phone", "fax", "email")),
     ),
     title=lambda r: f"Customer {r.no} — {r.name}",
+    approvable=True,
+    approval_event="customer_approval_requested",
+    cancel_event="customer_approval_canceled",
+    new_fields=(
+        Field("no", "No.", editable=True, required=True),
+        Field("name", "Name", editable=True, required=True),
+        Field("city", "City", editable=True),
+        Field("country", "Country/Region", editable=True),
+        Field("email", "Email", editable=True),
+        Field("credit_limit", "Credit Limit (LCY)", "money", editable=True),
+    ),
 )
 
 VENDOR = RecordType(
@@ -196,6 +207,16 @@ VENDOR = RecordType(
         ("Address & Contact", ("address", "city", "region", "postal_code", "country", "contact", "contact_title", "phone", "fax", "email", "homepage")),
     ),
     title=lambda r: f"Vendor {r.no} — {r.name}",
+    approvable=True,
+    approval_event="vendor_approval_requested",
+    cancel_event="vendor_approval_canceled",
+    new_fields=(
+        Field("no", "No.", editable=True, required=True),
+        Field("name", "Name", editable=True, required=True),
+        Field("city", "City", editable=True),
+        Field("country", "Country/Region", editable=True),
+        Field("email", "Email", editable=True),
+    ),
 )
 
 ITEM = RecordType(
@@ -209,6 +230,7 @@ ITEM = RecordType(
         Field("description", "Description", editable=True, required=True),
         Field("item_category", "Item Category", get=lambda r: r.item_category.description if r.item_category else ""),
         Field("vendor", "Vendor", get=lambda r: r.vendor.name if r.vendor else ""),
+        Field("vendor_no", "Vendor No.", get=lambda r: r.vendor.no if r.vendor else ""),
         Field("quantity_per_unit", "Quantity per Unit", editable=True),
         Field("unit_price", "Unit Price", "money", editable=True),
         Field("inventory", "Inventory", "decimal"),
@@ -219,10 +241,20 @@ ITEM = RecordType(
     list_columns=("no", "description", "item_category", "vendor", "unit_price", "inventory"),
     search_fields=("no", "description", "quantity_per_unit"),
     card_groups=(
-        ("Item", ("no", "description", "item_category", "vendor", "blocked")),
+        ("Item", ("no", "description", "item_category", "vendor_no", "vendor", "blocked")),
         ("Prices & Inventory", ("quantity_per_unit", "unit_price", "inventory", "qty_on_purch_order", "reorder_point")),
     ),
     title=lambda r: f"Item {r.no} — {r.description}",
+    approvable=True,
+    approval_event="item_approval_requested",
+    cancel_event="item_approval_canceled",
+    new_fields=(
+        Field("no", "No.", editable=True, required=True),
+        Field("description", "Description", editable=True, required=True),
+        Field("vendor_no", "Vendor No.", editable=True),
+        Field("unit_price", "Unit Price", "money", editable=True),
+        Field("reorder_point", "Reorder Point", "decimal", editable=True),
+    ),
 )
 
 

@@ -27,8 +27,10 @@ from portal.records.models import (
     GenJournalLine,
     Item,
     PurchaseHeader,
+    PurchaseLine,
     RecordRestriction,
     SalesHeader,
+    SalesLine,
     Vendor,
 )
 from portal.records.registry import RECORD_TYPES, Field, RecordType
@@ -292,6 +294,8 @@ def create_record(session: Session, rt: RecordType, values: dict[str, Any], user
         record = _new_batch(session, values)
     elif rt.partner:
         record = _new_document(session, rt, values)
+    elif rt.key in ("customer", "vendor", "item"):
+        record = _new_master(session, rt, values)
     else:
         raise RecordError(f"New {rt.plural.lower()} can't be created here.")
     session.add(record)
@@ -320,6 +324,54 @@ def _new_document(session: Session, rt: RecordType, values: dict[str, Any]):
         record.purchaser_code = partner.purchaser_code
         record.vendor_invoice_no = values.get("vendor_invoice_no")
     return record
+
+
+def _new_master(session: Session, rt: RecordType, values: dict[str, Any]):
+    """A customer, vendor or item from the New form: ``no`` unique (upper-cased); an
+    item's ``vendor_no`` must name a vendor."""
+    values = dict(values)
+    no = (values.pop("no", None) or "").strip().upper()
+    if not no or len(no) > 20:
+        raise FieldErrors({"no": "No. must have 1 to 20 characters."})
+    if session.scalar(select(rt.model.id).where(rt.model.no == no)):
+        raise FieldErrors({"no": f"{rt.label} {no} already exists."})
+    if rt.key == "item":
+        vendor_no = (values.pop("vendor_no", None) or "").strip().upper()
+        if vendor_no:
+            vendor = session.scalar(select(Vendor).where(Vendor.no == vendor_no))
+            if vendor is None:
+                raise FieldErrors({"vendor_no": f"There is no vendor {vendor_no}."})
+            values["vendor_id"] = vendor.id
+    return rt.model(no=no, **{k: v for k, v in values.items() if v is not None})
+
+
+def delete_record(session: Session, record_type: str, record, user_id: int | None) -> None:
+    """Delete a customer, vendor or item and raise ``record_deleted`` with its last
+    values (as ``old_values`` and ``new_values``, so conditions can read them). Refused
+    with :class:`RecordError` while pending approval or restricted, and while other
+    records refer to it (documents, items, lines)."""
+    rt = RECORD_TYPES[record_type]
+    if record_type not in ("customer", "vendor", "item"):
+        raise RecordError(f"{rt.plural} can't be deleted here.")
+    check_changeable(session, record_type, record)
+    from portal.approvals.service import pending_request
+
+    if pending_request(session, record_type, record.id):
+        raise RecordError(f"{rt.title(record)} has an approval request under way; cancel it first.")
+    refs = {
+        "customer": [(SalesHeader, SalesHeader.customer_id, "sales documents")],
+        "vendor": [(PurchaseHeader, PurchaseHeader.vendor_id, "purchase documents"), (Item, Item.vendor_id, "items")],
+        "item": [(SalesLine, SalesLine.item_id, "sales lines"), (PurchaseLine, PurchaseLine.item_id, "purchase lines")],
+    }[record_type]
+    for model, column, label in refs:
+        n = session.scalar(select(func.count()).select_from(model).where(column == record.id))
+        if n:
+            raise RecordError(f"{rt.title(record)} can't be deleted: {n} {label} refer to it.")
+    values = {k: _json(v) for k, v in rt.values(record).items()}
+    raise_event(session, "record_deleted", record_type, record.id, {"old_values": values, "new_values": values}, user_id)
+    session.add(AuditEntry(user_id=user_id, action="delete", record_type=record_type, record_id=record.id, detail=rt.title(record)))
+    session.delete(record)
+    session.flush()
 
 
 def _new_batch(session: Session, values: dict[str, Any]) -> GenJournalBatch:

@@ -357,6 +357,25 @@ def _posted_key(posted) -> str:
     return POSTED_KEYS[posted.kind]
 
 
+@bp.route("/<slug>/<int:record_id>/delete", methods=["POST"])
+@login_required
+def delete(slug: str, record_id: int):
+    """Delete a customer, vendor or item (refused with a message when not allowed)."""
+    rt = _rt(slug)
+    record = _get(rt, record_id)
+    _may_change()
+    title = rt.title(record)
+    try:
+        service.delete_record(db.session, rt.key, record, current_user.id)
+        db.session.commit()
+        flash(f"{title} deleted.")
+        return redirect(url_for("records.list_page", slug=slug))
+    except service.RecordError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("records.record_page", slug=slug, record_id=record_id))
+
+
 @bp.route("/<slug>/<int:record_id>/restriction", methods=["POST"])
 @login_required
 def restriction(slug: str, record_id: int):

@@ -261,6 +261,29 @@ def purchase_invoice_post_and_pay(code: str) -> dict:
             "category": "Purchases and payables", "record_type": "purchase_header", "trigger_kind": TRIGGER_AUTOMATED, "steps": t.steps}
 
 
+def master_data_approval(code: str, label: str, category: str, record_type: str) -> dict:
+    """Approval of a customer, vendor or item (Business Central's master data approval
+    templates): the record is restricted (can't be modified, released or posted) while
+    the request is under way; approved, rejected or canceled → the restriction is lifted
+    (rejected: the sender is told, and can change the record and send it again)."""
+    t = _Tree()
+    entry = t.add(None, E, f"{record_type}_approval_requested")
+    wait = t.chain(entry, [
+        ("add_record_restriction", {}),
+        ("create_approval_requests", {"approver_type": "Approver", "limit_type": "Approver Chain", "due_date_days": 2}),
+        SEND,
+    ])
+    _approval_followups(
+        t, wait,
+        approved=[("remove_record_restriction", {})],
+        rejected=[("reject_all_approval_requests", {"notify_sender": True}), ("remove_record_restriction", {})],
+        canceled_event=f"{record_type}_approval_canceled",
+        canceled=[("cancel_all_approval_requests", {"notify_sender": False}), ("remove_record_restriction", {})],
+    )
+    return {"code": code, "description": f"{label} Approval Workflow", "category": category, "record_type": record_type,
+            "trigger_kind": TRIGGER_AUTOMATED, "steps": t.steps}
+
+
 # The read-only template library (codes as in Business Central where it has one).
 # Templates whose record types or responses arrive with later parts of the engine are
 # added with them.
@@ -278,6 +301,9 @@ TEMPLATES = [
     _purchase("MS-PIAPW", "Invoice"),
     _purchase("MS-PCMAPW", "Credit Memo"),
     journal_batch_approval("MS-GJBAPW"),
+    master_data_approval("MS-CUSTAPW", "Customer", "Sales and marketing", "customer"),
+    master_data_approval("MS-VENDAPW", "Vendor", "Purchases and payables", "vendor"),
+    master_data_approval("MS-ITEMAPW", "Item", "Purchases and payables", "item"),
     purchase_invoice_post_and_pay("MS-PIW"),
 ]
 

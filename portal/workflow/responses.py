@@ -274,6 +274,9 @@ def _template_context(ctx: StepContext) -> dict:
     from portal.notifications.service import record_context
 
     context = record_context(ctx.session, ctx.instance.record_type, ctx.record)
+    if ctx.record is None:  # deleted (or posted) since: its last values came with the event
+        last = ctx.event.payload.get("old_values") or ctx.event.payload.get("new_values") or {}
+        context["record"] = {**last, "title": ctx.instance.record_title or ""}
     context["inputs"] = ctx.instance.inputs or {}
     context["event"] = {k: v for k, v in (ctx.event.payload or {}).items() if k in ("old_values", "new_values", "comment")}
     return context
