@@ -454,6 +454,11 @@ def add_line(session: Session, record_type: str, doc, values: dict[str, Any], us
     _apply_line_values(session, rt, line, values, new=True)
     doc.lines.append(line)
     _line_event(session, record_type, doc, old_amount, user_id, f"line {line.line_no} added")
+    if record_type == "gen_journal_batch":
+        session.flush()
+        raise_event(session, "general_journal_line_created", record_type, doc.id,
+                    {"line_no": line.line_no, "new_values": {f"line_{k}": _json(v) for k, v in
+                                                             ((f.name, f.value(line)) for f in rt.line_fields)}}, user_id)
     return line
 
 

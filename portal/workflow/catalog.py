@@ -63,6 +63,8 @@ EVENTS: dict[str, EventDef] = {
         EventDef("vendor_approval_canceled", "An approval request for a vendor is canceled", ("vendor",)),
         EventDef("item_approval_requested", "Approval of an item is requested", ("item",)),
         EventDef("item_approval_canceled", "An approval request for an item is canceled", ("item",)),
+        EventDef("general_journal_line_created", "A general journal line is created", ("gen_journal_batch",),
+                 ("line_no", "line_account_type", "line_account_no", "line_amount", "line_document_type")),
         EventDef("general_journal_batch_balanced", "The general journal batch is balanced", ("gen_journal_batch",)),
         EventDef("general_journal_batch_not_balanced", "The general journal batch is not balanced", ("gen_journal_batch",)),
         EventDef("customer_credit_limit_exceeded", "The customer's credit limit is exceeded", ("sales_header",)),
@@ -132,6 +134,18 @@ RESPONSES: dict[str, ResponseDef] = {
             (OptionDef("notify_sender", "Notify Sender", "bool", default=False),),
         ),
         ResponseDef("check_customer_credit_limit", "Check the customer's credit limit"),
+        ResponseDef(
+            "create_record",
+            "Create a document",
+            (
+                OptionDef("document", "Document", "choice", True,
+                          ("Purchase Order", "Purchase Quote", "Purchase Invoice", "Sales Order", "Sales Quote", "Sales Invoice"),
+                          "Purchase Order"),
+                OptionDef("partner_no", "Customer / Vendor No. (template)", "text", True, default="{{ record.vendor_no }}"),
+                OptionDef("item_no", "Item No. of a line (template)", "text", default="{{ record.no }}"),
+                OptionDef("quantity", "Quantity of the line (template)", "text", default="1"),
+            ),
+        ),
         ResponseDef("check_journal_batch_balanced", "Check that the general journal batch is balanced"),
         ResponseDef(
             "create_payment_journal_line",

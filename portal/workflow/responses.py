@@ -422,3 +422,32 @@ def create_payment_journal_line(ctx: StepContext) -> str:
     ctx.session.add(line)
     ctx.session.flush()
     return f"Payment line for {posted.partner_name} ({posted.amount:,.2f}) in {batch.title}"
+
+
+# ---------------------------------------------------------------- records
+
+@implements("create_record")
+def create_record(ctx: StepContext) -> str:
+    """Create a document (e.g. a purchase order to the item's vendor) for the customer
+    or vendor named by the rendered ``partner_no`` template, with one line for
+    ``item_no`` × ``quantity`` when an item is given. The new document raises its
+    own ``record_created`` event."""
+    from portal.records.registry import LIST_VIEWS
+
+    document = str(ctx.options.get("document") or "Purchase Order")
+    rt = LIST_VIEWS.get(document.lower().replace(" ", "-") + "s")
+    if rt is None or not rt.partner:
+        raise ResponseError(f"{document} can't be created by a workflow.")
+    partner_no = _render(ctx, str(ctx.options.get("partner_no") or "")).strip().upper()
+    item_no = _render(ctx, str(ctx.options.get("item_no") or "")).strip().upper()
+    quantity_text = _render(ctx, str(ctx.options.get("quantity") or "1")).strip()
+    try:
+        doc = records.create_record(ctx.session, rt, {f"{rt.partner}_no": partner_no}, ctx.user_id)
+        if item_no:
+            quantity = Decimal(quantity_text)
+            if quantity <= 0:
+                raise ResponseError(f"The line's quantity must be positive; the template gave {quantity_text!r}.")
+            records.add_line(ctx.session, rt.key, doc, {"item_no": item_no, "quantity": quantity}, ctx.user_id)
+    except (records.RecordError, ArithmeticError, ValueError) as exc:
+        raise ResponseError(f"{document} for {partner_no or '(no partner)'}: {exc}") from exc
+    return f"{rt.title(doc)} created for {doc.partner_name}"

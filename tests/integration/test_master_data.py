@@ -107,3 +107,31 @@ def test_rejected_and_canceled_master_data_requests_lift_the_restriction(db_sess
     run_jobs()
     s.expire_all()
     assert not records.is_restricted("customer", s.get(Customer, rec.id))
+
+
+def test_create_a_document_response_orders_an_item_from_its_vendor(db_session, run_jobs):
+    """An instant flow on items: "Order from the vendor" creates a purchase order to the
+    item's vendor with a line for the item (quantity from the reorder point)."""
+    from portal.flows import service as flows
+    from portal.records.models import PurchaseHeader
+
+    s = db_session
+    s.add(build_workflow({
+        "code": "REORDER", "description": "Order from the vendor", "record_type": "item", "trigger_kind": "instant",
+        "steps": [(1, None, None, 1, "event", "run_from_automate", {}, []),
+                  (2, 1, None, 1, "response", "create_record",
+                   {"document": "Purchase Order", "partner_no": "{{ record.vendor_no }}", "item_no": "{{ record.no }}",
+                    "quantity": "{{ record.reorder_point|int + 5 }}"}, [])],
+    }))
+    s.commit()
+    item = s.scalar(select(Item).where(Item.no == "I0003"))  # Aniseed Syrup, Exotic Liquids, reorder point 25
+    wf = flows.get_instant_flow(s, "REORDER", user(s, "msuyama"))
+    [run] = flows.start_runs(s, wf, [item.id], {}, user(s, "msuyama"))
+    s.commit()
+    run_jobs()
+    s.expire_all()
+    run = s.get(WorkflowInstance, run.id)
+    assert run.status == "Completed", run.error
+    po = s.scalar(select(PurchaseHeader).order_by(PurchaseHeader.id.desc()))
+    assert po.document_type == "Order" and po.vendor.no == "V00001" and run.result == f"Purchase Order {po.no} created for Exotic Liquids"
+    assert [(l.item.no, int(l.quantity)) for l in po.lines] == [("I0003", 30)]

@@ -147,3 +147,25 @@ def test_an_invalid_import_changes_nothing_and_says_where(wf_app):
     assert db.session.scalar(select(Workflow).where(Workflow.code == "NEW-ONE")) is None
     with pytest.raises(service.WorkflowError, match="not a workflow export"):
         service.import_workflows(db.session, {"hello": 1})
+
+
+def test_revert_and_apply_new_values_come_as_a_pair(wf_app):
+    lonely = problems_for([
+        (1, None, None, 1, "event", "record_modified", {}, [{"field": "credit_limit", "operator": "increased"}]),
+        (2, 1, None, 1, "response", "revert_field_value", {"field": "credit_limit"}, []),
+    ], record_type="customer")
+    assert "Revert the changed field's value and Apply the new values must be used together." in lonely
+    paired = problems_for([
+        (1, None, None, 1, "event", "record_modified", {}, [{"field": "credit_limit", "operator": "increased"}]),
+        (2, 1, None, 1, "response", "revert_field_value", {"field": "credit_limit"}, []),
+        (3, 2, None, 1, "event", "approval_request_approved", {}, []),
+        (4, 3, None, 1, "response", "apply_new_values", {}, []),
+    ], record_type="customer")
+    assert paired == []
+    wrong_field = problems_for([
+        (1, None, None, 1, "event", "record_modified", {}, []),
+        (2, 1, None, 1, "response", "revert_field_value", {"field": "colour"}, []),
+        (3, 2, None, 1, "event", "approval_request_approved", {}, []),
+        (4, 3, None, 1, "response", "apply_new_values", {}, []),
+    ], record_type="customer")
+    assert "Step 2 (Revert the changed field's value): 'colour' is not a field of Customers." in wrong_field
