@@ -775,7 +775,7 @@ def enqueue_runs(runs: list[ClaimedRun]) -> int:
             chunk = runs[start:start + 1000]
             queue.enqueue_many([
                 queue.prepare_data(RUNNER, args=(r.entry_id, r.log_entry_id), timeout=r.timeout, job_id=r.rq_job_id,
-                                   result_ttl=3600, failure_ttl=7 * 86400)
+                                   result_ttl=600, failure_ttl=7 * 86400)
                 for r in chunk
             ])
             done += len(chunk)
@@ -798,30 +798,85 @@ def _worker_name() -> str:
     return f"{socket.gethostname()} (pid {os.getpid()})"[:120]
 
 
-class RunLease(threading.Thread):
-    """Renews a running log entry's lease (``lease_expires_at``) every third of
-    ``seconds`` on its own connection, so the scheduler can tell a live run from one
-    whose worker died."""
+class LeaseKeeper:
+    """Renews the leases (``lease_expires_at``) of the runs in progress in this
+    process every third of the lease, on its own connection and thread, so the
+    scheduler can tell a live run from one whose worker died. One thread per process
+    (started on first use, again after a fork); a run registers with :meth:`hold`
+    and leaves with :meth:`release`."""
 
-    def __init__(self, engine, log_entry_id: int, seconds: float):
-        super().__init__(daemon=True, name=f"jobqueue-lease-{log_entry_id}")
-        self.engine, self.log_entry_id, self.seconds = engine, log_entry_id, seconds
-        self.stopped = threading.Event()
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[int, float] = {}  # log entry id → lease seconds
+        self._pid: int | None = None
+        self._engine = None
+        self._wake = threading.Event()
+        os.register_at_fork(after_in_child=self._forget)
 
-    def run(self) -> None:
-        while not self.stopped.wait(self.seconds / 3):
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        update(JobQueueLogEntry)
-                        .where(JobQueueLogEntry.id == self.log_entry_id, JobQueueLogEntry.status == LOG_IN_PROCESS)
-                        .values(lease_expires_at=utcnow() + timedelta(seconds=self.seconds))
-                    )
-            except Exception as exc:  # noqa: BLE001 - try again next time
-                log.warning("could not renew the lease of job queue run %s: %s", self.log_entry_id, exc)
+    def _forget(self) -> None:
+        """In a forked child: the parent's runs and thread don't exist here."""
+        self._lock = threading.Lock()
+        self._runs = {}
+        self._pid = None
 
-    def stop(self) -> None:
-        self.stopped.set()
+    def hold(self, engine, log_entry_id: int, seconds: float) -> None:
+        with self._lock:
+            self._engine = engine
+            self._runs[log_entry_id] = seconds
+            if self._pid != os.getpid():  # first use in this process (or a forked work horse)
+                self._pid = os.getpid()
+                self._wake = threading.Event()
+                threading.Thread(target=self._loop, daemon=True, name="jobqueue-lease-keeper").start()
+
+    def release(self, log_entry_id: int) -> None:
+        with self._lock:
+            self._runs.pop(log_entry_id, None)
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                runs, engine = dict(self._runs), self._engine
+            seconds = min(runs.values(), default=setting_default("JOB_QUEUE_RUN_LEASE_SECONDS"))
+            self._wake.wait(seconds / 3)
+            with self._lock:
+                due = {i: sec for i, sec in self._runs.items() if i in runs}
+            for log_entry_id, sec in due.items():
+                try:
+                    with engine.begin() as conn:
+                        conn.execute(
+                            _LOG.update()
+                            .where(_LOG.c.id == log_entry_id, _LOG.c.status == LOG_IN_PROCESS)
+                            .values(lease_expires_at=utcnow() + timedelta(seconds=sec))
+                        )
+                except Exception as exc:  # noqa: BLE001 - try again next time
+                    log.warning("could not renew the lease of job queue run %s: %s", log_entry_id, exc)
+
+
+LEASES = LeaseKeeper()
+
+
+def setting_default(name: str) -> float:
+    """A tunable from the environment or :data:`DEFAULTS` (no app context needed)."""
+    value = os.environ.get(name)
+    return float(value) if value else DEFAULTS[name]
+
+
+_LOG = JobQueueLogEntry.__table__
+_ENTRY = JobQueueEntry.__table__
+_CATEGORY = JobQueueCategory.__table__
+_RUN_COLUMNS = (
+    _LOG.c.attempt.label("log_attempt"), _LOG.c.due_at.label("run_due_at"),
+    _ENTRY.c.id, _ENTRY.c.description, _ENTRY.c.target_type, _ENTRY.c.system_job, _ENTRY.c.workflow_id, _ENTRY.c.parameters,
+    _ENTRY.c.recurring, _ENTRY.c.recurrence_kind, _ENTRY.c.minutes_between_runs, _ENTRY.c.run_on_weekdays, _ENTRY.c.starting_time,
+    _ENTRY.c.ending_time, _ENTRY.c.cron_expression, _ENTRY.c.next_run_date_formula, _ENTRY.c.time_zone, _ENTRY.c.earliest_start_at,
+    _ENTRY.c.expires_at, _ENTRY.c.max_attempts, _ENTRY.c.rerun_delay_seconds, _ENTRY.c.category_code, _ENTRY.c.owner_id,
+)
+
+
+def _run_row(session: Session, log_entry_id: int):
+    """The log entry's attempt and due time with its entry's settings (one query:
+    the worker's hot path uses plain rows, not ORM objects)."""
+    return session.execute(select(*_RUN_COLUMNS).join(_ENTRY, _ENTRY.c.id == _LOG.c.entry_id).where(_LOG.c.id == log_entry_id)).first()
 
 
 def start_run(session: Session, log_entry_id: int, now: datetime | None = None) -> bool:
@@ -829,8 +884,8 @@ def start_run(session: Session, log_entry_id: int, now: datetime | None = None) 
     Returns False when it isn't Queued any more (already run or given up). Commits."""
     now = now or utcnow()
     res = session.execute(
-        update(JobQueueLogEntry)
-        .where(JobQueueLogEntry.id == log_entry_id, JobQueueLogEntry.status == LOG_QUEUED)
+        _LOG.update()
+        .where(_LOG.c.id == log_entry_id, _LOG.c.status == LOG_QUEUED)
         .values(status=LOG_IN_PROCESS, started_at=now, worker=_worker_name(),
                 lease_expires_at=now + timedelta(seconds=setting("JOB_QUEUE_RUN_LEASE_SECONDS")))
     )
@@ -838,7 +893,7 @@ def start_run(session: Session, log_entry_id: int, now: datetime | None = None) 
     return res.rowcount == 1
 
 
-def _call_system_job(entry: JobQueueEntry) -> str | None:
+def _call_system_job(entry) -> str | None:
     job = SYSTEM_JOBS.get(entry.system_job or "")
     if job is None:
         raise JobError(f"System job {entry.system_job!r} is not registered.")
@@ -903,15 +958,13 @@ def execute_run(session: Session, log_entry_id: int) -> str:
     if not start_run(session, log_entry_id):
         log.info("job queue run %s is not queued any more; skipped", log_entry_id)
         return "skipped"
-    lease = RunLease(db.engine, log_entry_id, setting("JOB_QUEUE_RUN_LEASE_SECONDS"))
-    lease.start()
+    LEASES.hold(db.engine, log_entry_id, setting("JOB_QUEUE_RUN_LEASE_SECONDS"))
     try:
-        log_entry = session.get(JobQueueLogEntry, log_entry_id)
-        entry = session.get(JobQueueEntry, log_entry.entry_id)
-        if entry.target_type == TARGET_WORKFLOW:
-            result = start_scheduled_runs(session, entry, log_entry)
+        run = _run_row(session, log_entry_id)
+        if run.target_type == TARGET_WORKFLOW:
+            result = start_scheduled_runs(session, session.get(JobQueueEntry, run.id), session.get(JobQueueLogEntry, log_entry_id))
         else:
-            result = _call_system_job(entry)
+            result = _call_system_job(run)
         return finish_run(session, log_entry_id, ok=True, result=result)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried per the policy
         session.rollback()
@@ -920,7 +973,7 @@ def execute_run(session: Session, log_entry_id: int) -> str:
             message = f"The run exceeded the job timeout ({exc})."
         return finish_run(session, log_entry_id, ok=False, error=message, tb=traceback.format_exc())
     finally:
-        lease.stop()
+        LEASES.release(log_entry_id)
 
 
 def finish_run(session: Session, log_entry_id: int, ok: bool, result: str | None = None, error: str | None = None,
@@ -934,47 +987,45 @@ def finish_run(session: Session, log_entry_id: int, ok: bool, result: str | None
     Returns the log entry's new status, or "already recorded"."""
     now = now or utcnow()
     res = session.execute(
-        update(JobQueueLogEntry)
-        .where(JobQueueLogEntry.id == log_entry_id, JobQueueLogEntry.status.in_([LOG_QUEUED, LOG_IN_PROCESS]))
-        .values(status=LOG_SUCCESS if ok else LOG_ERROR, ended_at=now, result=result,
-                error_message=None if ok else error, error_traceback=None if ok else tb, lease_expires_at=None)
+        _LOG.update()
+        .where(_LOG.c.id == log_entry_id, _LOG.c.status.in_([LOG_QUEUED, LOG_IN_PROCESS]))
+        .values(status=LOG_SUCCESS if ok else LOG_ERROR, ended_at=now, started_at=func.coalesce(_LOG.c.started_at, now),
+                result=result, error_message=None if ok else error, error_traceback=None if ok else tb, lease_expires_at=None)
     )
     if res.rowcount != 1:
         session.rollback()
         return "already recorded"
-    log_entry = session.get(JobQueueLogEntry, log_entry_id)
-    if log_entry.started_at is None:
-        log_entry.started_at = now
-    entry = session.get(JobQueueEntry, log_entry.entry_id)
-    session.refresh(entry)
-    session.execute(update(JobQueueCategory).where(JobQueueCategory.running_entry_id == entry.id).values(running_entry_id=None))
+    run = _run_row(session, log_entry_id)
+    if run.category_code is not None:
+        session.execute(_CATEGORY.update().where(_CATEGORY.c.running_entry_id == run.id).values(running_entry_id=None))
     values: dict[str, Any] = {"last_ended_at": now, "run_requested_by_id": None}
     if ok:
-        nxt = next_due(recurrence_of(entry), log_entry.due_at, now) if entry.recurring else None
+        nxt = next_due(Recurrence.of(run), run.run_due_at, now) if run.recurring else None
         values.update(attempt=0, last_error=None, next_run_at=nxt, due_at=nxt, status=READY if nxt else FINISHED)
-    elif log_entry.attempt < entry.max_attempts:
-        retry_at = now + timedelta(seconds=entry.rerun_delay_seconds)
+    elif run.log_attempt < run.max_attempts:
+        retry_at = now + timedelta(seconds=run.rerun_delay_seconds)
         values.update(last_error=error, next_run_at=retry_at, status=READY)  # due_at kept: a retry of the same due time
     else:
         values.update(last_error=error, next_run_at=None, status=ERROR)
-        _notify_owner(session, entry, log_entry, error)
-    session.execute(update(JobQueueEntry).where(JobQueueEntry.id == entry.id, JobQueueEntry.status == IN_PROCESS).values(**values))
+        _notify_owner(session, run, error)
+    session.execute(_ENTRY.update().where(_ENTRY.c.id == run.id, _ENTRY.c.status == IN_PROCESS).values(**values))
     session.commit()
     return LOG_SUCCESS if ok else LOG_ERROR
 
 
-def _notify_owner(session: Session, entry: JobQueueEntry, log_entry: JobQueueLogEntry, error: str | None) -> None:
+def _notify_owner(session: Session, run, error: str | None) -> None:
+    """Tell the entry's owner (else the administrator) that it is in Error."""
     from portal.notifications.service import create_notification
 
-    recipient = entry.owner_id or default_owner_id(session)
+    recipient = run.owner_id or default_owner_id(session)
     if recipient is None:
-        log.error("job queue entry %s failed and has no owner to notify: %s", entry.id, error)
+        log.error("job queue entry %s failed and has no owner to notify: %s", run.id, error)
         return
     first_line = (error or "").strip().splitlines()[0] if (error or "").strip() else "unknown error"
     create_notification(
         session, recipient_id=recipient, type_=NOTIFICATION_TYPE, template_code="job_failed",
-        custom_message=f"{entry.description} — failed {log_entry.attempt} of {entry.max_attempts} attempt(s): {first_line}",
-        link=f"/job-queue/{entry.id}",
+        custom_message=f"{run.description} — failed {run.log_attempt} of {run.max_attempts} attempt(s): {first_line}",
+        link=f"/job-queue/{run.id}",
     )
 
 
