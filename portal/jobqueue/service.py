@@ -433,13 +433,16 @@ def run_now(session: Session, entry: JobQueueEntry, user: User | None = None, no
 
 
 def delete_entry(session: Session, entry: JobQueueEntry) -> None:
-    """Delete an entry and its log entries (not while it runs)."""
-    session.refresh(entry)
-    if entry.status == IN_PROCESS:
+    """Delete an entry and its log entries, unless it is running: one conditional
+    DELETE (the log entries go with it: ON DELETE CASCADE), so a scheduler claiming
+    it at the same moment wins cleanly."""
+    entry_id = entry.id
+    res = session.execute(delete(_ENTRY).where(_ENTRY.c.id == entry_id, _ENTRY.c.status != IN_PROCESS))
+    if res.rowcount != 1:
+        session.rollback()
         raise JobQueueError("The entry is running; wait for the run to end before deleting it.")
-    session.execute(update(JobQueueCategory).where(JobQueueCategory.running_entry_id == entry.id).values(running_entry_id=None))
-    session.execute(delete(JobQueueLogEntry).where(JobQueueLogEntry.entry_id == entry.id))
-    session.delete(entry)
+    session.execute(_CATEGORY.update().where(_CATEGORY.c.running_entry_id == entry_id).values(running_entry_id=None))
+    session.expunge(entry)
 
 
 def last_failure(session: Session, entry: JobQueueEntry) -> JobQueueLogEntry | None:
@@ -1035,7 +1038,7 @@ def _job_failure_text(job) -> str:
     try:
         latest = job.latest_result()
         if latest is not None and latest.exc_string:
-            return latest.exc_string.strip().splitlines()[-1]
+            return latest.exc_string.strip().splitlines()[-1].rstrip(";. ")
     except Exception:  # noqa: BLE001
         pass
     return "the RQ job failed"

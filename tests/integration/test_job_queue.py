@@ -459,3 +459,51 @@ def test_create_act_and_read_the_log_through_the_pages(admin_client, s, run_jobs
     assert "Error" in admin_client.get("/job-queue/?status=Error").get_data(as_text=True)
     res = admin_client.post(f"/job-queue/{entry.id}/set-ready", data={"csrf_token": token}, follow_redirects=True)
     assert "Ready; next run" in res.get_data(as_text=True)
+    res = admin_client.post(f"/job-queue/{entry.id}/delete", data={"csrf_token": token}, follow_redirects=True)
+    assert "Job queue entry deleted." in res.get_data(as_text=True)
+    s.expire_all()
+    assert s.get(JobQueueEntry, entry.id) is None and logs(s, entry) == []
+
+
+def test_a_killed_work_horse_is_reported_by_rq_and_the_retry_runs_on_the_same_worker(s, services, tmp_path):
+    """Only the work horse is killed; the worker lives on and RQ marks the job failed at
+    once. The run's lease (30 s here) has not run out: reconcile notices the failure
+    from RQ, and the retry runs on the same worker."""
+    from portal.notifications.models import NotificationEntry
+
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(8)
+    s.add(NotificationEntry(type="New Record", recipient_id=admin(s).id, template_code="workflow_failed", custom_message="hello"))
+    entry = new_entry(s, "system_job:notification_dispatch", max_attempts=2, rerun_delay_seconds=0)
+    tick(s)
+    env = {**os.environ, **services, "MAIL_PORT": str(hang.getsockname()[1]), "MAIL_TIMEOUT": "5", "JOB_QUEUE_RUN_LEASE_SECONDS": "30"}
+    out = open(tmp_path / "worker.log", "w")
+    worker = subprocess.Popen([sys.executable, "-m", "flask", "worker"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and logs(s, entry)[0].status != "In Process":
+            time.sleep(0.2)
+        assert logs(s, entry)[0].status == "In Process", (tmp_path / "worker.log").read_text()[-2000:]
+        horse = int(re.search(r"\(pid (\d+)\)", logs(s, entry)[0].worker).group(1))
+        os.kill(horse, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        failed = 0
+        while time.monotonic() < deadline and not failed:
+            time.sleep(0.3)
+            failed = service.reconcile(s)["failed"]
+        assert failed == 1, (tmp_path / "worker.log").read_text()[-2000:]
+        [dead] = logs(s, entry)
+        assert dead.status == "Error" and dead.error_message.startswith("The worker running this job failed: Work-horse terminated")
+        hang.close()  # the SMTP server is gone now: the retry fails fast per notification, the job succeeds
+        tick(s)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and logs(s, entry)[-1].status != "Success":
+            time.sleep(0.2)
+        dead, retry = logs(s, entry)
+        assert retry.status == "Success" and retry.attempt == 2, (tmp_path / "worker.log").read_text()[-2000:]
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        hang.close()
