@@ -507,3 +507,32 @@ def test_a_killed_work_horse_is_reported_by_rq_and_the_retry_runs_on_the_same_wo
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
         hang.close()
+
+
+def test_scheduled_workflows_with_a_schedule_get_their_entry(s):
+    weekly = build_workflow({**SCHEDULED_GERMANY, "code": "JQTEST-SYNC"})
+    weekly.schedule = {"recurrence_kind": "cron", "cron_expression": "0 8 * * 1", "time_zone": "Europe/Berlin",
+                       "parameters": {"message": "hi"}}
+    off = build_workflow({**SCHEDULED_NO_RECORD, "code": "JQTEST-SYNC-OFF"}, enabled=False)
+    off.schedule = {"recurrence_kind": "minutes", "minutes_between_runs": 30, "starting_time": "08:00", "ending_time": "18:00",
+                    "run_on_weekdays": "1111100"}
+    broken = build_workflow({**SCHEDULED_NO_RECORD, "code": "JQTEST-SYNC-BAD"})
+    broken.schedule = {"recurrence_kind": "cron", "cron_expression": "every monday"}
+    s.add_all([weekly, off, broken])
+    s.commit()
+    assert sorted(service.sync_workflow_schedules(s)) == ["JQTEST-SYNC", "JQTEST-SYNC-OFF"]
+    assert service.sync_workflow_schedules(s) == []  # once only
+    entries = {e.workflow_id: e for e in s.scalars(select(JobQueueEntry)).unique()}
+    on, held = entries[weekly.id], entries[off.id]
+    assert on.status == "Ready" and service.describe_recurrence(on) == "At 08:00, only on Monday (Europe/Berlin)"
+    assert on.parameters == {"message": "hi"} and service.local_time(on.next_run_at, on.time_zone).endswith(("08:00:00 CET", "08:00:00 CEST"))
+    assert held.status == "On Hold" and service.describe_recurrence(held) == "Every 30 minutes, 08:00–18:00, Monday through Friday"
+    assert broken.id not in entries
+
+
+def test_expired_entries_finish_without_running(s):
+    entry = new_entry(s, "system_job:archive_cleanup", recurrence_kind="minutes", minutes_between_runs=5)
+    s.execute(JobQueueEntry.__table__.update().values(next_run_at=utcnow() - timedelta(minutes=1), expires_at=utcnow() - timedelta(seconds=1)))
+    s.commit()
+    assert service.finish_expired(s) == 1
+    assert tick(s) == [] and s.get(JobQueueEntry, entry.id).status == "Finished" and logs(s, entry) == []
