@@ -1,7 +1,7 @@
 """The scheduler loop behind ``flask scheduler``.
 
 Any number of scheduler processes may run (on any hosts); exactly one is *active*:
-the holder of the database lease (``scheduler_lease``), renewed on every pass. The
+the holder of the database lease (``scheduler_lease``), renewed every second. The
 others stand by, trying to take the lease each second, and take over within
 ``SCHEDULER_LEASE_SECONDS`` (default 5 s) when the active one dies. A clean stop
 releases the lease at once.
@@ -12,8 +12,9 @@ sooner):
 1. on the pass that made it active: registers missing system jobs, gives scheduled
    workflows their entries, applies the catch-up policy to runs missed while no
    scheduler was active;
-2. finishes expired entries, claims due entries and enqueues them on RQ (batches of
-   1,000, renewing the lease between batches);
+2. claims due entries and enqueues them on RQ (batches of 1,000, renewing the lease
+   between batches); at most once a second, renews the lease and finishes expired
+   entries;
 3. every 5 s: reconciles runs whose worker died or whose RQ job vanished;
    every 60 s: looks for new scheduled workflows.
 
@@ -33,6 +34,7 @@ from portal.util import utcnow
 
 log = logging.getLogger("portal.scheduler")
 
+RENEW_EVERY = 1.0  # seconds: lease renewal and expired entries at most this often (passes can be more frequent)
 RECONCILE_EVERY = 5.0  # seconds
 SYNC_EVERY = 60.0  # seconds
 
@@ -63,17 +65,33 @@ class Scheduler:
         self.active = False
         self._last_reconcile = 0.0
         self._last_sync = 0.0
+        self._last_renewal = -RENEW_EVERY
+        self._last_housekeeping = -RENEW_EVERY
+        self._standing_by = False
 
     def run_pass(self, now: datetime | None = None) -> PassReport:
         """One pass (see the module docstring). Returns a :class:`PassReport`."""
         s = self.session
-        state = service.hold_lease(s, self.holder, now)
+        mono = _time.monotonic()
+        if self.active and now is None and mono - self._last_renewal < RENEW_EVERY:
+            state = service.LeaseState(True)  # renewed less than a second ago: valid for seconds more
+        else:
+            state = service.hold_lease(s, self.holder, now)
+            if state.active:
+                self._last_renewal = mono
         if not state.active:
             if self.active:
                 log.warning("scheduler %s lost the lease; standing by", self.holder)
+            elif not self._standing_by:
+                lease = service.lease_holder(s)
+                s.rollback()
+                log.info("scheduler %s stands by: %s is active", self.holder, lease.holder if lease else "another scheduler")
+            self._standing_by = True
             self.active = False
             return PassReport(False)
+        self._standing_by = False
         report = PassReport(True, took_over=state.took_over)
+        housekeeping = state.took_over or not self.active or mono - self._last_housekeeping >= RENEW_EVERY
         if state.took_over or not self.active:
             log.info("scheduler %s is active (previous scheduler's last renewal: %s)", self.holder, state.gap_start or "none")
             service.ensure_job_failed_template(s)
@@ -87,7 +105,9 @@ class Scheduler:
                 log.info("missed runs: %s", report.catch_up)
             self._last_reconcile = 0.0
         self.active = True
-        service.finish_expired(s)
+        if housekeeping:
+            self._last_housekeeping = mono
+            service.finish_expired(s)
         while True:
             runs = service.claim_due(s, limit=self.batch)
             report.enqueued += service.enqueue_runs(runs)
@@ -96,6 +116,7 @@ class Scheduler:
             if not service.hold_lease(s, self.holder).active:  # a long backlog: keep the lease between batches
                 self.active = False
                 break
+            self._last_renewal = _time.monotonic()
         mono = _time.monotonic()
         if mono - self._last_reconcile >= RECONCILE_EVERY:
             self._last_reconcile = mono
