@@ -536,3 +536,43 @@ def test_expired_entries_finish_without_running(s):
     s.commit()
     assert service.finish_expired(s) == 1
     assert tick(s) == [] and s.get(JobQueueEntry, entry.id).status == "Finished" and logs(s, entry) == []
+
+
+def test_every_monday_a_purchase_order_for_each_item_below_its_reorder_level(s, run_jobs):
+    """The issue's example: every Monday 08:00, for each item that is low on stock (here:
+    inventory below 5, not blocked), create a purchase order to its vendor. Each run is a
+    workflow instance; the orders go to each item's vendor with a line for the item."""
+    from portal.records.models import Item, PurchaseHeader
+
+    s.add(build_workflow({
+        "code": "JQTEST-REORDER", "description": "Reorder low stock every Monday", "record_type": "item", "trigger_kind": "scheduled",
+        "steps": [(1, None, None, 1, "event", "schedule_fired", {},
+                   [{"field": "inventory", "operator": "<", "value": "5"}, {"field": "blocked", "operator": "=", "value": "false"}]),
+                  (2, 1, None, 1, "response", "create_record",
+                   {"document": "Purchase Order", "partner_no": "{{ record.vendor_no }}", "item_no": "{{ record.no }}",
+                    "quantity": "{{ record.reorder_point|int + 10 }}"}, [])],
+    }))
+    s.commit()
+    wf = s.scalar(select(Workflow).where(Workflow.code == "JQTEST-REORDER"))
+    entry = new_entry(s, f"workflow:{wf.id}", description="Reorder low stock", recurrence_kind="cron", cron_expression="0 8 * * 1",
+                      time_zone="Europe/Berlin")
+    assert service.describe_recurrence(entry) == "At 08:00, only on Monday (Europe/Berlin)"
+    before = s.scalar(select(func.max(PurchaseHeader.id))) or 0
+    service.run_now(s, entry, admin(s))
+    s.commit()
+    tick(s)
+    work(s, run_jobs)
+    try:
+        low = {i.no: i for i in s.scalars(select(Item).where(Item.inventory < 5, Item.blocked.is_(False))).unique()}
+        runs = s.scalars(select(WorkflowInstance).where(WorkflowInstance.workflow_code == "JQTEST-REORDER")).unique().all()
+        assert len(low) == 4 and len(runs) == 4 and {r.status for r in runs} == {"Completed"}, [r.error for r in runs]
+        orders = s.scalars(select(PurchaseHeader).where(PurchaseHeader.id > before)).unique().all()
+        lines = {o.lines[0].item.no: (o.vendor.no, int(o.lines[0].quantity)) for o in orders}
+        assert lines == {no: (item.vendor.no, int(item.reorder_point) + 10) for no, item in low.items()}
+        assert all(o.document_type == "Order" for o in orders)
+        assert "Started 4 run(s) of JQTEST-REORDER" in logs(s, entry)[0].result
+        assert s.get(JobQueueEntry, entry.id).status == "Ready"  # next Monday 08:00
+    finally:
+        for order in s.scalars(select(PurchaseHeader).where(PurchaseHeader.id > before)).unique():
+            s.delete(order)
+        s.commit()
