@@ -41,27 +41,31 @@ def setup_demo(directory: str | None = None) -> list[str]:
     return lines
 
 
-def run_worker(burst: bool = False) -> None:
-    """Run an RQ worker on the portal queue (with RQ's scheduler for retries)."""
-    from rq import Worker
+def run_worker(burst: bool = False, simple: bool = False) -> None:
+    """Run an RQ worker on the portal queue (with RQ's scheduler for retries).
+    ``simple`` runs jobs in the worker process itself (RQ's SimpleWorker: no fork per
+    job, several times the throughput for short jobs; a crash takes the worker down,
+    which the job queue's run leases notice) instead of a forked work horse."""
+    from rq import SimpleWorker, Worker
 
     from portal.queue import get_queue, get_redis
 
-    worker = Worker([get_queue()], connection=get_redis())
+    worker = (SimpleWorker if simple else Worker)([get_queue()], connection=get_redis())
     worker.work(burst=burst, with_scheduler=not burst, logging_level="INFO")
 
 
 def register(app: Flask) -> None:
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="Quit when the queue is empty.")
-    def worker_command(burst: bool):
+    @click.option("--simple", is_flag=True, help="Run jobs in this process (no fork per job): faster for many short jobs.")
+    def worker_command(burst: bool, simple: bool):
         """Run an RQ worker (starts the embedded Redis-compatible server if needed)."""
         from portal.embedded import ensure_redis
 
         logging.basicConfig(level=logging.INFO)
         server = ensure_redis(current_app)
         try:
-            run_worker(burst)
+            run_worker(burst, simple)
         finally:
             if server:
                 server.stop()

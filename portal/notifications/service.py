@@ -182,6 +182,8 @@ def send_due(session: Session, limit: int = 500) -> dict[str, int]:
             session.commit()
             sent += 1
         except Exception as exc:  # noqa: BLE001 - kept with its error, retried later
+            if exc.__class__.__name__ == "JobTimeoutException":
+                raise  # the job ran out of time: let RQ and the job queue record it as failed
             session.rollback()
             log.warning("notification %s failed: %s", n.id, exc)
             n.attempts += 1
