@@ -265,14 +265,21 @@ def _lines_response(rt: RecordType, slug: str, record_id: int, errors: dict | No
     return render_template(f"records/{rt.page}.html", **ctx), 422
 
 
-@bp.route("/<slug>/<int:record_id>/lines", methods=["POST"])
-@login_required
-def add_line(slug: str, record_id: int):
+def _lines_target(slug: str, record_id: int):
+    """The record type and document whose lines a request changes (404 when it has no
+    editable lines, 403 when the user may not change records)."""
     rt = _rt(slug)
     record = _get(rt, record_id)
     if not rt.has_lines or rt.read_only:
         abort(404)
     _may_change()
+    return rt, record
+
+
+@bp.route("/<slug>/<int:record_id>/lines", methods=["POST"])
+@login_required
+def add_line(slug: str, record_id: int):
+    rt, record = _lines_target(slug, record_id)
     form = request.form.to_dict()
     try:
         values = service.parse_fields(rt.line_fields, form, blank_as_none=True)
@@ -290,11 +297,7 @@ def add_line(slug: str, record_id: int):
 @bp.route("/<slug>/<int:record_id>/lines/<int:line_id>", methods=["POST"])
 @login_required
 def update_line(slug: str, record_id: int, line_id: int):
-    rt = _rt(slug)
-    record = _get(rt, record_id)
-    if not rt.has_lines or rt.read_only:
-        abort(404)
-    _may_change()
+    rt, record = _lines_target(slug, record_id)
     form = request.form.to_dict()
     try:
         values = service.parse_fields(rt.line_fields, form, blank_as_none=True)
@@ -312,11 +315,7 @@ def update_line(slug: str, record_id: int, line_id: int):
 @bp.route("/<slug>/<int:record_id>/lines/<int:line_id>/delete", methods=["POST"])
 @login_required
 def delete_line(slug: str, record_id: int, line_id: int):
-    rt = _rt(slug)
-    record = _get(rt, record_id)
-    if not rt.has_lines or rt.read_only:
-        abort(404)
-    _may_change()
+    rt, record = _lines_target(slug, record_id)
     try:
         service.delete_line(db.session, rt.key, record, line_id, current_user.id)
         db.session.commit()
