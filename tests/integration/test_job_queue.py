@@ -576,3 +576,76 @@ def test_every_monday_a_purchase_order_for_each_item_below_its_reorder_level(s, 
         for order in s.scalars(select(PurchaseHeader).where(PurchaseHeader.id > before)).unique():
             s.delete(order)
         s.commit()
+
+
+# ---------------------------------------------------------------- job timeout
+
+def sleep_then_mark(seconds: float, marker: str) -> str:
+    """A test-only system job (registered by the test, never shipped): sleep, then
+    write ``marker``. A run stopped at its job timeout never writes it."""
+    time.sleep(float(seconds))
+    Path(marker).write_text("finished")
+    return "slept"
+
+
+@pytest.mark.parametrize("simple", [False, True], ids=["work-horse", "simple-worker"])
+def test_a_run_that_overruns_its_job_timeout_is_stopped_logged_and_retried(s, services, sink, tmp_path, simple):
+    """An entry whose run takes longer than its job timeout: RQ stops the run at the
+    timeout (SIGALRM in the forked work horse, or in the worker itself for ``flask
+    worker --simple``), the log entry is Error with the timeout error, the entry is
+    retried per its maximum attempts and then goes to Error with a notification
+    (e-mail) to its owner. The sleeping system job is registered by this test only
+    (in this process, for the entry's target check, and in the worker it starts),
+    never in the shipped registry."""
+    from portal.jobqueue.system_jobs import SYSTEM_JOBS, SystemJob
+
+    job = SystemJob(f"{__name__}.sleep_then_mark", "Test: sleep past the timeout", {})
+    SYSTEM_JOBS["test_overrun"] = job  # the scheduler's side (this process) checks the target is registered
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from portal import create_app\n"
+        "from portal.cli import run_worker\n"
+        "from portal.jobqueue.system_jobs import SYSTEM_JOBS, SystemJob\n"
+        f"SYSTEM_JOBS['test_overrun'] = SystemJob({job.func!r}, {job.description!r}, {{}})\n"
+        "with create_app().app_context():\n"
+        f"    run_worker(burst=True, simple={simple!r})\n"
+    )
+
+    def run_jobs():
+        out = subprocess.run([sys.executable, str(script)], cwd=ROOT, env={**os.environ, **services}, capture_output=True, text=True,
+                             timeout=120)
+        assert out.returncode == 0, out.stderr[-3000:]
+
+    try:
+        _overrun_and_retry(s, run_jobs, sink, tmp_path)
+    finally:
+        SYSTEM_JOBS.pop("test_overrun", None)
+
+
+def _overrun_and_retry(s, run_jobs, sink, tmp_path):
+    marker = tmp_path / "finished"
+    entry = new_entry(s, "system_job:test_overrun", description="Sleeps past its timeout",
+                      parameters={"seconds": 30, "marker": str(marker)}, timeout_seconds=2, max_attempts=2, rerun_delay_seconds=0)
+    [run] = tick(s)
+    work(s, run_jobs)
+    [first] = logs(s, entry)
+    assert first.status == "Error", (first.status, first.result, first.error_message)
+    assert first.error_message.startswith("The run exceeded the job timeout") and "2 seconds" in first.error_message, first.error_message
+    assert "JobTimeoutException" in first.error_traceback
+    assert first.duration_seconds < 15 and not marker.exists()  # stopped at the timeout, not run to the end
+    entry = s.get(JobQueueEntry, entry.id)
+    assert (entry.status, entry.attempt) == ("Ready", 1) and entry.last_error == first.error_message
+
+    assert len(tick(s)) == 1  # the retry (rerun delay 0 s)
+    work(s, run_jobs)
+    first, second = logs(s, entry)
+    assert (second.status, second.attempt, second.due_at) == ("Error", 2, first.due_at)
+    assert second.error_message.startswith("The run exceeded the job timeout") and not marker.exists()
+    entry = s.get(JobQueueEntry, entry.id)
+    assert entry.status == "Error" and entry.next_run_at is None
+    assert tick(s) == []
+    [mail] = sink.wait_for("admin@", "Job failed")
+    body = sink.body(mail)
+    assert "Sleeps past its timeout" in body and "exceeded the job timeout" in body and f"/job-queue/{entry.id}" in body
