@@ -67,7 +67,10 @@ class RecordType:
     - ``partner``: ``customer`` or ``vendor`` (a New document asks for one);
     - ``new_fields``: what the New form asks for; ``releasable`` / ``postable``: the
       Release / Reopen and Post actions apply; ``read_only``: no changes at all
-      (posted documents)."""
+      (posted documents).
+
+    ``then_by`` names model columns a list page sorts by after the chosen column
+    (e.g. journal lines: batch, then line no.)."""
 
     key: str
     label: str
@@ -96,6 +99,7 @@ class RecordType:
     postable: bool = False
     read_only: bool = False
     natural_no_sort: bool = False
+    then_by: tuple[str, ...] = ()
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -365,6 +369,21 @@ PURCHASE_DOCUMENT = RecordType(
     natural_no_sort=True,
 )
 
+# The fields of a general journal line: the lines subpage of a batch and the line's own
+# card (record type ``gen_journal_line``) share them.
+JOURNAL_LINE_FIELDS = (
+    Field("line_no", "Line No.", "int"),
+    Field("posting_date", "Posting Date", "date", editable=True),
+    Field("document_type", "Document Type", "choice", editable=True, choices=JOURNAL_DOCUMENT_TYPES),
+    Field("document_no", "Document No.", editable=True),
+    Field("account_type", "Account Type", "choice", editable=True, choices=ACCOUNT_TYPES, required=True),
+    Field("account_no", "Account No.", editable=True, required=True),
+    Field("description", "Description", editable=True),
+    Field("amount", "Amount", "money", editable=True, required=True),
+    Field("bal_account_type", "Bal. Account Type", "choice", editable=True, choices=ACCOUNT_TYPES),
+    Field("bal_account_no", "Bal. Account No.", editable=True),
+)
+
 GEN_JOURNAL_BATCH = RecordType(
     key="gen_journal_batch",
     label="General Journal Batch",
@@ -390,18 +409,7 @@ GEN_JOURNAL_BATCH = RecordType(
     cancel_event="general_journal_batch_approval_canceled",
     title=lambda r: r.title,
     amount=lambda r: r.amount,
-    line_fields=(
-        Field("line_no", "Line No.", "int"),
-        Field("posting_date", "Posting Date", "date", editable=True),
-        Field("document_type", "Document Type", "choice", editable=True, choices=JOURNAL_DOCUMENT_TYPES),
-        Field("document_no", "Document No.", editable=True),
-        Field("account_type", "Account Type", "choice", editable=True, choices=ACCOUNT_TYPES, required=True),
-        Field("account_no", "Account No.", editable=True, required=True),
-        Field("description", "Description", editable=True),
-        Field("amount", "Amount", "money", editable=True, required=True),
-        Field("bal_account_type", "Bal. Account Type", "choice", editable=True, choices=ACCOUNT_TYPES),
-        Field("bal_account_no", "Bal. Account No.", editable=True),
-    ),
+    line_fields=JOURNAL_LINE_FIELDS,
     line_model=GenJournalLine,
     new_fields=(
         Field("journal_template_name", "Journal Template Name", "choice", editable=True, choices=JOURNAL_TEMPLATES, required=True),
@@ -409,6 +417,39 @@ GEN_JOURNAL_BATCH = RecordType(
         Field("description", "Description", editable=True),
     ),
     releasable=True,
+)
+
+GEN_JOURNAL_LINE = RecordType(
+    key="gen_journal_line",
+    label="General Journal Line",
+    plural="General Journal Lines",
+    model=GenJournalLine,
+    page="card",
+    fields=(
+        Field("journal_template_name", "Journal Template Name", get=lambda r: r.batch.journal_template_name),
+        Field("journal_batch_name", "Journal Batch Name", get=lambda r: r.batch.name),
+        *JOURNAL_LINE_FIELDS,
+        Field("currency_code", "Currency Code"),
+        Field("batch_status", "Batch Status", "choice", choices=DOCUMENT_STATUSES, get=lambda r: r.batch.status),
+    ),
+    list_columns=("journal_template_name", "journal_batch_name", "line_no", "posting_date", "document_no", "account_type",
+                  "account_no", "description", "amount"),
+    search_fields=("document_no", "account_no", "description"),
+    card_groups=(
+        ("General", ("journal_template_name", "journal_batch_name", "batch_status", "line_no", "posting_date", "document_type",
+                     "document_no", "description")),
+        ("Accounts", ("account_type", "account_no", "amount", "bal_account_type", "bal_account_no", "currency_code")),
+    ),
+    default_sort="batch_id",
+    then_by=("line_no",),
+    approvable=True,
+    approval_event="general_journal_line_approval_requested",
+    cancel_event="general_journal_line_approval_canceled",
+    # e.g. "General Journal Line GENERAL DEFAULT 10000" (template, batch, line no.)
+    title=lambda r: f"General Journal Line {r.batch.journal_template_name} {r.batch.name} {r.line_no}",
+    # the approval amount: the line's amount, debit or credit alike (Business Central
+    # compares the absolute amount with the approver's request limit)
+    amount=lambda r: abs(Decimal(r.amount or 0)),
 )
 
 POSTED_KEYS: dict[str, str] = {
@@ -464,7 +505,7 @@ def _posted(kind: str) -> RecordType:
 POSTED_TYPES = tuple(_posted(kind) for kind in POSTED_KINDS)
 
 RECORD_TYPES: dict[str, RecordType] = {
-    rt.key: rt for rt in (CUSTOMER, VENDOR, ITEM, SALES_DOCUMENT, PURCHASE_DOCUMENT, GEN_JOURNAL_BATCH, *POSTED_TYPES)
+    rt.key: rt for rt in (CUSTOMER, VENDOR, ITEM, SALES_DOCUMENT, PURCHASE_DOCUMENT, GEN_JOURNAL_BATCH, GEN_JOURNAL_LINE, *POSTED_TYPES)
 }
 
 
@@ -476,6 +517,7 @@ for _base, _prefix in ((SALES_DOCUMENT, "Sales"), (PURCHASE_DOCUMENT, "Purchase"
         _label = f"{_prefix} {_doc_type}"
         LIST_VIEWS[_label.lower().replace(" ", "-") + "s"] = _base.variant(_doc_type, _label, _label + "s")
 LIST_VIEWS["general-journal-batches"] = GEN_JOURNAL_BATCH
+LIST_VIEWS["general-journal-lines"] = GEN_JOURNAL_LINE
 for _rt in POSTED_TYPES:
     LIST_VIEWS[_rt.plural.lower().replace(" ", "-")] = _rt
 

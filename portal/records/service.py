@@ -7,7 +7,11 @@ Rules (Business Central):
   the approval workflow moves it on;
 - a record with a **record restriction** can't be modified, released or posted (by
   hand or by a workflow) until the restriction is lifted;
-- lines can be added, changed or removed only while the document is Open."""
+- lines can be added, changed or removed only while the document is Open;
+- a general journal line sent for approval on its own (record type
+  ``gen_journal_line``) can't be changed or removed while its approval is pending or
+  it is restricted, and its batch can't be released meanwhile (Business Central's
+  journal line approval: the line's record restriction blocks its use)."""
 from __future__ import annotations
 
 from datetime import date
@@ -17,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, object_session
 
+from portal.approvals.models import CREATED, OPEN, ApprovalEntry
 from portal.auth.models import AuditEntry
 from portal.records.models import (
     STATUS_OPEN,
@@ -127,8 +132,13 @@ def check_restriction(session: Session, record_type: str, record, action: str) -
 
 
 def check_changeable(session: Session, record_type: str, record) -> None:
-    """Raise :class:`RecordError` unless the record may be modified by hand."""
+    """Raise :class:`RecordError` unless the record may be modified by hand (not
+    posted, not pending approval, not restricted). A general journal line also needs
+    no approval request under way (:func:`check_journal_line_changeable`)."""
     rt = RECORD_TYPES[record_type]
+    if record_type == "gen_journal_line":
+        check_journal_line_changeable(session, record)
+        return
     if rt.read_only:
         raise RecordError(f"{rt.title(record)} is posted and can't be changed.")
     if getattr(record, "status", None) == STATUS_PENDING_APPROVAL:
@@ -193,7 +203,11 @@ def parse_fields(fields: tuple[Field, ...], form: dict[str, str], blank_as_none:
 def modify_record(session: Session, record_type: str, record, values: dict[str, Any], user_id: int | None) -> dict[str, tuple]:
     """Apply ``values`` to ``record`` and raise ``record_modified`` with old and new
     values of the fields that changed. Returns ``{field: (old, new)}``. Raises
-    :class:`RecordError` if the record is pending approval, restricted or posted."""
+    :class:`RecordError` if the record is pending approval, restricted or posted.
+    A general journal line is changed through its batch (:func:`update_line`: the
+    batch must be Open, and the line not pending approval)."""
+    if record_type == "gen_journal_line":
+        return _change_line(session, "gen_journal_batch", record.batch, record.id, values, user_id)[1]
     check_changeable(session, record_type, record)
     changes: dict[str, tuple] = {}
     for name, new in values.items():
@@ -230,14 +244,21 @@ def _json(value):
 def set_status(session: Session, doc, status: str, user_id: int | None, by_workflow: bool) -> None:
     """Move a document (sales, purchase, journal batch) to ``status``. By hand
     (``by_workflow`` False) a document pending approval can't be released or reopened;
-    a restricted document can't be released at all; a document without lines can't be
-    released: raises :class:`RecordError`. Releasing raises ``document_released``."""
+    a restricted document can't be released at all, nor a journal batch with a line
+    whose own approval is under way or that is restricted (:func:`journal_lines_held`);
+    a document without lines can't be released: raises :class:`RecordError`.
+    Releasing raises ``document_released``."""
     record_type = record_type_of(doc)
     title = RECORD_TYPES[record_type].title(doc)
     if not by_workflow and doc.status == STATUS_PENDING_APPROVAL:
         raise RecordError(f"{title} is pending approval; only the approval workflow can release or reopen it.")
     if status == STATUS_RELEASED:
         check_restriction(session, record_type, doc, "released")
+        if record_type == "gen_journal_batch":
+            held = journal_lines_held(session, doc)
+            if held:
+                nos = ", ".join(str(line.line_no) for line in held)
+                raise RecordError(f"{title} can't be released: line(s) {nos} have an approval request under way or are restricted.")
         if not doc.lines:
             raise RecordError(f"There is nothing to release for {title}: it has no lines.")
     if doc.status == status:
@@ -349,8 +370,12 @@ def delete_record(session: Session, record_type: str, record, user_id: int | Non
     """Delete a customer, vendor or item and raise ``record_deleted`` with its last
     values (as ``old_values`` and ``new_values``, so conditions can read them). Refused
     with :class:`RecordError` while pending approval or restricted, and while other
-    records refer to it (documents, items, lines)."""
+    records refer to it (documents, items, lines). A general journal line is removed
+    from its batch (:func:`delete_line`)."""
     rt = RECORD_TYPES[record_type]
+    if record_type == "gen_journal_line":
+        delete_line(session, "gen_journal_batch", record.batch, record.id, user_id)
+        return
     if record_type not in ("customer", "vendor", "item"):
         raise RecordError(f"{rt.plural} can't be deleted here.")
     check_changeable(session, record_type, record)
@@ -384,6 +409,35 @@ def _new_batch(session: Session, values: dict[str, Any]) -> GenJournalBatch:
 
 
 # ---------------------------------------------------------------- lines
+
+def journal_lines_held(session: Session, batch: GenJournalBatch) -> list[GenJournalLine]:
+    """The batch's lines that can't be used now: each has its own approval request
+    under way (an approval entry Created or Open) or a record restriction (Business
+    Central restricts a journal line while its approval is pending). Line order."""
+    ids = [line.id for line in batch.lines if line.id is not None]
+    if not ids:
+        return []
+    held = set(session.scalars(select(RecordRestriction.record_id).where(
+        RecordRestriction.record_type == "gen_journal_line", RecordRestriction.record_id.in_(ids))))
+    held |= set(session.scalars(select(ApprovalEntry.record_id).where(
+        ApprovalEntry.record_type == "gen_journal_line", ApprovalEntry.record_id.in_(ids),
+        ApprovalEntry.status.in_([CREATED, OPEN]))))
+    return [line for line in batch.lines if line.id in held]
+
+
+def check_journal_line_changeable(session: Session, line: GenJournalLine) -> None:
+    """Raise :class:`RecordError` if the general journal line may not be changed or
+    removed: its approval request is under way (an entry Created or Open) or it has
+    a record restriction (the journal line approval workflow adds one when the
+    approval is requested and lifts it when approved, rejected or canceled)."""
+    title = RECORD_TYPES["gen_journal_line"].title(line)
+    pending = session.scalar(select(ApprovalEntry.id).where(
+        ApprovalEntry.record_type == "gen_journal_line", ApprovalEntry.record_id == line.id,
+        ApprovalEntry.status.in_([CREATED, OPEN])).limit(1))
+    if pending is not None:
+        raise RecordError(f"{title} is pending approval and can't be changed or removed. Cancel the approval request first.")
+    check_restriction(session, "gen_journal_line", line, "modified")
+
 
 def check_lines_changeable(session: Session, record_type: str, doc) -> None:
     """Raise :class:`RecordError` unless the document's lines may be changed: it must
@@ -456,6 +510,7 @@ def add_line(session: Session, record_type: str, doc, values: dict[str, Any], us
     _line_event(session, record_type, doc, old_amount, user_id, f"line {line.line_no} added")
     if record_type == "gen_journal_batch":
         session.flush()
+        raise_event(session, "record_created", "gen_journal_line", line.id, {}, user_id)
         raise_event(session, "general_journal_line_created", record_type, doc.id,
                     {"line_no": line.line_no, "new_values": {f"line_{k}": _json(v) for k, v in
                                                              ((f.name, f.value(line)) for f in rt.line_fields)}}, user_id)
@@ -471,20 +526,43 @@ def get_line(session: Session, record_type: str, doc, line_id: int):
 
 
 def update_line(session: Session, record_type: str, doc, line_id: int, values: dict[str, Any], user_id: int | None):
-    """Change a line; see :func:`add_line`. Returns the line."""
+    """Change a line; see :func:`add_line`. A general journal line must not be pending
+    approval or restricted (:func:`check_journal_line_changeable`); its changes also
+    raise ``record_modified`` on the line itself (record type ``gen_journal_line``).
+    Returns the line."""
+    return _change_line(session, record_type, doc, line_id, values, user_id)[0]
+
+
+def _change_line(session: Session, record_type: str, doc, line_id: int, values: dict[str, Any], user_id: int | None):
+    """:func:`update_line`, returning ``(line, {field: (old, new)})``."""
     rt = RECORD_TYPES[record_type]
     check_lines_changeable(session, record_type, doc)
     line = get_line(session, record_type, doc, line_id)
+    if record_type == "gen_journal_batch":
+        check_journal_line_changeable(session, line)
+    before = {f.name: f.value(line) for f in rt.line_fields}
     old_amount = doc.recalculate()
     _apply_line_values(session, rt, line, values, new=False)
+    after = {f.name: f.value(line) for f in rt.line_fields}
+    changes = {name: (before[name], after[name]) for name in before if before[name] != after[name]}
     _line_event(session, record_type, doc, old_amount, user_id, f"line {line.line_no} changed")
-    return line
+    if record_type == "gen_journal_batch" and changes:
+        raise_event(session, "record_modified", "gen_journal_line", line.id,
+                    {"old_values": {k: _json(v[0]) for k, v in changes.items()},
+                     "new_values": {k: _json(v[1]) for k, v in changes.items()}}, user_id)
+    return line, changes
 
 
 def delete_line(session: Session, record_type: str, doc, line_id: int, user_id: int | None) -> None:
-    """Remove a line and recompute the document's amount."""
+    """Remove a line and recompute the document's amount. A general journal line must
+    not be pending approval or restricted; its removal raises ``record_deleted`` on
+    the line (record type ``gen_journal_line``, with its last values)."""
     check_lines_changeable(session, record_type, doc)
     line = get_line(session, record_type, doc, line_id)
+    if record_type == "gen_journal_batch":
+        check_journal_line_changeable(session, line)
+        last = {k: _json(v) for k, v in RECORD_TYPES["gen_journal_line"].values(line).items()}
+        raise_event(session, "record_deleted", "gen_journal_line", line.id, {"old_values": last, "new_values": last}, user_id)
     old_amount = doc.recalculate()
     doc.lines.remove(line)
     _line_event(session, record_type, doc, old_amount, user_id, f"line {line.line_no} removed")

@@ -15,7 +15,7 @@ from portal.approvals import service as approvals
 from portal.extensions import db, htmx
 from portal.flows.service import instant_flows, may_run_flows
 from portal.records import posting, service
-from portal.records.models import STATUS_OPEN, STATUS_PENDING_APPROVAL, Customer, Item, Vendor
+from portal.records.models import STATUS_OPEN, STATUS_PENDING_APPROVAL, Customer, GenJournalBatch, GenJournalLine, Item, Vendor
 from portal.records.registry import LIST_VIEWS, POSTED_KEYS, SLUG_OF, RecordType, slug_for
 from portal.workflow.engine import pending_count
 
@@ -48,18 +48,26 @@ def _partner_model(rt: RecordType):
     return {"customer": Customer, "vendor": Vendor}.get(rt.partner or "")
 
 
+# journal lines show (and are searched and sorted by) their batch's template and name
+_BATCH_COLUMNS = {"journal_template_name": GenJournalBatch.journal_template_name, "journal_batch_name": GenJournalBatch.name}
+
+
 def _column(rt: RecordType, name: str):
     partner = _partner_model(rt)
     if partner is not None and name in (f"{rt.partner}_no", f"{rt.partner}_name"):
         return partner.no if name.endswith("_no") else partner.name
+    if rt.key == "gen_journal_line" and name in _BATCH_COLUMNS:
+        return _BATCH_COLUMNS[name]
     if name in inspect(rt.model).column_attrs.keys():
         return getattr(rt.model, name)
     return None
 
 
 def list_query(rt: RecordType, search: str, sort: str):
-    """The list page's SELECT: search across the record type's search fields
-    (case-insensitive, substring) and sort by ``sort`` ("field" or "-field")."""
+    """The list page's SELECT: search across the record type's search fields (and a
+    document's customer / vendor no. and name, a journal line's batch template and
+    name; case-insensitive, substring) and sort by ``sort`` ("field" or "-field"), then by
+    the record type's ``then_by`` columns."""
     model = rt.model
     q = rt.filter_query(select(model))
     columns = [getattr(model, f) for f in rt.search_fields]
@@ -67,6 +75,9 @@ def list_query(rt: RecordType, search: str, sort: str):
     if partner is not None:
         q = q.join(partner, getattr(model, f"{rt.partner}_id") == partner.id)
         columns += [partner.no, partner.name]
+    if rt.key == "gen_journal_line":
+        q = q.join(GenJournalBatch, GenJournalLine.batch_id == GenJournalBatch.id)
+        columns += list(_BATCH_COLUMNS.values())
     if search:
         pattern = f"%{search.lower()}%"
         q = q.where(or_(*[func.lower(c).like(pattern) for c in columns]))
@@ -80,7 +91,7 @@ def list_query(rt: RecordType, search: str, sort: str):
         col = func.length(model.no), model.no  # 9 before 10, SO00009 before SO00010
     else:
         col = (col,)
-    q = q.order_by(*[c.desc() if sort.startswith("-") else c.asc() for c in col], model.id)
+    q = q.order_by(*[c.desc() if sort.startswith("-") else c.asc() for c in col], *[getattr(model, n) for n in rt.then_by], model.id)
     return q, sort
 
 
@@ -187,6 +198,9 @@ def record_page_context(rt: RecordType, record, slug: str | None = None) -> dict
         line_errors={},
         line_values={},
         editing_line_id=None,
+        # journal lines with their own approval under way or restricted: not editable on the batch page
+        held_line_ids={line.id for line in service.journal_lines_held(session, record)} if rt.key == "gen_journal_batch" else set(),
+        batch=record.batch if rt.key == "gen_journal_line" else None,
     )
 
 
@@ -359,15 +373,19 @@ def _posted_key(posted) -> str:
 @bp.route("/<slug>/<int:record_id>/delete", methods=["POST"])
 @login_required
 def delete(slug: str, record_id: int):
-    """Delete a customer, vendor or item (refused with a message when not allowed)."""
+    """Delete a customer, vendor, item or general journal line (refused with a message
+    when not allowed)."""
     rt = _rt(slug)
     record = _get(rt, record_id)
     _may_change()
     title = rt.title(record)
     try:
+        batch_id = record.batch_id if rt.key == "gen_journal_line" else None
         service.delete_record(db.session, rt.key, record, current_user.id)
         db.session.commit()
         flash(f"{title} deleted.")
+        if batch_id is not None:  # a journal line: back to its batch
+            return redirect(url_for("records.record_page", slug=SLUG_OF["gen_journal_batch"], record_id=batch_id))
         return redirect(url_for("records.list_page", slug=slug))
     except service.RecordError as exc:
         db.session.rollback()

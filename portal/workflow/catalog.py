@@ -54,6 +54,8 @@ EVENTS: dict[str, EventDef] = {
         EventDef("purchase_document_approval_canceled", "An approval request for a purchase document is canceled", ("purchase_header",)),
         EventDef("general_journal_batch_approval_requested", "Approval of a general journal batch is requested", ("gen_journal_batch",)),
         EventDef("general_journal_batch_approval_canceled", "An approval request for a general journal batch is canceled", ("gen_journal_batch",)),
+        EventDef("general_journal_line_approval_requested", "Approval of a general journal line is requested", ("gen_journal_line",)),
+        EventDef("general_journal_line_approval_canceled", "An approval request for a general journal line is canceled", ("gen_journal_line",)),
         EventDef("document_posted", "A document is posted", ("sales_header", "purchase_header"), ("posted_record_type", "posted_record_id", "posted_no")),
         EventDef("run_from_automate", "A user runs the flow from the Automate menu"),
         EventDef("schedule_fired", "A schedule fires"),

@@ -261,13 +261,19 @@ def purchase_invoice_post_and_pay(code: str) -> dict:
             "category": "Purchases and payables", "record_type": "purchase_header", "trigger_kind": TRIGGER_AUTOMATED, "steps": t.steps}
 
 
-def master_data_approval(code: str, label: str, category: str, record_type: str) -> dict:
-    """Approval of a customer, vendor or item (Business Central's master data approval
-    templates): the record is restricted (can't be modified, released or posted) while
-    the request is under way; approved, rejected or canceled → the restriction is lifted
-    (rejected: the sender is told, and can change the record and send it again)."""
+def restricted_record_approval(code: str, description: str, category: str, record_type: str, requested: str,
+                               canceled: str) -> dict:
+    """Approval of a record without a status (Business Central's record approval
+    templates: customer, vendor, item, general journal line): the record is
+    restricted (it can't be modified, released or posted) while the request is under
+    way; approved with more pending → send to the next approver (loop); approved,
+    none pending → the restriction is lifted (nothing is released: the record has no
+    status); rejected → reject all, lift the restriction (the sender is told and can
+    change the record and send it again); canceled → cancel all, lift the
+    restriction; delegated → send to the new approver (loop). Approvers: the sender's
+    approver chain (Approver type Approver, limit type Approver Chain)."""
     t = _Tree()
-    entry = t.add(None, E, f"{record_type}_approval_requested")
+    entry = t.add(None, E, requested)
     wait = t.chain(entry, [
         ("add_record_restriction", {}),
         ("create_approval_requests", {"approver_type": "Approver", "limit_type": "Approver Chain", "due_date_days": 2}),
@@ -277,11 +283,26 @@ def master_data_approval(code: str, label: str, category: str, record_type: str)
         t, wait,
         approved=[("remove_record_restriction", {})],
         rejected=[("reject_all_approval_requests", {"notify_sender": True}), ("remove_record_restriction", {})],
-        canceled_event=f"{record_type}_approval_canceled",
+        canceled_event=canceled,
         canceled=[("cancel_all_approval_requests", {"notify_sender": False}), ("remove_record_restriction", {})],
     )
-    return {"code": code, "description": f"{label} Approval Workflow", "category": category, "record_type": record_type,
+    return {"code": code, "description": description, "category": category, "record_type": record_type,
             "trigger_kind": TRIGGER_AUTOMATED, "steps": t.steps}
+
+
+def master_data_approval(code: str, label: str, category: str, record_type: str) -> dict:
+    """Approval of a customer, vendor or item (Business Central's master data approval
+    templates): see :func:`restricted_record_approval`."""
+    return restricted_record_approval(code, f"{label} Approval Workflow", category, record_type,
+                                      f"{record_type}_approval_requested", f"{record_type}_approval_canceled")
+
+
+def journal_line_approval(code: str) -> dict:
+    """General journal line approval (Business Central's MS-GJLAPW): the line is
+    restricted while its request is under way, so it can't be changed or removed and
+    its batch can't be released; see :func:`restricted_record_approval`."""
+    return restricted_record_approval(code, "General Journal Line Approval Workflow", "Finance", "gen_journal_line",
+                                      "general_journal_line_approval_requested", "general_journal_line_approval_canceled")
 
 
 # The read-only template library (codes as in Business Central where it has one).
@@ -301,6 +322,7 @@ TEMPLATES = [
     _purchase("MS-PIAPW", "Invoice"),
     _purchase("MS-PCMAPW", "Credit Memo"),
     journal_batch_approval("MS-GJBAPW"),
+    journal_line_approval("MS-GJLAPW"),
     master_data_approval("MS-CUSTAPW", "Customer", "Sales and marketing", "customer"),
     master_data_approval("MS-VENDAPW", "Vendor", "Purchases and payables", "vendor"),
     master_data_approval("MS-ITEMAPW", "Item", "Purchases and payables", "item"),
