@@ -36,4 +36,6 @@ def register(app: Flask) -> None:
         from portal.approvals.service import count_requests_to_approve
         from portal.extensions import db
 
-        return {"requests_to_approve_count": count_requests_to_approve(db.session, current_user.id)}
+        from portal.util import utcnow
+
+        return {"requests_to_approve_count": count_requests_to_approve(db.session, current_user.id), "today": utcnow().date()}

@@ -93,13 +93,48 @@ def app(services):
         db.session.remove()
         upgrade()
         setup_demo()
+        app.config["TEST_APPROVAL_SETUP"] = snapshot_approval_setup(db.session)
         db.session.remove()
     yield app
 
 
-SHIPPED_WORKFLOWS = ("SO-APPROVAL", "CUST-STATEMENT")
+SETUP_COLUMNS = (
+    "approver_id", "salespers_purch_code", "sales_amount_approval_limit", "unlimited_sales_approval",
+    "purchase_amount_approval_limit", "unlimited_purchase_approval", "request_amount_approval_limit",
+    "unlimited_request_approval", "substitute_id", "email", "approval_administrator",
+)
+
+
+def snapshot_approval_setup(session) -> dict:
+    """The demo's Approval User Setup rows: {user_id: {column: value}}."""
+    from sqlalchemy import select
+
+    from portal.approvals.models import ApprovalUserSetup
+
+    return {s.user_id: {c: getattr(s, c) for c in SETUP_COLUMNS} for s in session.scalars(select(ApprovalUserSetup)).unique()}
+
+
+def restore_approval_setup(session, snapshot: dict) -> None:
+    """Put Approval User Setup back as the demo had it and drop workflow user groups."""
+    from sqlalchemy import select, text
+
+    from portal.approvals.models import ApprovalUserSetup
+
+    session.execute(text("DELETE FROM workflow_user_group_member"))
+    session.execute(text("DELETE FROM workflow_user_group"))
+    for setup in session.scalars(select(ApprovalUserSetup)).unique():
+        if setup.user_id not in snapshot:
+            session.delete(setup)
+            continue
+        for column, value in snapshot[setup.user_id].items():
+            if getattr(setup, column) != value:
+                setattr(setup, column, value)
+    session.flush()
+
+
+SHIPPED_WORKFLOWS = ("SO-APPROVAL", "CUST-STATEMENT", "OVERDUE-APPROVALS")
 WORKFLOW_TABLES = (
-    "record_restriction", "posted_approval_comment_line", "posted_approval_entry",
+    "record_restriction", "posted_approval_comment_line", "posted_approval_entry", "overdue_approval_entry",
     "approval_comment_line", "sent_notification_entry", "notification_entry", "approval_entry",
     "workflow_step_run", "workflow_record_change", "workflow_step_instance", "workflow_instance", "outbox_event", "audit_entry",
 )
@@ -120,6 +155,7 @@ def clean_state(app):
         for table in WORKFLOW_TABLES:
             db.session.execute(text(f"DELETE FROM {table}"))
         db.session.execute(text("UPDATE sales_header SET status = 'Open'"))
+        restore_approval_setup(db.session, app.config["TEST_APPROVAL_SETUP"])
         # Only the shipped demo workflows (enabled) and the templates remain.
         for wf in db.session.scalars(select(Workflow).where(Workflow.template.is_(False), Workflow.code.notin_(SHIPPED_WORKFLOWS))).unique():
             db.session.delete(wf)

@@ -86,6 +86,10 @@ class ApprovalEntry(db.Model):
     status: Mapped[str] = mapped_column(String(20), default=CREATED)
     approval_type: Mapped[str | None] = mapped_column(String(40))
     limit_type: Mapped[str | None] = mapped_column(String(40))
+    workflow_user_group_code: Mapped[str | None] = mapped_column(String(20))
+    # Entries sharing a sequence no.: False = any one approval suffices (the others are
+    # canceled), True = every one of them must approve.
+    all_must_approve: Mapped[bool] = mapped_column(default=False)
     amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     currency_code: Mapped[str] = mapped_column(String(10), default="")
     date_time_sent: Mapped[datetime] = mapped_column(default=utcnow)
@@ -97,6 +101,31 @@ class ApprovalEntry(db.Model):
     workflow_step_instance_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_step_instance.id"))
     sender: Mapped[User] = relationship(foreign_keys=[sender_id], lazy="joined")
     approver: Mapped[User] = relationship(foreign_keys=[approver_id], lazy="joined")
+    last_modified_by: Mapped[User | None] = relationship(foreign_keys=[last_modified_by_id])
+
+
+class OverdueApprovalEntry(db.Model):
+    """One overdue notification about an Open approval entry past its due date
+    (Business Central's Overdue Approval Entry): who it was sent to, about which entry
+    and record, and when. The entry id is kept as a plain number, since approval
+    entries move to posted approval entries when their document is posted."""
+
+    __tablename__ = "overdue_approval_entry"
+    __table_args__ = (Index("ix_overdue_approval_entry_entry", "approval_entry_id", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    approval_entry_id: Mapped[int]
+    record_type: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[int]
+    record_title: Mapped[str | None] = mapped_column(String(200))
+    sent_to_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    approver_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    sender_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    due_date: Mapped[date | None]
+    sent_to_role: Mapped[str] = mapped_column(String(20))  # Approver, Approver's approver, Sender
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_to: Mapped[User] = relationship(foreign_keys=[sent_to_id], lazy="joined")
+    approver: Mapped[User] = relationship(foreign_keys=[approver_id], lazy="joined")
+    sender: Mapped[User] = relationship(foreign_keys=[sender_id], lazy="joined")
 
 
 class ApprovalCommentLine(db.Model):

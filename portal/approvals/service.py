@@ -15,8 +15,9 @@ Rules follow Business Central's approvals management:
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -30,8 +31,10 @@ from portal.approvals.models import (
     ApprovalCommentLine,
     ApprovalEntry,
     ApprovalUserSetup,
+    OverdueApprovalEntry,
     PostedApprovalCommentLine,
     PostedApprovalEntry,
+    WorkflowUserGroup,
 )
 from portal.auth.models import AuditEntry, User
 from portal.records.registry import RECORD_TYPES
@@ -91,6 +94,16 @@ def requests_to_approve(session: Session, user: User) -> list[ApprovalEntry]:
     )
 
 
+def open_entries(session: Session, limit: int = 500) -> list[ApprovalEntry]:
+    """Every Open entry (what the approval administrator may act on), by due date."""
+    return list(
+        session.scalars(
+            select(ApprovalEntry).where(ApprovalEntry.status == OPEN)
+            .order_by(ApprovalEntry.due_date.is_(None), ApprovalEntry.due_date, ApprovalEntry.id).limit(limit)
+        ).unique()
+    )
+
+
 def count_requests_to_approve(session: Session, user_id: int) -> int:
     return session.scalar(
         select(func.count(ApprovalEntry.id)).where(ApprovalEntry.approver_id == user_id, ApprovalEntry.status == OPEN)
@@ -115,15 +128,28 @@ def is_approval_administrator(session: Session, user_id: int) -> bool:
     )
 
 
-def open_entry_for(session: Session, record_type: str, record_id: int, user_id: int) -> ApprovalEntry | None:
-    """The Open entry of the record that ``user_id`` may decide, if any."""
-    return session.scalars(
+def open_entry_for(session: Session, record_type: str, record_id: int, user_id: int, admin: bool = False) -> ApprovalEntry | None:
+    """The Open entry of the record that ``user_id`` may decide: their own, else (with
+    ``admin`` and when the user is the approval administrator) the first Open one."""
+    own = session.scalars(
         select(ApprovalEntry).where(
             ApprovalEntry.record_type == record_type,
             ApprovalEntry.record_id == record_id,
             ApprovalEntry.status == OPEN,
             ApprovalEntry.approver_id == user_id,
         )
+    ).first()
+    if own is None and admin and is_approval_administrator(session, user_id):
+        return open_entry_of_record(session, record_type, record_id)
+    return own
+
+
+def open_entry_of_record(session: Session, record_type: str, record_id: int) -> ApprovalEntry | None:
+    """The record's first Open entry (lowest sequence), if any."""
+    return session.scalars(
+        select(ApprovalEntry)
+        .where(ApprovalEntry.record_type == record_type, ApprovalEntry.record_id == record_id, ApprovalEntry.status == OPEN)
+        .order_by(ApprovalEntry.sequence_no, ApprovalEntry.id)
     ).first()
 
 
@@ -209,6 +235,17 @@ def _decide(session: Session, entry_id: int, user: User, new_status: str, event_
         session.rollback()
         raise ApprovalError(f"The request for {entry.record_title} has already been decided by someone else.")
     session.refresh(entry)
+    if new_status == APPROVED and not entry.all_must_approve:
+        # any one approval settles the sequence: the others sharing it are canceled
+        session.execute(
+            update(ApprovalEntry)
+            .where(ApprovalEntry.workflow_instance_id == entry.workflow_instance_id,
+                   ApprovalEntry.record_type == entry.record_type, ApprovalEntry.record_id == entry.record_id,
+                   ApprovalEntry.sequence_no == entry.sequence_no, ApprovalEntry.id != entry.id,
+                   ApprovalEntry.status.in_([CREATED, OPEN]))
+            .values(status=CANCELED, last_modified_at=utcnow(), last_modified_by_id=user.id)
+            .execution_options(synchronize_session=False)
+        )
     if comment:
         session.add(ApprovalCommentLine(record_type=entry.record_type, record_id=entry.record_id, approval_entry_id=entry.id, user_id=user.id, comment=comment))
     session.add(AuditEntry(user_id=user.id, action=new_status.lower(), record_type=entry.record_type, record_id=entry.record_id, detail=f"approval entry {entry.id}"))
@@ -227,6 +264,220 @@ def reject(session: Session, entry_id: int, user: User, comment: str | None = No
     """Reject one Open entry (the workflow then rejects the record's other entries and
     reopens the document). Raises :class:`ApprovalError`. The caller commits."""
     return _decide(session, entry_id, user, REJECTED, "approval_request_rejected", comment)
+
+
+def decide_many(session: Session, action: str, entry_ids: list[int], user: User, comment: str | None = None) -> tuple[list[str], list[str]]:
+    """Approve, reject or delegate (``action``) each entry in its own transaction, so
+    one refusal doesn't undo the others. Returns (record titles done, error messages).
+    Commits."""
+    fn = {"approve": approve, "reject": reject, "delegate": delegate}[action]
+    done: list[str] = []
+    errors: list[str] = []
+    for entry_id in entry_ids:
+        try:
+            entry = fn(session, entry_id, user, comment)
+            session.commit()
+            done.append(entry.record_title or f"approval entry {entry_id}")
+        except ApprovalError as exc:
+            session.rollback()
+            errors.append(str(exc))
+    return done, errors
+
+
+# ---------------------------------------------------------------- delegation
+
+def delegate_target(session: Session, approver_id: int) -> int:
+    """Who an entry of ``approver_id`` is delegated to: their substitute, else their
+    approver, else the approval administrator (Business Central's delegation rule).
+    Raises :class:`ApprovalError` when there is none (or only the approver themself)."""
+    setup = session.scalar(select(ApprovalUserSetup).where(ApprovalUserSetup.user_id == approver_id))
+    candidates = []
+    if setup is not None:
+        candidates += [setup.substitute_id, setup.approver_id]
+    admin = session.scalar(select(ApprovalUserSetup.user_id).where(ApprovalUserSetup.approval_administrator.is_(True)))
+    candidates.append(admin)
+    for user_id in candidates:
+        if user_id and user_id != approver_id:
+            return user_id
+    user = session.get(User, approver_id)
+    raise ApprovalError(
+        f"The request can't be delegated: {user.full_name if user else approver_id} has no substitute and no approver "
+        "in Approval User Setup, and there is no other approval administrator."
+    )
+
+
+def delegate(session: Session, entry_id: int, user: User | None, comment: str | None = None) -> ApprovalEntry:
+    """Delegate one Open entry to the approver's substitute / approver / the approval
+    administrator (:func:`delegate_target`). Allowed for the approver, the sender and
+    the approval administrator; ``user`` None means the system (the delegate-after
+    job). Notifies the new approver and the sender and raises
+    ``approval_request_delegated`` (the workflow's delegated branch waits again). A
+    delegation date moves on by the same interval. The caller commits.
+    Raises :class:`ApprovalError` (not found, not permitted, already decided or
+    delegated by someone else, no one to delegate to)."""
+    from portal.notifications.service import create_notification
+
+    entry = session.get(ApprovalEntry, entry_id)
+    if entry is None:
+        raise ApprovalError(f"Approval entry {entry_id} does not exist.")
+    if user is not None and user.id not in (entry.approver_id, entry.sender_id) and not is_approval_administrator(session, user.id):
+        raise ApprovalError(
+            f"You are not permitted to delegate the request for {entry.record_title}: only its approver, its sender "
+            "or the approval administrator can."
+        )
+    if entry.status != OPEN:
+        raise ApprovalError(f"The request for {entry.record_title} has already been decided ({entry.status}).")
+    old_approver_id = entry.approver_id
+    target = delegate_target(session, old_approver_id)
+    today = utcnow().date()
+    next_delegation = None
+    if entry.delegation_date is not None:
+        interval = max((entry.delegation_date - entry.date_time_sent.date()).days, 1)
+        next_delegation = today + timedelta(days=interval)
+    res = session.execute(
+        update(ApprovalEntry)
+        .where(ApprovalEntry.id == entry_id, ApprovalEntry.status == OPEN, ApprovalEntry.approver_id == old_approver_id)
+        .values(approver_id=target, delegation_date=next_delegation, last_modified_at=utcnow(),
+                last_modified_by_id=user.id if user else None)
+        .execution_options(synchronize_session=False)
+    )
+    if res.rowcount != 1:
+        session.rollback()
+        raise ApprovalError(f"The request for {entry.record_title} has already been decided or delegated by someone else.")
+    session.refresh(entry)
+    old_name = session.get(User, old_approver_id).full_name
+    by = user.full_name if user else "the delegate-after job"
+    session.add(ApprovalCommentLine(
+        record_type=entry.record_type, record_id=entry.record_id, approval_entry_id=entry.id,
+        user_id=user.id if user else entry.sender_id,
+        comment=f"Delegated by {by} from {old_name} to {entry.approver.full_name}." + (f" {comment}" if comment else ""),
+    ))
+    session.add(AuditEntry(user_id=user.id if user else None, action="delegate", record_type=entry.record_type,
+                           record_id=entry.record_id, detail=f"approval entry {entry.id}: {old_name} → {entry.approver.full_name}"))
+    for recipient in dict.fromkeys([entry.approver_id, entry.sender_id]):
+        if user is not None and recipient == user.id:
+            continue
+        create_notification(session, recipient_id=recipient, type_="Approval", record_type=entry.record_type,
+                            record_id=entry.record_id, approval_entry_id=entry.id,
+                            template_code="approval_request" if recipient == entry.approver_id else "approval_delegated",
+                            sender_id=user.id if user else entry.sender_id, custom_message=comment)
+    raise_event(session, "approval_request_delegated", entry.record_type, entry.record_id,
+                {"instance_id": entry.workflow_instance_id, "entry_id": entry.id, "comment": comment},
+                user.id if user else None)
+    return entry
+
+
+def delegate_due(session: Session, today: date | None = None) -> list[str]:
+    """The delegate-approval-requests job: delegate every Open entry whose delegation
+    date is today or earlier, each in its own transaction. Returns one line per entry
+    (delegated to whom, or why not). Commits."""
+    today = today or utcnow().date()
+    ids = list(session.scalars(
+        select(ApprovalEntry.id).where(ApprovalEntry.status == OPEN, ApprovalEntry.delegation_date.is_not(None),
+                                       ApprovalEntry.delegation_date <= today).order_by(ApprovalEntry.id)
+    ))
+    report = []
+    for entry_id in ids:
+        try:
+            entry = delegate(session, entry_id, None)
+            session.commit()
+            report.append(f"{entry.record_title}: delegated to {entry.approver.full_name}")
+        except ApprovalError as exc:
+            session.rollback()
+            report.append(str(exc))
+    return report
+
+
+# ---------------------------------------------------------------- overdue
+
+def overdue_entries(session: Session, today: date | None = None) -> list[ApprovalEntry]:
+    """Open entries whose due date is before ``today`` (UTC date)."""
+    today = today or utcnow().date()
+    return list(session.scalars(
+        select(ApprovalEntry).where(ApprovalEntry.status == OPEN, ApprovalEntry.due_date.is_not(None), ApprovalEntry.due_date < today)
+        .order_by(ApprovalEntry.due_date, ApprovalEntry.id)
+    ).unique())
+
+
+def create_overdue_notifications(session: Session, today: date | None = None, sender_id: int | None = None) -> list[OverdueApprovalEntry]:
+    """Create Overdue notifications for every overdue entry (:func:`overdue_entries`)
+    to its approver, the approver's approver and the sender (each person once), and log
+    each in an overdue approval entry. An entry already reported today is skipped, so
+    running the job twice a day doesn't notify twice. Returns the new overdue approval
+    entries. The caller commits."""
+    from portal.notifications.service import create_notification
+
+    today = today or utcnow().date()
+    start_of_day = datetime.combine(today, datetime.min.time())
+    logged = []
+    for entry in overdue_entries(session, today):
+        already = session.scalar(select(OverdueApprovalEntry.id).where(
+            OverdueApprovalEntry.approval_entry_id == entry.id, OverdueApprovalEntry.created_at >= start_of_day))
+        if already:
+            continue
+        setup = session.scalar(select(ApprovalUserSetup).where(ApprovalUserSetup.user_id == entry.approver_id))
+        recipients = {entry.approver_id: "Approver"}
+        if setup is not None and setup.approver_id:
+            recipients.setdefault(setup.approver_id, "Approver's approver")
+        recipients.setdefault(entry.sender_id, "Sender")
+        for user_id, role in recipients.items():
+            create_notification(session, recipient_id=user_id, type_="Overdue", record_type=entry.record_type,
+                                record_id=entry.record_id, approval_entry_id=entry.id, template_code="approval_overdue",
+                                sender_id=sender_id)
+            row = OverdueApprovalEntry(
+                approval_entry_id=entry.id, record_type=entry.record_type, record_id=entry.record_id,
+                record_title=entry.record_title, sent_to_id=user_id, approver_id=entry.approver_id,
+                sender_id=entry.sender_id, due_date=entry.due_date, sent_to_role=role,
+            )
+            session.add(row)
+            logged.append(row)
+    session.flush()
+    return logged
+
+
+def overdue_log(session: Session, limit: int = 500) -> list[OverdueApprovalEntry]:
+    """The newest overdue approval entries (the Overdue Approval Entries page)."""
+    return list(session.scalars(select(OverdueApprovalEntry).order_by(OverdueApprovalEntry.id.desc()).limit(limit)).unique())
+
+
+def create_overdue_notifications_response(ctx: StepContext) -> str:
+    """Response: create notifications for overdue approval requests (the Overdue
+    Approval Requests workflow runs it when the overdue approvals job has run)."""
+    rows = create_overdue_notifications(ctx.session, sender_id=ctx.user_id)
+    entries = len({r.approval_entry_id for r in rows})
+    return f"Overdue notifications: {len(rows)} for {entries} overdue approval requests"
+
+
+# ---------------------------------------------------------------- comments
+
+def may_see_comments(session: Session, record_type: str, record_id: int, user: User) -> bool:
+    """Approval comments are visible to the record's senders and approvers, the
+    approval administrator and admins."""
+    if user.has_role("admin") or is_approval_administrator(session, user.id):
+        return True
+    return bool(session.scalar(select(ApprovalEntry.id).where(
+        ApprovalEntry.record_type == record_type, ApprovalEntry.record_id == record_id,
+        (ApprovalEntry.sender_id == user.id) | (ApprovalEntry.approver_id == user.id),
+    ).limit(1)))
+
+
+def add_comment(session: Session, record_type: str, record_id: int, user: User, comment: str) -> ApprovalCommentLine:
+    """Add an approval comment to a record (to its newest request's entry if any).
+    Raises :class:`ApprovalError` for an empty comment or a user who is neither sender
+    nor approver of the record's requests. The caller commits."""
+    comment = (comment or "").strip()
+    if not comment:
+        raise ApprovalError("Write a comment first.")
+    if len(comment) > 2000:
+        raise ApprovalError("A comment can have at most 2,000 characters.")
+    if not may_see_comments(session, record_type, record_id, user):
+        raise ApprovalError("You are not permitted to comment: only the sender and the approvers of this record's approval requests can.")
+    latest = session.scalar(select(ApprovalEntry.id).where(
+        ApprovalEntry.record_type == record_type, ApprovalEntry.record_id == record_id).order_by(ApprovalEntry.id.desc()).limit(1))
+    line = ApprovalCommentLine(record_type=record_type, record_id=record_id, approval_entry_id=latest, user_id=user.id, comment=comment)
+    session.add(line)
+    session.flush()
+    return line
 
 
 # ---------------------------------------------------------------- responses
@@ -258,19 +509,47 @@ def limit_covers(setup: ApprovalUserSetup, record_type: str, amount: Decimal, do
     return bool(limit) and Decimal(amount) <= Decimal(limit)
 
 
-def resolve_approvers(session: Session, record_type: str, record, sender_id: int, options: dict) -> list[int]:
-    """The approvers' user ids in sequence for a new request. Raises
-    :class:`ResponseError` with a clear message when no suitable approver exists."""
+class Approver(NamedTuple):
+    """One approver of a new request: the user, the entry's sequence no. and whether
+    every approver sharing that sequence no. must approve (False: any one suffices)."""
+
+    user_id: int
+    sequence_no: int
+    all_must_approve: bool = False
+
+
+def resolve_approvers(session: Session, record_type: str, record, sender_id: int, options: dict) -> list[Approver]:
+    """The approvers of a new request, in sequence (the create-approval-requests
+    response's routing; Business Central's approvals management):
+
+    - ``limit_type`` Specific Approver: the user named by ``specific_approver``.
+    - ``approver_type`` Workflow User Group: the members of the group named by
+      ``workflow_user_group``, each with their sequence no.; equal numbers are opened
+      together; ``group_approval`` (the response's option: "Any one suffices" / "All
+      must approve" / "As set on the group", the default) says whether every one of
+      them must approve. Limits are not checked.
+    - Salesperson/Purchaser starts at the user whose setup carries the record's
+      salesperson/purchaser code; Approver starts at the sender's approver. Then
+      Direct Approver takes that user; Approver Chain climbs ``approver_id`` links
+      until a limit covers the amount (every user on the way approves); First Qualified
+      Approver climbs the same way but only the one whose limit covers approves.
+
+    Raises :class:`ResponseError` with a clear message when no suitable approver exists
+    (no setup, no code, chain ends or loops before a limit covers the amount, unknown
+    or empty group, unknown specific approver)."""
     rt = RECORD_TYPES[record_type]
     amount = rt.amount(record) if rt.amount else Decimal("0")
     approver_type = options.get("approver_type", "Salesperson/Purchaser")
     limit_type = options.get("limit_type", "Approver Chain")
 
+    if approver_type == "Workflow User Group":
+        return _group_approvers(session, options)
+
     if limit_type == "Specific Approver":
         user = session.scalar(select(User).where(User.user_name == (options.get("specific_approver") or "")))
         if user is None:
             raise ResponseError(f"The specific approver {options.get('specific_approver')!r} does not exist.")
-        return [user.id]
+        return [Approver(user.id, 1)]
 
     if approver_type == "Salesperson/Purchaser":
         code = getattr(record, "salesperson_code", None) or getattr(record, "purchaser_code", None)
@@ -285,10 +564,10 @@ def resolve_approvers(session: Session, record_type: str, record, sender_id: int
             raise ResponseError(f"{sender.user.full_name} has no approver in Approval User Setup.")
         start = _setup(session, sender.approver_id)
     else:
-        raise ResponseError(f"Approver type {approver_type!r} is not supported yet.")
+        raise ResponseError(f"Unknown approver type {approver_type!r}.")
 
     if limit_type == "Direct Approver":
-        return [start.user_id]
+        return [Approver(start.user_id, 1)]
 
     chain = [start]
     seen = {start.user_id}
@@ -306,12 +585,29 @@ def resolve_approvers(session: Session, record_type: str, record, sender_id: int
         seen.add(current.user_id)
         chain.append(current)
     if limit_type == "First Qualified Approver":
-        return [chain[-1].user_id]
-    return [s.user_id for s in chain]
+        return [Approver(chain[-1].user_id, 1)]
+    return [Approver(s.user_id, seq) for seq, s in enumerate(chain, start=1)]
+
+
+def _group_approvers(session: Session, options: dict) -> list[Approver]:
+    code = (options.get("workflow_user_group") or "").strip()
+    if not code:
+        raise ResponseError("Approver type Workflow User Group needs a workflow user group code.")
+    group = session.scalar(select(WorkflowUserGroup).where(WorkflowUserGroup.code == code))
+    if group is None:
+        raise ResponseError(f"The workflow user group {code} does not exist.")
+    if not group.members:
+        raise ResponseError(f"The workflow user group {code} has no members.")
+    choice = options.get("group_approval") or "As set on the group"
+    all_must = {"Any one suffices": False, "All must approve": True}.get(choice, group.all_must_approve)
+    return [Approver(m.user_id, m.sequence_no, all_must) for m in sorted(group.members, key=lambda m: (m.sequence_no, m.id))]
 
 
 def create_requests(ctx: StepContext) -> str:
-    """Response: create approval entries (status Created) for the record."""
+    """Response: create approval entries for the record (status Created; an entry whose
+    approver is the sender is created Approved, Business Central's rule). Options:
+    approver type, limit type, specific approver, workflow user group, all must
+    approve, due date (days after today) and delegate after (days)."""
     session, record, rt = ctx.session, ctx.record, ctx.record_type
     if record is None:
         raise ResponseError("The record no longer exists.")
@@ -320,30 +616,38 @@ def create_requests(ctx: StepContext) -> str:
     today = utcnow().date()
     due_days = int(ctx.options.get("due_date_days") or 0)
     delegate_after = ctx.options.get("delegate_after_days")
-    for seq, approver_id in enumerate(approvers, start=1):
-        session.add(
-            ApprovalEntry(
-                record_type=rt.key,
-                record_id=record.id,
-                document_type=getattr(record, "document_type", None),
-                document_no=getattr(record, "no", None),
-                record_title=_entry_title(rt, record),
-                sequence_no=seq,
-                sender_id=sender_id,
-                approver_id=approver_id,
-                status=CREATED,
-                approval_type=ctx.options.get("approver_type"),
-                limit_type=ctx.options.get("limit_type"),
-                amount=rt.amount(record) if rt.amount else Decimal("0"),
-                currency_code=getattr(record, "currency_code", "") or "",
-                due_date=today + timedelta(days=due_days),
-                delegation_date=(today + timedelta(days=int(delegate_after))) if delegate_after not in (None, "") else None,
-                workflow_instance_id=ctx.instance.id,
-                workflow_step_instance_id=ctx.step.id,
-            )
+    group_code = ctx.options.get("workflow_user_group") if ctx.options.get("approver_type") == "Workflow User Group" else None
+    for a in approvers:
+        own = a.user_id == sender_id
+        entry = ApprovalEntry(
+            record_type=rt.key,
+            record_id=record.id,
+            document_type=getattr(record, "document_type", None),
+            document_no=getattr(record, "no", None),
+            record_title=_entry_title(rt, record),
+            sequence_no=a.sequence_no,
+            sender_id=sender_id,
+            approver_id=a.user_id,
+            status=APPROVED if own else CREATED,
+            approval_type=ctx.options.get("approver_type"),
+            limit_type=ctx.options.get("limit_type"),
+            workflow_user_group_code=group_code,
+            all_must_approve=a.all_must_approve,
+            amount=rt.amount(record) if rt.amount else Decimal("0"),
+            currency_code=getattr(record, "currency_code", "") or "",
+            due_date=today + timedelta(days=due_days),
+            delegation_date=(today + timedelta(days=int(delegate_after))) if delegate_after not in (None, "") else None,
+            workflow_instance_id=ctx.instance.id,
+            workflow_step_instance_id=ctx.step.id,
+            last_modified_by_id=sender_id if own else None,
         )
+        session.add(entry)
+        if own:
+            session.flush()
+            session.add(ApprovalCommentLine(record_type=rt.key, record_id=record.id, approval_entry_id=entry.id,
+                                            user_id=sender_id, comment="Approved automatically: the approver is the sender."))
     session.flush()
-    names = [session.get(User, a).full_name for a in approvers]
+    names = [session.get(User, a.user_id).full_name for a in approvers]
     return f"Approval requests created for {', '.join(names)}"
 
 
@@ -354,9 +658,12 @@ def _entry_title(rt, record) -> str:
 
 
 def send_requests(ctx: StepContext) -> str:
-    """Response: open the lowest sequence of entries still Created and notify their
-    approvers; entries whose approver is the sender are approved at once, and the next
-    sequence is opened. If nothing is left to approve, raise ``approval_request_approved``."""
+    """Response: open the lowest sequence of entries still Created (all entries
+    sharing that sequence no. at once) and notify their approvers. A sequence already
+    settled by an approval (the sender's own entry, created Approved) when any one
+    suffices has its other entries canceled, and the next sequence is opened. If
+    nothing is left to approve, raise ``approval_request_approved``. After a delegation nothing new is opened (the delegation notified the new
+    approver)."""
     from portal.notifications.service import create_notification
 
     session = ctx.session
@@ -366,7 +673,6 @@ def send_requests(ctx: StepContext) -> str:
         ApprovalEntry.record_id == ctx.instance.record_id,
     )
     notified: list[str] = []
-    auto_approved = False
     while True:
         if session.scalars(base.where(ApprovalEntry.status == OPEN)).first():
             break  # someone still has to decide
@@ -375,33 +681,38 @@ def send_requests(ctx: StepContext) -> str:
             break
         seq = created[0].sequence_no
         batch = [e for e in created if e.sequence_no == seq]
+        # an approval already given at this sequence (the sender's own entry, created
+        # Approved) settles it unless all must approve: the others are canceled
+        settled = not batch[0].all_must_approve and session.scalars(
+            base.where(ApprovalEntry.sequence_no == seq, ApprovalEntry.status == APPROVED)).first() is not None
         for entry in batch:
-            entry.status = OPEN
             entry.date_time_sent = utcnow()
             entry.last_modified_at = utcnow()
-            if entry.approver_id == entry.sender_id:
-                entry.status = APPROVED
-                auto_approved = True
-                session.add(ApprovalCommentLine(record_type=entry.record_type, record_id=entry.record_id, approval_entry_id=entry.id,
-                                                user_id=entry.sender_id, comment="Approved automatically: the approver is the sender."))
-            else:
-                create_notification(
-                    session,
-                    recipient_id=entry.approver_id,
-                    type_="Approval",
-                    record_type=entry.record_type,
-                    record_id=entry.record_id,
-                    approval_entry_id=entry.id,
-                    template_code=ctx.options.get("notification_template") or "approval_request",
-                    sender_id=entry.sender_id,
-                )
-                notified.append(entry.approver.full_name)
+            if settled:
+                entry.status = CANCELED
+                continue
+            entry.status = OPEN
+            create_notification(
+                session,
+                recipient_id=entry.approver_id,
+                type_="Approval",
+                record_type=entry.record_type,
+                record_id=entry.record_id,
+                approval_entry_id=entry.id,
+                template_code=ctx.options.get("notification_template") or "approval_request",
+                sender_id=entry.sender_id,
+            )
+            notified.append(entry.approver.full_name)
         session.flush()
-    if auto_approved and not pending_approvals(session, ctx.instance.record_type, ctx.instance.record_id, ctx.instance.id):
-        ctx.raise_event("approval_request_approved", comment=None)
-        return "Approved automatically: the sender's own limit covers the amount"
     if notified:
         return f"Approval request sent to {', '.join(notified)}"
+    if ctx.event.event_code == "approval_request_delegated":
+        waiting = [e.approver.full_name for e in session.scalars(base.where(ApprovalEntry.status == OPEN)).unique()]
+        return f"Delegated: waiting for {', '.join(waiting) or 'nobody'}"
+    if not pending_approvals(session, ctx.instance.record_type, ctx.instance.record_id, ctx.instance.id):
+        if session.scalars(base.where(ApprovalEntry.status == APPROVED)).first():
+            ctx.raise_event("approval_request_approved", comment=None)
+            return "Approved automatically: the approver is the sender"
     return "No approval request left to send"
 
 

@@ -92,38 +92,42 @@ def factbox(record_type: str, record_id: int):
 @bp.route("/requests")
 @login_required
 def requests_to_approve():
-    entries = service.requests_to_approve(db.session, current_user)
-    return render_template("approvals/requests_to_approve.html", entries=entries, slugs=SLUG_OF)
+    """Requests to Approve: the signed-in approver's Open entries; the approval
+    administrator may switch to every Open entry (``?all=1``)."""
+    is_admin = service.is_approval_administrator(db.session, current_user.id)
+    show_all = is_admin and request.args.get("all") == "1"
+    entries = service.open_entries(db.session) if show_all else service.requests_to_approve(db.session, current_user)
+    return render_template("approvals/requests_to_approve.html", entries=entries, slugs=SLUG_OF,
+                           is_admin=is_admin, show_all=show_all)
+
+
+def _safe_next(default: str):
+    target = request.form.get("next") or ""
+    if target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
+    return redirect(default)
 
 
 @bp.route("/decide", methods=["POST"])
 @login_required
 def decide():
-    """Approve or reject the selected entries (form: ``entry_id`` (repeated),
-    ``action`` approve|reject, ``comment``, ``next`` — a path to return to)."""
+    """Approve, reject or delegate the selected entries (form: ``entry_id``
+    (repeated), ``action`` approve|reject|delegate, ``comment``, ``next`` — a path to
+    return to). Each entry is decided on its own; refusals are flashed one by one."""
     action = request.form.get("action")
-    if action not in ("approve", "reject"):
-        abort(400, description="Choose Approve or Reject.")
+    if action not in ("approve", "reject", "delegate"):
+        abort(400, description="Choose Approve, Reject or Delegate.")
     ids = [int(i) for i in request.form.getlist("entry_id") if i.isdigit()]
     comment = (request.form.get("comment") or "").strip() or None
     if not ids:
         flash("Select at least one request.", "error")
-    ok = []
-    for entry_id in ids:
-        try:
-            fn = service.approve if action == "approve" else service.reject
-            entry = fn(db.session, entry_id, current_user, comment)
-            db.session.commit()
-            ok.append(entry.record_title)
-        except service.ApprovalError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-    if ok:
-        flash(f"{'Approved' if action == 'approve' else 'Rejected'}: {'; '.join(ok)}")
-    target = request.form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//"):
-        return redirect(target)
-    return redirect(url_for("approvals.requests_to_approve"))
+    done, errors = service.decide_many(db.session, action, ids, current_user, comment)
+    for message in errors:
+        flash(message, "error")
+    if done:
+        verb = {"approve": "Approved", "reject": "Rejected", "delegate": "Delegated"}[action]
+        flash(f"{verb}: {'; '.join(done)}")
+    return _safe_next(url_for("approvals.requests_to_approve"))
 
 
 @bp.route("/sent")
@@ -131,3 +135,44 @@ def decide():
 def requests_sent():
     entries = service.requests_sent(db.session, current_user)
     return render_template("approvals/requests_sent.html", entries=entries, slugs=SLUG_OF)
+
+
+@bp.route("/entries/<record_type>/<int:record_id>")
+@login_required
+def record_entries(record_type: str, record_id: int):
+    """Approval Entries of one record, with its approval comments (add a comment here)."""
+    rt, record = _record(record_type, record_id)
+    may_see = service.may_see_comments(db.session, record_type, record_id, current_user)
+    return render_template(
+        "approvals/record_entries.html", rt=rt, record=record, slug=SLUG_OF[record_type],
+        entries=service.entries_for_record(db.session, record_type, record_id),
+        comments=service.comments_for_record(db.session, record_type, record_id) if may_see else [],
+        may_comment=may_see,
+    )
+
+
+@bp.route("/comments/<record_type>/<int:record_id>", methods=["POST"])
+@login_required
+def add_comment(record_type: str, record_id: int):
+    """Add an approval comment to a record (its senders and approvers only)."""
+    _record(record_type, record_id)
+    try:
+        service.add_comment(db.session, record_type, record_id, current_user, request.form.get("comment", ""))
+        db.session.commit()
+        flash("Comment added.")
+    except service.ApprovalError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return _safe_next(url_for("approvals.record_entries", record_type=record_type, record_id=record_id))
+
+
+@bp.route("/overdue")
+@login_required
+def overdue():
+    """Overdue Approval Entries: every overdue notification sent (the approval
+    administrator and admins see all; others those sent to them)."""
+    entries = service.overdue_log(db.session)
+    if not (current_user.has_role("admin") or service.is_approval_administrator(db.session, current_user.id)):
+        entries = [e for e in entries if current_user.id in (e.sent_to_id, e.approver_id, e.sender_id)]
+    return render_template("approvals/overdue.html", entries=entries, slugs=SLUG_OF,
+                           open_overdue=service.overdue_entries(db.session))

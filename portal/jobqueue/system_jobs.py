@@ -35,6 +35,16 @@ SYSTEM_JOBS: dict[str, SystemJob] = {
         "Outbox sweep: hand events left behind (Redis down, worker died) to the workflow engine",
         {"recurrence_kind": "minutes", "minutes_between_runs": 1},
     ),
+    "overdue_approvals": SystemJob(
+        "jobs.approvals.overdue_approvals",
+        "Overdue approvals: notify approvers, their approvers and senders of approval requests past their due date",
+        {"recurrence_kind": "cron", "cron_expression": "0 7 * * *"},
+    ),
+    "delegate_approval_requests": SystemJob(
+        "jobs.approvals.delegate_approval_requests",
+        "Delegate approval requests whose delegation date has come (substitute, else approver, else approval administrator)",
+        {"recurrence_kind": "minutes", "minutes_between_runs": 60},
+    ),
     "archive_cleanup": SystemJob(
         "jobs.jobqueue.archive_cleanup",
         "Archive clean-up: delete handled outbox events and successful job queue log entries older than N days",

@@ -31,6 +31,26 @@ DEFAULT_TEMPLATES = [
 <p><a href="{{ link }}">Open the record</a></p>""",
     },
     {
+        "code": "approval_delegated",
+        "type": "Approval",
+        "description": "The sender's request was delegated to another approver",
+        "subject": "Delegated: {{ entry.record_title }}",
+        "body": """<p>Dear {{ recipient.full_name }},</p>
+<p>Your approval request for <strong>{{ entry.record_title }}</strong> was delegated to {{ entry.approver }}.</p>
+{% if message %}<p>Comment: {{ message }}</p>{% endif %}
+<p><a href="{{ link }}">Open the record</a></p>""",
+    },
+    {
+        "code": "approval_overdue",
+        "type": "Overdue",
+        "description": "An approval request is past its due date",
+        "subject": "Overdue approval request: {{ entry.record_title }}",
+        "body": """<p>Dear {{ recipient.full_name }},</p>
+<p>The approval request for <strong>{{ entry.record_title }}</strong>, sent by {{ entry.sender }}
+to {{ entry.approver }}, was due {{ entry.due_date }} and has not been decided yet.</p>
+<p><a href="{{ link }}">Open the record</a> or go to Requests to Approve: <a href="{{ requests_link }}">{{ requests_link }}</a></p>""",
+    },
+    {
         "code": "workflow_failed",
         "type": "New Record",
         "description": "A workflow could not run for a record the recipient acted on",

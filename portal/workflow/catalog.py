@@ -59,6 +59,7 @@ EVENTS: dict[str, EventDef] = {
         EventDef("document_posted", "A document is posted", ("sales_header", "purchase_header"), ("posted_record_type", "posted_record_id", "posted_no")),
         EventDef("run_from_automate", "A user runs the flow from the Automate menu"),
         EventDef("schedule_fired", "A schedule fires"),
+        EventDef("overdue_approvals_job_ran", "The overdue approval requests job is run"),
         EventDef("customer_approval_requested", "Approval of a customer is requested", ("customer",)),
         EventDef("customer_approval_canceled", "An approval request for a customer is canceled", ("customer",)),
         EventDef("vendor_approval_requested", "Approval of a vendor is requested", ("vendor",)),
@@ -75,6 +76,7 @@ EVENTS: dict[str, EventDef] = {
 }
 
 APPROVER_TYPES = ("Salesperson/Purchaser", "Approver", "Workflow User Group")
+GROUP_APPROVAL_CHOICES = ("As set on the group", "Any one suffices", "All must approve")
 LIMIT_TYPES = ("Approver Chain", "Direct Approver", "First Qualified Approver", "Specific Approver")
 
 RESPONSES: dict[str, ResponseDef] = {
@@ -90,6 +92,7 @@ RESPONSES: dict[str, ResponseDef] = {
                 OptionDef("limit_type", "Approver Limit Type", "choice", True, LIMIT_TYPES, "Approver Chain"),
                 OptionDef("specific_approver", "Approver ID", "user"),
                 OptionDef("workflow_user_group", "Workflow User Group Code", "text"),
+                OptionDef("group_approval", "Group Members Sharing a Sequence No.", "choice", False, GROUP_APPROVAL_CHOICES, "As set on the group"),
                 OptionDef("due_date_days", "Due Date Formula (days)", "int", default=0),
                 OptionDef("delegate_after_days", "Delegate After (days)", "int"),
             ),
@@ -136,6 +139,7 @@ RESPONSES: dict[str, ResponseDef] = {
             (OptionDef("notify_sender", "Notify Sender", "bool", default=False),),
         ),
         ResponseDef("check_customer_credit_limit", "Check the customer's credit limit"),
+        ResponseDef("create_overdue_notifications", "Create notifications for overdue approval requests"),
         ResponseDef(
             "create_record",
             "Create a document",

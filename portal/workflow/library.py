@@ -35,6 +35,8 @@ SALES_ORDER_APPROVAL = {
         (12, 4, None, 4, E, "sales_document_approval_canceled", {}, []),
         (13, 12, None, 1, R, "cancel_all_approval_requests", {"notify_sender": False}, []),
         (14, 13, None, 1, R, "reopen_document", {}, []),
+        (15, 4, None, 5, E, "approval_request_delegated", {}, []),
+        (16, 15, 4, 1, R, "send_approval_request", {"notification_template": "approval_request"}, []),
     ],
 }
 
@@ -54,7 +56,21 @@ CUSTOMER_STATEMENT_FLOW = {
     ],
 }
 
-DEMO_WORKFLOWS = [SALES_ORDER_APPROVAL, CUSTOMER_STATEMENT_FLOW]
+def overdue_approval_requests(code: str, description: str = "Overdue Approval Requests Workflow") -> dict:
+    """The overdue approvals job has run → notify the approver, the approver's approver
+    and the sender of every Open approval entry past its due date (Business Central's
+    overdue approval requests template; the job is the ``overdue_approvals`` system
+    job queue entry)."""
+    return {"code": code, "description": description, "category": "Administration", "record_type": None,
+            "trigger_kind": TRIGGER_AUTOMATED, "steps": [
+                (1, None, None, 1, E, "overdue_approvals_job_ran", {}, []),
+                (2, 1, None, 1, R, "create_overdue_notifications", {}, []),
+            ]}
+
+
+OVERDUE_APPROVALS = overdue_approval_requests("OVERDUE-APPROVALS", "Notify about overdue approval requests")
+
+DEMO_WORKFLOWS = [SALES_ORDER_APPROVAL, CUSTOMER_STATEMENT_FLOW, OVERDUE_APPROVALS]
 
 
 def build_workflow(definition: dict, enabled: bool = True) -> Workflow:
@@ -327,6 +343,7 @@ TEMPLATES = [
     master_data_approval("MS-VENDAPW", "Vendor", "Purchases and payables", "vendor"),
     master_data_approval("MS-ITEMAPW", "Item", "Purchases and payables", "item"),
     purchase_invoice_post_and_pay("MS-PIW"),
+    overdue_approval_requests("MS-OVERDUEAPW"),
 ]
 
 TEMPLATE_CATEGORIES = (

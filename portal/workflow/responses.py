@@ -98,6 +98,7 @@ IMPLEMENTATIONS["create_approval_requests"] = approvals.create_requests
 IMPLEMENTATIONS["send_approval_request"] = approvals.send_requests
 IMPLEMENTATIONS["reject_all_approval_requests"] = approvals.reject_all
 IMPLEMENTATIONS["cancel_all_approval_requests"] = approvals.cancel_all
+IMPLEMENTATIONS["create_overdue_notifications"] = approvals.create_overdue_notifications_response
 
 
 @implements("send_email")

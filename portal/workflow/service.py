@@ -94,6 +94,11 @@ def validate_options(code: str, options: dict[str, Any], session: Session | None
             errors["specific_approver"] = "The Specific Approver limit type needs an approver ID."
         if approver_type == "Workflow User Group" and not options.get("workflow_user_group"):
             errors["workflow_user_group"] = "The Workflow User Group approver type needs a workflow user group code."
+        elif approver_type == "Workflow User Group" and session is not None:
+            from portal.approvals.models import WorkflowUserGroup
+
+            if session.scalar(select(WorkflowUserGroup.id).where(WorkflowUserGroup.code == options.get("workflow_user_group"))) is None:
+                errors["workflow_user_group"] = f"There is no workflow user group {options.get('workflow_user_group')!r}."
     return errors
 
 

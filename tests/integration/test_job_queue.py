@@ -220,7 +220,7 @@ def test_catch_up_policy_after_the_scheduler_was_down(s, run_jobs):
         assert entry.status == "Ready" and entry.next_run_at > now
     # The system jobs were registered on taking over, and a second pass claims nothing old again.
     codes = s.scalars(select(JobQueueEntry.system_job).where(JobQueueEntry.description.notin_(["run once", "skip"]))).all()
-    assert sorted(codes) == ["notification_dispatch", "outbox_sweep"]  # archive_cleanup had entries already
+    assert sorted(codes) == ["delegate_approval_requests", "notification_dispatch", "outbox_sweep", "overdue_approvals"]  # archive_cleanup had entries already
     s.execute(JobQueueEntry.__table__.update().where(JobQueueEntry.description.notin_(["run once", "skip"])).values(status="On Hold"))
     s.commit()
     assert scheduler.run_pass().enqueued == 0

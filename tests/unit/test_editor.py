@@ -17,7 +17,7 @@ def test_lines_of_the_sales_order_approval_workflow():
     wf = build_workflow(SALES_ORDER_APPROVAL, enabled=False)
     lines = editor.lines_of(wf.steps)
     assert [(l.event.step_id, l.indent, [r.step_id for r in l.responses]) for l in lines] == [
-        (1, 0, [2, 3, 4]), (5, 1, [6]), (7, 1, [8]), (9, 1, [10, 11]), (12, 1, [13, 14]),
+        (1, 0, [2, 3, 4]), (5, 1, [6]), (7, 1, [8]), (9, 1, [10, 11]), (12, 1, [13, 14]), (15, 1, [16]),
     ]
     before = links(wf)
     editor.rebuild(wf, lines)
