@@ -84,7 +84,8 @@ def factbox(record_type: str, record_id: int):
     return render_template(
         "approvals/_factbox.html",
         entries=service.entries_for_record(db.session, record_type, record_id),
-        comments=service.comments_for_record(db.session, record_type, record_id),
+        comments=service.comments_for_record(db.session, record_type, record_id)
+        if service.may_see_comments(db.session, record_type, record_id, current_user) else [],
         record_label=rt.title(record),
     )
 

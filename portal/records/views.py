@@ -180,7 +180,8 @@ def record_page_context(rt: RecordType, record, slug: str | None = None) -> dict
         flows=instant_flows(session, rt.key, user),
         may_run_flows=may_run_flows(user),
         entries=approvals.entries_for_record(session, rt.key, record.id) if rt.approvable else [],
-        comments=approvals.comments_for_record(session, rt.key, record.id) if rt.approvable else [],
+        comments=approvals.comments_for_record(session, rt.key, record.id)
+        if (rt.approvable and approvals.may_see_comments(session, rt.key, record.id, user)) else [],
         posted_entries=approvals.posted_entries_for_record(session, rt.key, record.id) if rt.read_only else [],
         posted_comments=approvals.posted_comments_for_record(session, rt.key, record.id) if rt.read_only else [],
         pending=pending,

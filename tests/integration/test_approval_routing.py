@@ -400,7 +400,7 @@ def test_entries_past_their_delegation_date_are_delegated_by_the_job(db_session,
     # The registered system job, run by a real worker.
     from portal.queue import enqueue
 
-    enqueue("jobs.approvals.delegate_approval_requests")
+    assert enqueue("jobs.approvals.delegate_approval_requests")
     run_jobs()
     assert entries(s, doc) == [(1, "afuller", "Open")]
     s.expire_all()
@@ -418,12 +418,12 @@ def test_overdue_requests_notify_approver_their_approver_and_sender_once_a_day(d
     entry = approvals.open_entry_for(s, "sales_header", doc.id, user(s, "sbuchanan").id)
     from portal.queue import enqueue
 
-    enqueue("jobs.approvals.overdue_approvals")
+    assert enqueue("jobs.approvals.overdue_approvals")
     run_jobs()
     assert s.scalars(select(OverdueApprovalEntry)).all() == []  # due in 2 days: not overdue
     s.execute(update(ApprovalEntry).where(ApprovalEntry.id == entry.id).values(due_date=utcnow().date() - timedelta(days=1)))
     s.commit()
-    enqueue("jobs.approvals.overdue_approvals")
+    assert enqueue("jobs.approvals.overdue_approvals")
     run_jobs()
     s.expire_all()
     rows = s.scalars(select(OverdueApprovalEntry).order_by(OverdueApprovalEntry.id)).all()
@@ -436,7 +436,7 @@ def test_overdue_requests_notify_approver_their_approver_and_sender_once_a_day(d
     inst = s.scalars(select(WorkflowInstance).where(WorkflowInstance.workflow_code == "OVERDUE-APPROVALS")).all()
     assert inst and inst[-1].status == "Completed"
     # The same day again: nobody is told twice.
-    enqueue("jobs.approvals.overdue_approvals")
+    assert enqueue("jobs.approvals.overdue_approvals")
     run_jobs()
     s.expire_all()
     assert len(s.scalars(select(OverdueApprovalEntry)).all()) == 3
