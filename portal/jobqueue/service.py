@@ -915,6 +915,10 @@ def start_scheduled_runs(session: Session, entry: JobQueueEntry, log_entry: JobQ
     ``schedule_fired`` outbox event naming it, like instant flows do. The entry's
     parameters are the instances' inputs. Nothing is committed here (the caller
     commits with the run's outcome, so a retried run never starts them twice).
+    The records are looked up with the conditions compiled to SQL
+    (:func:`portal.workflow.conditions.sql_filter`, e.g. ``item.inventory <
+    item.reorder_point`` for a comparison of two fields) and each one found is
+    checked with the Python evaluation (:func:`portal.workflow.conditions.matches`).
     Returns the result text. Raises :class:`JobError`."""
     from portal.records.registry import RECORD_TYPES
     from portal.workflow import conditions
@@ -937,7 +941,12 @@ def start_scheduled_runs(session: Session, entry: JobQueueEntry, log_entry: JobQ
         if rt is None:
             raise JobError(f"Workflow {wf.code} names an unknown record type {wf.record_type!r}.")
         try:
-            for record in session.scalars(select(rt.model).order_by(rt.model.id)).unique():
+            # SQL narrows the records down (e.g. inventory < reorder_point); each one found is checked in Python too
+            q = select(rt.model).order_by(rt.model.id)
+            where = conditions.sql_filter(step.conditions, rt)
+            if where is not None:
+                q = q.where(where)
+            for record in session.scalars(q).unique():
                 if conditions.matches(step.conditions, rt.values(record)):
                     started.append(record.id)
         except conditions.ConditionError as exc:

@@ -52,6 +52,32 @@ class Field:
         return self.get(record) if self.get else getattr(record, self.name, None)
 
 
+class FieldNames(frozenset):
+    """A set of field names that also knows the fields' kinds: ``kinds`` maps a name
+    (and ``lines.<name>`` for line fields) to its :class:`Field` kind. A union with
+    the field names on the left (``names | {"pending_approvals"}``) keeps the kinds,
+    so a record type's field names joined with other names (line fields, event data)
+    can still be type-checked; names from a plain set have no kind."""
+
+    kinds: dict[str, str]
+
+    def __new__(cls, names=(), kinds: dict[str, str] | None = None):
+        obj = super().__new__(cls, names)
+        obj.kinds = dict(kinds or {})
+        return obj
+
+    def __or__(self, other):
+        return FieldNames(frozenset.__or__(self, frozenset(other)), {**getattr(other, "kinds", {}), **self.kinds})
+
+    __ror__ = __or__
+
+    def union(self, *others):
+        result = self
+        for other in others:
+            result = result | other
+        return result
+
+
 @dataclass(frozen=True)
 class RecordType:
     """A business record type. ``page`` is card or document; ``approvable`` says whether
@@ -107,8 +133,12 @@ class RecordType:
                 return f
         raise KeyError(f"{self.label} has no field {name!r}")
 
-    def field_names(self) -> set[str]:
-        return {f.name for f in self.fields}
+    def field_names(self) -> "FieldNames":
+        """The names of the record type's fields, carrying each field's kind (and the
+        kinds of its line fields as ``lines.<name>``) for type checks of event
+        conditions (:func:`portal.workflow.conditions.validate`)."""
+        kinds = {f.name: f.kind for f in self.fields} | {f"lines.{f.name}": f.kind for f in self.line_fields}
+        return FieldNames((f.name for f in self.fields), kinds)
 
     def values(self, record: Any) -> dict[str, Any]:
         """All field values of ``record`` as a dict keyed by field name."""

@@ -260,7 +260,14 @@ def describe(step) -> str:
 
 
 def condition_text(step) -> str:
-    return " and ".join(f"{c.get('field')} {c.get('operator', '=')} {c.get('value', '')}".strip() for c in (step.conditions or []))
+    """The step's conditions as text, e.g. ``status = Open and inventory < field
+    reorder_point`` (a comparison with another field says "field")."""
+    def one(c: dict) -> str:
+        if c.get("value_field"):
+            return f"{c.get('field')} {c.get('operator', '=')} field {c['value_field']}"
+        return f"{c.get('field')} {c.get('operator', '=')} {c.get('value', '')}".strip()
+
+    return " and ".join(one(c) for c in (step.conditions or []))
 
 
 def diagram(steps) -> dict:

@@ -207,8 +207,28 @@ def _options_from_form(function: str) -> dict:
 
 
 def _conditions_from_form() -> list[dict]:
-    rows = zip(request.form.getlist("cond_field"), request.form.getlist("cond_operator"), request.form.getlist("cond_value"))
-    return [{"field": f, "operator": o or "=", "value": v} for f, o, v in rows if f]
+    """The conditions editor's rows: ``cond_field``, ``cond_operator`` and, by
+    ``cond_compare`` ("value", the default, or "field"), ``cond_value`` or
+    ``cond_value_field`` (compare with another field of the record). Rows without a
+    field are dropped."""
+    form = request.form
+    fields = form.getlist("cond_field")
+    n = len(fields)
+
+    def column(name: str, default: str = "") -> list[str]:
+        values = form.getlist(name)
+        return values + [default] * (n - len(values))
+
+    rows = []
+    for f, o, how, v, vf in zip(fields, column("cond_operator", "="), column("cond_compare", "value"), column("cond_value"),
+                                column("cond_value_field")):
+        if not f:
+            continue
+        if how == "field":
+            rows.append({"field": f, "operator": o or "=", "value_field": vf})
+        else:
+            rows.append({"field": f, "operator": o or "=", "value": v})
+    return rows
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -539,21 +539,39 @@ def test_expired_entries_finish_without_running(s):
 
 
 def test_every_monday_a_purchase_order_for_each_item_below_its_reorder_level(s, run_jobs):
-    """The issue's example: every Monday 08:00, for each item that is low on stock (here:
-    inventory below 5, not blocked), create a purchase order to its vendor. Each run is a
-    workflow instance; the orders go to each item's vendor with a line for the item."""
+    """The issue's example: every Monday 08:00, for each item whose inventory is below
+    its reorder point (a condition comparing two fields of the item) and that isn't
+    blocked, create a purchase order to its vendor. The workflow comes in through the
+    export format, which keeps the field comparison; each run is a workflow instance;
+    the orders go to each item's vendor with a line for the item."""
     from portal.records.models import Item, PurchaseHeader
+    from portal.workflow import service as workflows
 
-    s.add(build_workflow({
-        "code": "JQTEST-REORDER", "description": "Reorder low stock every Monday", "record_type": "item", "trigger_kind": "scheduled",
-        "steps": [(1, None, None, 1, "event", "schedule_fired", {},
-                   [{"field": "inventory", "operator": "<", "value": "5"}, {"field": "blocked", "operator": "=", "value": "false"}]),
-                  (2, 1, None, 1, "response", "create_record",
-                   {"document": "Purchase Order", "partner_no": "{{ record.vendor_no }}", "item_no": "{{ record.no }}",
-                    "quantity": "{{ record.reorder_point|int + 10 }}"}, [])],
-    }))
-    s.commit()
+    definition = {
+        "code": "JQTEST-REORDER", "description": "Reorder low stock every Monday", "category": "Purchases and payables",
+        "record_type": "item", "trigger": "scheduled", "input_fields": [], "schedule": None,
+        "steps": [
+            {"id": 1, "previous": None, "next": None, "sequence": 1, "type": "event", "function": "schedule_fired", "entry_point": True,
+             "options": {}, "conditions": [{"field": "inventory", "operator": "<", "value_field": "reorder_point"},
+                                           {"field": "blocked", "operator": "=", "value": "false"}]},
+            {"id": 2, "previous": 1, "next": None, "sequence": 1, "type": "response", "function": "create_record",
+             "options": {"document": "Purchase Order", "partner_no": "{{ record.vendor_no }}", "item_no": "{{ record.no }}",
+                         "quantity": "{{ record.reorder_point|int + 10 }}"}, "conditions": []},
+        ],
+    }
+    export = {"format": "workflow-portal/workflows", "version": 1, "workflows": [definition]}
+    # a comparison of fields that don't compare is refused, with its place in the file
+    bad = {**definition, "code": "JQTEST-BAD", "steps": [{**definition["steps"][0], "conditions": [
+        {"field": "inventory", "operator": "<", "value_field": "description"}]}, definition["steps"][1]]}
+    with pytest.raises(workflows.WorkflowError) as refused:
+        workflows.import_workflows(s, {**export, "workflows": [bad]})
+    assert refused.value.problems == ["workflows[0] (JQTEST-BAD): Step 1: Condition 1: inventory (number) can't be compared with description (text)."]
+    assert workflows.import_workflows(s, export) == ["JQTEST-REORDER"]
     wf = s.scalar(select(Workflow).where(Workflow.code == "JQTEST-REORDER"))
+    workflows.set_enabled(s, wf, True)
+    s.commit()
+    assert workflows.export_workflows([wf])["workflows"][0]["steps"][0]["conditions"][0] == {
+        "field": "inventory", "operator": "<", "value_field": "reorder_point"}
     entry = new_entry(s, f"workflow:{wf.id}", description="Reorder low stock", recurrence_kind="cron", cron_expression="0 8 * * 1",
                       time_zone="Europe/Berlin")
     assert service.describe_recurrence(entry) == "At 08:00, only on Monday (Europe/Berlin)"
@@ -563,14 +581,18 @@ def test_every_monday_a_purchase_order_for_each_item_below_its_reorder_level(s, 
     tick(s)
     work(s, run_jobs)
     try:
-        low = {i.no: i for i in s.scalars(select(Item).where(Item.inventory < 5, Item.blocked.is_(False))).unique()}
+        low = {i.no: i for i in s.scalars(select(Item)).unique() if i.inventory < i.reorder_point and not i.blocked}
+        # Northwind's products below their reorder level (units in stock < reorder level, not discontinued)
+        assert {"I0003", "I0011", "I0021", "I0031", "I0066", "I0074"} <= set(low) and len(low) >= 17
+        assert "I0002" not in low  # Chang: below its reorder level, but discontinued (blocked)
         runs = s.scalars(select(WorkflowInstance).where(WorkflowInstance.workflow_code == "JQTEST-REORDER")).unique().all()
-        assert len(low) == 4 and len(runs) == 4 and {r.status for r in runs} == {"Completed"}, [r.error for r in runs]
+        assert len(runs) == len(low) and {r.status for r in runs} == {"Completed"}, [r.error for r in runs]
+        assert {r.record_id for r in runs} == {i.id for i in low.values()}
         orders = s.scalars(select(PurchaseHeader).where(PurchaseHeader.id > before)).unique().all()
         lines = {o.lines[0].item.no: (o.vendor.no, int(o.lines[0].quantity)) for o in orders}
         assert lines == {no: (item.vendor.no, int(item.reorder_point) + 10) for no, item in low.items()}
         assert all(o.document_type == "Order" for o in orders)
-        assert "Started 4 run(s) of JQTEST-REORDER" in logs(s, entry)[0].result
+        assert f"Started {len(low)} run(s) of JQTEST-REORDER" in logs(s, entry)[0].result
         assert s.get(JobQueueEntry, entry.id).status == "Ready"  # next Monday 08:00
     finally:
         for order in s.scalars(select(PurchaseHeader).where(PurchaseHeader.id > before)).unique():
