@@ -47,6 +47,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.jobqueue.views import bp as jobqueue_bp
 
     app.register_blueprint(jobqueue_bp)
+    from portal.approvals.setup_views import bp as approval_setup_bp; app.register_blueprint(approval_setup_bp)  # noqa: E702
 
     from portal.cli import register as register_cli
 

@@ -15,14 +15,12 @@ import pytest
 from sqlalchemy import select
 
 from portal.approvals import service as approvals
-from portal.approvals.models import ApprovalEntry
 from portal.records import service as records
 from portal.records.models import GenJournalBatch, GenJournalLine
 from portal.records.registry import RECORD_TYPES
 from portal.workflow.catalog import EVENTS
-from portal.workflow.engine import raise_event
 from portal.workflow.library import TEMPLATES
-from portal.workflow.models import OutboxEvent, WorkflowInstance
+from portal.workflow.models import OutboxEvent, WorkflowInstance, WorkflowStepRun
 from test_pages import csrf, sign_in
 from test_templates import decide, entries, use_template, user
 
@@ -163,24 +161,26 @@ def test_canceled_by_the_sender_the_entries_are_canceled(db_session, run_jobs):
 
 
 def test_delegated_the_new_approver_decides(db_session, run_jobs, sink):
-    """A delegation, as the workflow sees it: the Open entry gets a new approver and
-    ``approval_request_delegated`` names the instance; the template sends the request
-    again and waits (the loop back to the send step)."""
+    """Delegated (by the approver, to his own approver as he has no substitute): the
+    template sends the request again and waits (the loop back to the send step); the
+    new approver's approval finishes it."""
     s = db_session
     use_template(s, "MS-GJLAPW")
     b = make_batch(s, "800.00")
     line = line_of(s, b.id, 10000)
+    title = f"General Journal Line GENERAL {b.name} 10000"
     send(s, run_jobs, line)
-    entry = s.scalar(select(ApprovalEntry).where(ApprovalEntry.record_type == LINE, ApprovalEntry.record_id == line.id))
-    entry.approver_id = user(s, "afuller").id  # Buchanan's approver takes it over
-    raise_event(s, "approval_request_delegated", LINE, line.id, {"instance_id": entry.workflow_instance_id, "entry_id": entry.id},
-                user(s, "sbuchanan").id)
+    entry = approvals.open_entry_for(s, LINE, line.id, user(s, "sbuchanan").id)
+    approvals.delegate(s, entry.id, user(s, "sbuchanan"), "On leave")
     s.commit()
     run_jobs()
     s.expire_all()
+    assert entries(s, LINE, line.id) == [("afuller", "Open")]
     inst = instance(s, line.id)
     assert inst.status == "Running" and restricted(s, line.id)
-    assert entries(s, LINE, line.id) == [("afuller", "Open")]
+    ran = s.scalars(select(WorkflowStepRun.function_name).where(WorkflowStepRun.instance_id == inst.id).order_by(WorkflowStepRun.id)).all()
+    assert ran[-2:] == ["approval_request_delegated", "send_approval_request"]  # the delegated branch, back to waiting
+    sink.wait_for("afuller@northwind.test", f"Approval requested: {title}")
     decide(s, run_jobs, LINE, line.id, "afuller")
     assert entries(s, LINE, line.id) == [("afuller", "Approved")]
     assert not restricted(s, line.id) and instance(s, line.id).status == "Completed"
