@@ -593,7 +593,7 @@ def _group_approvers(session: Session, options: dict) -> list[Approver]:
     code = (options.get("workflow_user_group") or "").strip()
     if not code:
         raise ResponseError("Approver type Workflow User Group needs a workflow user group code.")
-    group = session.scalar(select(WorkflowUserGroup).where(WorkflowUserGroup.code == code))
+    group = session.scalar(select(WorkflowUserGroup).where(func.upper(WorkflowUserGroup.code) == code.upper()))
     if group is None:
         raise ResponseError(f"The workflow user group {code} does not exist.")
     if not group.members:
@@ -616,7 +616,9 @@ def create_requests(ctx: StepContext) -> str:
     today = utcnow().date()
     due_days = int(ctx.options.get("due_date_days") or 0)
     delegate_after = ctx.options.get("delegate_after_days")
-    group_code = ctx.options.get("workflow_user_group") if ctx.options.get("approver_type") == "Workflow User Group" else None
+    group_code = None
+    if ctx.options.get("approver_type") == "Workflow User Group":
+        group_code = (ctx.options.get("workflow_user_group") or "").strip().upper() or None
     for a in approvers:
         own = a.user_id == sender_id
         entry = ApprovalEntry(

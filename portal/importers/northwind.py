@@ -618,8 +618,10 @@ def _import_employees(session: Session, report: ImportReport, rows: list[CsvRow]
     setups = {setup.user_id: setup for setup in session.scalars(select(ApprovalUserSetup))}
     if admin.id not in setups:
         has_administrator = any(setup.approval_administrator for setup in setups.values())
+        # The administrator tops no chain but may approve anything delegated to them.
         setups[admin.id] = ApprovalUserSetup(
-            user_id=admin.id, email=admin.email, approval_administrator=not has_administrator
+            user_id=admin.id, email=admin.email, approval_administrator=not has_administrator,
+            unlimited_sales_approval=True, unlimited_purchase_approval=True, unlimited_request_approval=True,
         )
         session.add(setups[admin.id])
         admin_outcome = CREATED

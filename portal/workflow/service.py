@@ -97,7 +97,8 @@ def validate_options(code: str, options: dict[str, Any], session: Session | None
         elif approver_type == "Workflow User Group" and session is not None:
             from portal.approvals.models import WorkflowUserGroup
 
-            if session.scalar(select(WorkflowUserGroup.id).where(WorkflowUserGroup.code == options.get("workflow_user_group"))) is None:
+            code = str(options.get("workflow_user_group")).strip().upper()
+            if session.scalar(select(WorkflowUserGroup.id).where(func.upper(WorkflowUserGroup.code) == code)) is None:
                 errors["workflow_user_group"] = f"There is no workflow user group {options.get('workflow_user_group')!r}."
     return errors
 

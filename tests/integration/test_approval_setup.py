@@ -265,7 +265,14 @@ def make_clean(app) -> None:
     change_setups(app, {"admin": {"approver": "afuller"}})
 
 
-def test_the_northwind_setup_has_one_gap_the_portal_administrator(admin, app):
+def test_the_northwind_setup_has_no_gaps(admin, app):
+    # The portal administrator tops no chain but has unlimited limits.
+    assert gaps(app) == []
+
+
+def test_an_administrator_without_approver_or_unlimited_limits_is_a_gap(admin, app):
+    change_setups(app, {"admin": {"unlimited_sales_approval": False, "unlimited_purchase_approval": False,
+                                  "unlimited_request_approval": False}})
     found = gaps(app)
     assert [(g.kind, g.user_ids[0]) for g in found] == [("chain_tops_out", ids(app, "admin")[0])]
     assert "Portal Administrator (admin) has no approver and no unlimited sales, purchase and request approval" in found[0].message
