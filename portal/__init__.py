@@ -34,20 +34,17 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     install_db_events(app)
 
+    from portal.approvals.setup_views import bp as approval_setup_bp
     from portal.approvals.views import bp as approvals_bp
     from portal.auth.views import bp as auth_bp
     from portal.flows.views import bp as flows_bp
+    from portal.jobqueue.views import bp as jobqueue_bp
     from portal.notifications.views import bp as notifications_bp
     from portal.records.views import bp as records_bp
     from portal.workflow.views import bp as workflows_bp
 
-    for bp in (auth_bp, records_bp, approvals_bp, flows_bp, notifications_bp, workflows_bp):
+    for bp in (auth_bp, records_bp, approvals_bp, approval_setup_bp, flows_bp, notifications_bp, workflows_bp, jobqueue_bp):
         app.register_blueprint(bp)
-
-    from portal.jobqueue.views import bp as jobqueue_bp
-
-    app.register_blueprint(jobqueue_bp)
-    from portal.approvals.setup_views import bp as approval_setup_bp; app.register_blueprint(approval_setup_bp)  # noqa: E702
 
     from portal.cli import register as register_cli
 
