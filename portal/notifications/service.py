@@ -170,9 +170,10 @@ def send_due(session: Session, limit: int = 500) -> dict[str, int]:
     for n in due:
         try:
             subject, body = render_template_code(session, n.template_code or "approval_request", _entry_context(session, n))
-            method = METHOD_EMAIL if n.recipient.email else METHOD_NOTE
+            address = recipient_address(session, n.recipient)
+            method = METHOD_EMAIL if address else METHOD_NOTE
             if method == METHOD_EMAIL:
-                send_mail(n.recipient.email, subject, body)
+                send_mail(address, subject, body)
             session.add(SentNotificationEntry(
                 type=n.type, recipient_id=n.recipient_id, record_type=n.record_type, record_id=n.record_id,
                 approval_entry_id=n.approval_entry_id, method=method, subject=subject, body=body, link=n.link,
@@ -192,6 +193,16 @@ def send_due(session: Session, limit: int = 500) -> dict[str, int]:
             session.commit()
             failed += 1
     return {"sent": sent, "failed": failed}
+
+
+def recipient_address(session: Session, user: User) -> str | None:
+    """Where a user's notifications are e-mailed: the e-mail of their Approval User
+    Setup when filled in (Business Central's User Setup e-mail), else their own;
+    None when neither exists (the notification becomes a Note in the inbox)."""
+    from portal.approvals.models import ApprovalUserSetup
+
+    setup_email = session.scalar(select(ApprovalUserSetup.email).where(ApprovalUserSetup.user_id == user.id))
+    return (setup_email or "").strip() or user.email or None
 
 
 def inbox(session: Session, user: User, limit: int = 50) -> list[SentNotificationEntry]:

@@ -449,3 +449,12 @@ def test_without_the_overdue_workflow_the_job_only_reports(db_session, run_jobs)
     from jobs.approvals import overdue_approvals
 
     assert "no enabled workflow reacts" in overdue_approvals()
+
+
+def test_notifications_go_to_the_approval_user_setup_email_when_set(db_session, run_jobs, sink):
+    s = db_session
+    setup_of(s, "sbuchanan").email = "steven.approvals@northwind.test"
+    s.commit()
+    send(s, run_jobs, "10249", "msuyama")
+    [mail] = sink.wait_for("steven.approvals@northwind.test", "Approval requested: Sales Order 10249")
+    assert sink.to("sbuchanan@northwind.test", "Sales Order 10249") == []

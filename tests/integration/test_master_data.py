@@ -13,7 +13,7 @@ from portal.records.registry import RECORD_TYPES
 from portal.workflow.library import build_workflow
 from portal.workflow.models import OutboxEvent, WorkflowInstance
 from test_pages import csrf, sign_in
-from test_templates import decide, entries, use_template, user
+from test_templates import decide, delegate_then_approve, entries, use_template, user
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 
@@ -84,9 +84,12 @@ def test_master_data_approval_restricts_until_approved(db_session, run_jobs, tem
     with pytest.raises(records.RecordError):
         records.modify_record(s, record_type, s.get(model, rec.id), {"blocked": True}, None)
     s.rollback()
-    decide(s, run_jobs, record_type, rec.id, "sbuchanan")
+    decide(s, run_jobs, record_type, rec.id, "sbuchanan", "delegate")
+    assert entries(s, record_type, rec.id) == [("afuller", "Open")]
+    assert records.is_restricted(record_type, s.get(model, rec.id))  # still under way
+    decide(s, run_jobs, record_type, rec.id, "afuller")
     assert not records.is_restricted(record_type, s.get(model, rec.id))
-    assert entries(s, record_type, rec.id) == [("sbuchanan", "Approved")]
+    assert entries(s, record_type, rec.id) == [("afuller", "Approved")]
 
 
 def test_rejected_and_canceled_master_data_requests_lift_the_restriction(db_session, run_jobs):

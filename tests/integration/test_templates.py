@@ -47,6 +47,17 @@ def decide(s, run_jobs, record_type, record_id, approver, action="approve", comm
     s.expire_all()
 
 
+def delegate_then_approve(s, run_jobs, record_type, record_id, pending_status=None, model=None):
+    """The template's delegated branch: Buchanan delegates his open request (no
+    substitute: to his approver, Fuller); the workflow waits again (the record still
+    ``pending_status`` if given), and Fuller's approval finishes the request."""
+    decide(s, run_jobs, record_type, record_id, "sbuchanan", "delegate", "Away this week")
+    assert ("afuller", "Open") in entries(s, record_type, record_id)
+    if pending_status is not None:
+        assert s.get(model, record_id).status == pending_status
+    decide(s, run_jobs, record_type, record_id, "afuller")
+
+
 @pytest.fixture
 def restore_credit_limits(db_session):
     saved = {c.id: c.credit_limit for c in db_session.scalars(select(Customer))}
@@ -116,6 +127,13 @@ def test_sales_document_approval_templates_through_each_branch(db_session, run_j
     assert s.get(SalesHeader, doc.id).status == "Open"
     assert ("sbuchanan", "Canceled") in entries(s, "sales_header", doc.id)
 
+    # delegate: to Buchanan's approver, who approves: released
+    approvals.send_approval_request(s, "sales_header", s.get(SalesHeader, doc.id), msuyama)
+    s.commit()
+    run_jobs()
+    delegate_then_approve(s, run_jobs, "sales_header", doc.id, "Pending Approval", SalesHeader)
+    assert s.get(SalesHeader, doc.id).status == "Released"
+
 
 def test_credit_limit_check_routes_over_the_limit_to_approval(db_session, run_jobs, restore_credit_limits):
     s = db_session
@@ -128,7 +146,7 @@ def test_credit_limit_check_routes_over_the_limit_to_approval(db_session, run_jo
     run_jobs()
     assert s.get(SalesHeader, doc.id).status == "Pending Approval"
     assert entries(s, "sales_header", doc.id) == [("msuyama", "Approved"), ("sbuchanan", "Open")]
-    decide(s, run_jobs, "sales_header", doc.id, "sbuchanan")
+    delegate_then_approve(s, run_jobs, "sales_header", doc.id, "Pending Approval", SalesHeader)
     assert s.get(SalesHeader, doc.id).status == "Released"
     inst = s.scalar(select(WorkflowInstance).where(WorkflowInstance.record_id == doc.id))
     assert inst.status == "Completed" and "exceeds the credit limit" in inst.result
@@ -158,6 +176,16 @@ def test_sales_invoice_credit_limit_template(db_session, run_jobs, restore_credi
     run_jobs()
     assert s.get(SalesHeader, doc.id).status == "Released"
 
+    over = make_document(s, "Invoice", "T-IN-CL2")
+    over.customer.credit_limit = Decimal("1.00")  # over the limit: approval, delegated
+    s.commit()
+    approvals.send_approval_request(s, "sales_header", over, user(s, "msuyama"))
+    s.commit()
+    run_jobs()
+    assert s.get(SalesHeader, over.id).status == "Pending Approval"
+    delegate_then_approve(s, run_jobs, "sales_header", over.id, "Pending Approval", SalesHeader)
+    assert s.get(SalesHeader, over.id).status == "Released"
+
 
 def change(s, record_type, record, field, value, user_name):
     modify_record(s, record_type, record, {field: Decimal(value)}, user(s, user_name).id)
@@ -173,7 +201,7 @@ def test_credit_limit_change_is_held_until_approved(db_session, run_jobs, restor
     s.expire_all()
     assert s.get(Customer, alfki.id).credit_limit == Decimal("0.00")  # reverted at once
     assert entries(s, "customer", alfki.id) == [("sbuchanan", "Open")]
-    decide(s, run_jobs, "customer", alfki.id, "sbuchanan")
+    delegate_then_approve(s, run_jobs, "customer", alfki.id)
     assert s.get(Customer, alfki.id).credit_limit == Decimal("5000.00")
     assert s.scalar(select(WorkflowRecordChange.status)) == "Applied"
 
@@ -216,7 +244,7 @@ def test_item_unit_price_change_approval(db_session, run_jobs, restore_credit_li
     run_jobs()
     s.expire_all()
     assert s.get(Item, chai.id).unit_price == before
-    decide(s, run_jobs, "item", chai.id, "sbuchanan")
+    delegate_then_approve(s, run_jobs, "item", chai.id)
     assert s.get(Item, chai.id).unit_price == before + 2
 
 

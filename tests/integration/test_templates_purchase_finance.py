@@ -15,7 +15,7 @@ from portal.records import service as records
 from portal.records.models import GenJournalBatch, GenJournalLine, PostedDocument, PurchaseHeader
 from portal.records.registry import LIST_VIEWS, RECORD_TYPES
 from portal.workflow.models import WorkflowInstance
-from test_templates import decide, entries, use_template, user
+from test_templates import decide, delegate_then_approve, entries, use_template, user
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 
@@ -61,6 +61,10 @@ def test_purchase_document_approval_templates_through_each_branch(db_session, ru
     assert s.get(PurchaseHeader, doc.id).status == "Open"
     assert entries(s, "purchase_header", doc.id)[0] == ("sbuchanan", "Canceled")
 
+    send(s, run_jobs, "purchase_header", s.get(PurchaseHeader, doc.id))
+    delegate_then_approve(s, run_jobs, "purchase_header", doc.id, "Pending Approval", PurchaseHeader)
+    assert s.get(PurchaseHeader, doc.id).status == "Released"
+
 
 def test_a_large_purchase_order_climbs_to_the_vice_president(db_session, run_jobs):
     s = db_session
@@ -98,7 +102,7 @@ def test_journal_batch_approval_checks_the_balance_first(db_session, run_jobs, s
     balanced = batch(s, ("300.00", None), ("-300.00", None))
     send(s, run_jobs, "gen_journal_batch", balanced)
     assert s.get(GenJournalBatch, balanced.id).status == "Pending Approval"
-    decide(s, run_jobs, "gen_journal_batch", balanced.id, "sbuchanan")
+    delegate_then_approve(s, run_jobs, "gen_journal_batch", balanced.id, "Pending Approval", GenJournalBatch)
     assert s.get(GenJournalBatch, balanced.id).status == "Released"
 
 
