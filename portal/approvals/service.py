@@ -47,6 +47,18 @@ class ApprovalError(Exception):
     """An approval action isn't allowed (message for the user)."""
 
 
+def notify_about(session: Session, entry: ApprovalEntry, recipient_id: int, template_code: str, sender_id: int | None,
+                 type_: str = "Approval", message: str | None = None) -> None:
+    """A notification entry about approval ``entry`` (link to its record) for
+    ``recipient_id``, rendered with ``template_code``; sent by the dispatcher after
+    the commit."""
+    from portal.notifications.service import create_notification
+
+    create_notification(session, recipient_id=recipient_id, type_=type_, record_type=entry.record_type,
+                        record_id=entry.record_id, approval_entry_id=entry.id, template_code=template_code,
+                        sender_id=sender_id, custom_message=message)
+
+
 # ---------------------------------------------------------------- queries
 
 def pending_approvals(session: Session, record_type: str | None, record_id: int | None, instance_id: int | None = None) -> int:
@@ -315,8 +327,6 @@ def delegate(session: Session, entry_id: int, user: User | None, comment: str | 
     delegation date moves on by the same interval. The caller commits.
     Raises :class:`ApprovalError` (not found, not permitted, already decided or
     delegated by someone else, no one to delegate to)."""
-    from portal.notifications.service import create_notification
-
     entry = session.get(ApprovalEntry, entry_id)
     if entry is None:
         raise ApprovalError(f"Approval entry {entry_id} does not exist.")
@@ -357,10 +367,8 @@ def delegate(session: Session, entry_id: int, user: User | None, comment: str | 
     for recipient in dict.fromkeys([entry.approver_id, entry.sender_id]):
         if user is not None and recipient == user.id:
             continue
-        create_notification(session, recipient_id=recipient, type_="Approval", record_type=entry.record_type,
-                            record_id=entry.record_id, approval_entry_id=entry.id,
-                            template_code="approval_request" if recipient == entry.approver_id else "approval_delegated",
-                            sender_id=user.id if user else entry.sender_id, custom_message=comment)
+        notify_about(session, entry, recipient, "approval_request" if recipient == entry.approver_id else "approval_delegated",
+                     user.id if user else entry.sender_id, message=comment)
     raise_event(session, "approval_request_delegated", entry.record_type, entry.record_id,
                 {"instance_id": entry.workflow_instance_id, "entry_id": entry.id, "comment": comment},
                 user.id if user else None)
@@ -405,8 +413,6 @@ def create_overdue_notifications(session: Session, today: date | None = None, se
     each in an overdue approval entry. An entry already reported today is skipped, so
     running the job twice a day doesn't notify twice. Returns the new overdue approval
     entries. The caller commits."""
-    from portal.notifications.service import create_notification
-
     today = today or utcnow().date()
     start_of_day = datetime.combine(today, datetime.min.time())
     logged = []
@@ -421,9 +427,7 @@ def create_overdue_notifications(session: Session, today: date | None = None, se
             recipients.setdefault(setup.approver_id, "Approver's approver")
         recipients.setdefault(entry.sender_id, "Sender")
         for user_id, role in recipients.items():
-            create_notification(session, recipient_id=user_id, type_="Overdue", record_type=entry.record_type,
-                                record_id=entry.record_id, approval_entry_id=entry.id, template_code="approval_overdue",
-                                sender_id=sender_id)
+            notify_about(session, entry, user_id, "approval_overdue", sender_id, type_="Overdue")
             row = OverdueApprovalEntry(
                 approval_entry_id=entry.id, record_type=entry.record_type, record_id=entry.record_id,
                 record_title=entry.record_title, sent_to_id=user_id, approver_id=entry.approver_id,
@@ -666,8 +670,6 @@ def send_requests(ctx: StepContext) -> str:
     suffices has its other entries canceled, and the next sequence is opened. If
     nothing is left to approve, raise ``approval_request_approved``. After a delegation nothing new is opened (the delegation notified the new
     approver)."""
-    from portal.notifications.service import create_notification
-
     session = ctx.session
     base = select(ApprovalEntry).where(
         ApprovalEntry.workflow_instance_id == ctx.instance.id,
@@ -694,16 +696,8 @@ def send_requests(ctx: StepContext) -> str:
                 entry.status = CANCELED
                 continue
             entry.status = OPEN
-            create_notification(
-                session,
-                recipient_id=entry.approver_id,
-                type_="Approval",
-                record_type=entry.record_type,
-                record_id=entry.record_id,
-                approval_entry_id=entry.id,
-                template_code=ctx.options.get("notification_template") or "approval_request",
-                sender_id=entry.sender_id,
-            )
+            notify_about(session, entry, entry.approver_id, ctx.options.get("notification_template") or "approval_request",
+                         entry.sender_id)
             notified.append(entry.approver.full_name)
         session.flush()
     if notified:
@@ -719,8 +713,6 @@ def send_requests(ctx: StepContext) -> str:
 
 
 def _close_all(ctx: StepContext, statuses: list[str], new_status: str, notify: bool, template: str) -> int:
-    from portal.notifications.service import create_notification
-
     session = ctx.session
     entries = list(
         session.scalars(
@@ -739,17 +731,7 @@ def _close_all(ctx: StepContext, statuses: list[str], new_status: str, notify: b
     if notify:
         any_entry = session.scalars(select(ApprovalEntry).where(ApprovalEntry.workflow_instance_id == ctx.instance.id)).first()
         if any_entry is not None:
-            create_notification(
-                session,
-                recipient_id=any_entry.sender_id,
-                type_="Approval",
-                record_type=any_entry.record_type,
-                record_id=any_entry.record_id,
-                approval_entry_id=any_entry.id,
-                template_code=template,
-                sender_id=ctx.user_id,
-                custom_message=ctx.event.payload.get("comment"),
-            )
+            notify_about(session, any_entry, any_entry.sender_id, template, ctx.user_id, message=ctx.event.payload.get("comment"))
     session.flush()
     return len(entries)
 
