@@ -237,6 +237,19 @@ def _purchase(code: str, doc_type: str) -> dict:
     )
 
 
+def purchase_group_approval(code: str, doc_type: str) -> dict:
+    """Purchase document approval by a workflow user group (members in sequence; those
+    sharing a number in parallel). Ships without a group: a copy can't be enabled
+    until its Create approval requests response names one."""
+    definition = document_approval(
+        code, f"Purchase {doc_type} Approval Workflow (workflow user group)", "Purchase documents", "purchase_header",
+        "purchase_document_approval_requested", "purchase_document_approval_canceled",
+        [{"field": "document_type", "operator": "=", "value": doc_type}, {"field": "status", "operator": "=", "value": "Open"}],
+        approver_type="Workflow User Group",
+    )
+    return definition
+
+
 def journal_batch_approval(code: str) -> dict:
     """General journal batch approval: check the batch is balanced first; unbalanced →
     a message to the sender; balanced → the approval tree (released when approved)."""
@@ -337,6 +350,7 @@ TEMPLATES = [
     _purchase("MS-POAPW", "Order"),
     _purchase("MS-PIAPW", "Invoice"),
     _purchase("MS-PCMAPW", "Credit Memo"),
+    purchase_group_approval("MS-PIUGAPW", "Invoice"),
     journal_batch_approval("MS-GJBAPW"),
     journal_line_approval("MS-GJLAPW"),
     master_data_approval("MS-CUSTAPW", "Customer", "Sales and marketing", "customer"),

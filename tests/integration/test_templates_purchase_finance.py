@@ -14,7 +14,7 @@ from portal.approvals import service as approvals
 from portal.records import service as records
 from portal.records.models import GenJournalBatch, GenJournalLine, PostedDocument, PurchaseHeader
 from portal.records.registry import LIST_VIEWS, RECORD_TYPES
-from portal.workflow.models import WorkflowInstance
+from portal.workflow.models import Workflow, WorkflowInstance
 from test_templates import decide, delegate_then_approve, entries, use_template, user
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -124,3 +124,37 @@ def test_released_purchase_invoice_is_posted_and_a_payment_line_created(db_sessi
     inst = s.scalar(select(WorkflowInstance).where(WorkflowInstance.workflow_code.like("MS-PIW-%")))
     assert inst.status == "Completed", inst.error
     sink.wait_for("msuyama@northwind.test")
+
+
+def test_group_template_is_enabled_only_once_it_names_a_group_then_routes_through_it(db_session, run_jobs):
+    from portal.approvals.models import WorkflowUserGroup, WorkflowUserGroupMember
+    from portal.workflow import editor
+    from portal.workflow import service as workflows
+
+    s = db_session
+    for wf in s.scalars(select(Workflow).where(Workflow.template.is_(False))).unique():
+        wf.enabled = False
+    wf = workflows.copy(s, workflows.get(s, "MS-PIUGAPW"))
+    s.commit()
+    assert wf.code == "MS-PIUGAPW-01"
+    with pytest.raises(workflows.WorkflowError, match="needs a workflow user group code"):
+        workflows.set_enabled(s, wf, True)
+    s.rollback()
+    g = WorkflowUserGroup(code="PURCHASING", description="Purchasing")
+    g.members += [WorkflowUserGroupMember(user_id=user(s, "ndavolio").id, sequence_no=1),
+                  WorkflowUserGroupMember(user_id=user(s, "jleverling").id, sequence_no=2)]
+    s.add(g)
+    step = next(st for st in wf.steps if st.function_name == "create_approval_requests")
+    editor.set_response(wf, step.step_id, {**step.options, "workflow_user_group": "purchasing"}, step.next_step_id, session=s)
+    workflows.set_enabled(s, wf, True)  # a group code in any case names the group
+    s.commit()
+
+    doc = purchase(s, "Invoice")
+    send(s, run_jobs, "purchase_header", doc)
+    assert entries(s, "purchase_header", doc.id) == [("ndavolio", "Open"), ("jleverling", "Created")]
+    decide(s, run_jobs, "purchase_header", doc.id, "ndavolio")
+    decide(s, run_jobs, "purchase_header", doc.id, "jleverling", "delegate")  # Leverling → Fuller
+    assert s.get(PurchaseHeader, doc.id).status == "Pending Approval"
+    decide(s, run_jobs, "purchase_header", doc.id, "afuller")
+    assert s.get(PurchaseHeader, doc.id).status == "Released"
+    assert entries(s, "purchase_header", doc.id) == [("ndavolio", "Approved"), ("afuller", "Approved")]
