@@ -439,9 +439,14 @@ def create_overdue_notifications(session: Session, today: date | None = None, se
     return logged
 
 
-def overdue_log(session: Session, limit: int = 500) -> list[OverdueApprovalEntry]:
-    """The newest overdue approval entries (the Overdue Approval Entries page)."""
-    return list(session.scalars(select(OverdueApprovalEntry).order_by(OverdueApprovalEntry.id.desc()).limit(limit)).unique())
+def overdue_log(session: Session, user_id: int | None = None, limit: int = 500) -> list[OverdueApprovalEntry]:
+    """The newest overdue approval entries (the Overdue Approval Entries page): all,
+    or with ``user_id`` those sent to, about the approvals of, or sent by that user."""
+    q = select(OverdueApprovalEntry)
+    if user_id is not None:
+        q = q.where((OverdueApprovalEntry.sent_to_id == user_id) | (OverdueApprovalEntry.approver_id == user_id)
+                    | (OverdueApprovalEntry.sender_id == user_id))
+    return list(session.scalars(q.order_by(OverdueApprovalEntry.id.desc()).limit(limit)).unique())
 
 
 def create_overdue_notifications_response(ctx: StepContext) -> str:
@@ -593,11 +598,20 @@ def resolve_approvers(session: Session, record_type: str, record, sender_id: int
     return [Approver(s.user_id, seq) for seq, s in enumerate(chain, start=1)]
 
 
+def group_by_code(session: Session, code: str | None) -> WorkflowUserGroup | None:
+    """The workflow user group named ``code`` (codes are compared in capitals, as
+    the Workflow User Groups page stores them), or None."""
+    code = (code or "").strip().upper()
+    if not code:
+        return None
+    return session.scalar(select(WorkflowUserGroup).where(func.upper(WorkflowUserGroup.code) == code))
+
+
 def _group_approvers(session: Session, options: dict) -> list[Approver]:
     code = (options.get("workflow_user_group") or "").strip()
     if not code:
         raise ResponseError("Approver type Workflow User Group needs a workflow user group code.")
-    group = session.scalar(select(WorkflowUserGroup).where(func.upper(WorkflowUserGroup.code) == code.upper()))
+    group = group_by_code(session, code)
     if group is None:
         raise ResponseError(f"The workflow user group {code} does not exist.")
     if not group.members:

@@ -95,10 +95,9 @@ def validate_options(code: str, options: dict[str, Any], session: Session | None
         if approver_type == "Workflow User Group" and not options.get("workflow_user_group"):
             errors["workflow_user_group"] = "The Workflow User Group approver type needs a workflow user group code."
         elif approver_type == "Workflow User Group" and session is not None:
-            from portal.approvals.models import WorkflowUserGroup
+            from portal.approvals.service import group_by_code
 
-            code = str(options.get("workflow_user_group")).strip().upper()
-            if session.scalar(select(WorkflowUserGroup.id).where(func.upper(WorkflowUserGroup.code) == code)) is None:
+            if group_by_code(session, str(options.get("workflow_user_group"))) is None:
                 errors["workflow_user_group"] = f"There is no workflow user group {options.get('workflow_user_group')!r}."
     return errors
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from conftest import body_of, subject_of
+from conftest import body_of
 from portal.approvals import service as approvals
 from portal.approvals.models import ApprovalEntry, ApprovalUserSetup, OverdueApprovalEntry, WorkflowUserGroup, WorkflowUserGroupMember
 from portal.auth.models import User
@@ -139,11 +139,17 @@ def test_first_qualified_within_the_first_approvers_limit_is_that_approver(db_se
     assert entries(s, doc) == [(1, "sbuchanan", "Open")]
 
 
-def test_the_chain_ending_before_a_limit_covers_the_amount_is_a_clear_error(db_session, run_jobs):
-    s = db_session
+def limit_fuller(s, approver: str | None = None) -> None:
+    """Fuller's sales limit becomes 5,000 (below 10678's 5,256.50), his approver ``approver``."""
     fuller = setup_of(s, "afuller")
     fuller.unlimited_sales_approval, fuller.sales_amount_approval_limit = False, Decimal("5000")
+    fuller.approver_id = user(s, approver).id if approver else None
     s.commit()
+
+
+def test_the_chain_ending_before_a_limit_covers_the_amount_is_a_clear_error(db_session, run_jobs):
+    s = db_session
+    limit_fuller(s)
     install(s, "Approver", "Approver Chain")
     doc = send(s, run_jobs, "10678", "msuyama")
     assert doc.status == "Open" and entries(s, doc) == []
@@ -152,10 +158,7 @@ def test_the_chain_ending_before_a_limit_covers_the_amount_is_a_clear_error(db_s
 
 def test_a_loop_in_the_chain_is_a_clear_error(db_session, run_jobs):
     s = db_session
-    fuller = setup_of(s, "afuller")
-    fuller.unlimited_sales_approval, fuller.sales_amount_approval_limit = False, Decimal("5000")
-    fuller.approver_id = user(s, "sbuchanan").id
-    s.commit()
+    limit_fuller(s, "sbuchanan")
     install(s, "Approver", "Approver Chain")
     doc = send(s, run_jobs, "10678", "msuyama")
     assert "loops back to Steven Buchanan" in failure(s, doc)

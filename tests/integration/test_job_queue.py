@@ -329,28 +329,41 @@ def test_runs_lost_with_redis_are_enqueued_again(s, run_jobs):
     assert log.status == "Success" and s.get(JobQueueEntry, entry.id).status == "Finished"
 
 
-def test_a_worker_killed_mid_run_is_failed_then_retried(s, run_jobs, services, tmp_path):
-    """A real ``flask worker`` runs the notification dispatch while the SMTP server
-    never answers; the work horse and the worker are killed with SIGKILL (as when a
-    host dies). The run's lease runs out, the scheduler's reconcile records the run
-    as failed and the retry runs on another worker."""
+def dispatch_stuck_on_smtp(s, services, tmp_path, max_attempts: int, mail_timeout: int, lease_seconds: int):
+    """A notification dispatch entry claimed and run by a real ``flask worker``
+    subprocess (its own session) against an SMTP server that never answers; returns
+    (entry, worker Popen, the silent server's socket) once its run is In Process. The
+    caller kills the worker and closes the socket."""
     from portal.notifications.models import NotificationEntry
 
     hang = socket.socket()
     hang.bind(("127.0.0.1", 0))
     hang.listen(8)  # accepts connections into the backlog, never answers
     s.add(NotificationEntry(type="New Record", recipient_id=admin(s).id, template_code="workflow_failed", custom_message="hello"))
-    entry = new_entry(s, "system_job:notification_dispatch", max_attempts=3, rerun_delay_seconds=0)
+    entry = new_entry(s, "system_job:notification_dispatch", max_attempts=max_attempts, rerun_delay_seconds=0)
     tick(s)
-    env = {**os.environ, **services, "MAIL_PORT": str(hang.getsockname()[1]), "MAIL_TIMEOUT": "60", "JOB_QUEUE_RUN_LEASE_SECONDS": "2"}
+    env = {**os.environ, **services, "MAIL_PORT": str(hang.getsockname()[1]), "MAIL_TIMEOUT": str(mail_timeout),
+           "JOB_QUEUE_RUN_LEASE_SECONDS": str(lease_seconds)}
     out = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen([sys.executable, "-m", "flask", "worker"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                               start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and logs(s, entry)[0].status != "In Process":
+        time.sleep(0.2)
+    if logs(s, entry)[0].status != "In Process":
+        os.killpg(worker.pid, signal.SIGKILL)
+        hang.close()
+        raise AssertionError((tmp_path / "worker.log").read_text()[-2000:])
+    return entry, worker, hang
+
+
+def test_a_worker_killed_mid_run_is_failed_then_retried(s, run_jobs, services, tmp_path):
+    """A real ``flask worker`` runs the notification dispatch while the SMTP server
+    never answers; the work horse and the worker are killed with SIGKILL (as when a
+    host dies). The run's lease runs out, the scheduler's reconcile records the run
+    as failed and the retry runs on another worker."""
+    entry, worker, hang = dispatch_stuck_on_smtp(s, services, tmp_path, max_attempts=3, mail_timeout=60, lease_seconds=2)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and logs(s, entry)[0].status != "In Process":
-            time.sleep(0.2)
-        assert logs(s, entry)[0].status == "In Process", (tmp_path / "worker.log").read_text()[-2000:]
         time.sleep(1.0)  # the lease is being renewed meanwhile
         assert service.reconcile(s)["failed"] == 0
         # The work horse runs in its own session: kill it (its pid is in the log entry) and the worker.
@@ -469,23 +482,8 @@ def test_a_killed_work_horse_is_reported_by_rq_and_the_retry_runs_on_the_same_wo
     """Only the work horse is killed; the worker lives on and RQ marks the job failed at
     once. The run's lease (30 s here) has not run out: reconcile notices the failure
     from RQ, and the retry runs on the same worker."""
-    from portal.notifications.models import NotificationEntry
-
-    hang = socket.socket()
-    hang.bind(("127.0.0.1", 0))
-    hang.listen(8)
-    s.add(NotificationEntry(type="New Record", recipient_id=admin(s).id, template_code="workflow_failed", custom_message="hello"))
-    entry = new_entry(s, "system_job:notification_dispatch", max_attempts=2, rerun_delay_seconds=0)
-    tick(s)
-    env = {**os.environ, **services, "MAIL_PORT": str(hang.getsockname()[1]), "MAIL_TIMEOUT": "5", "JOB_QUEUE_RUN_LEASE_SECONDS": "30"}
-    out = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen([sys.executable, "-m", "flask", "worker"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    entry, worker, hang = dispatch_stuck_on_smtp(s, services, tmp_path, max_attempts=2, mail_timeout=5, lease_seconds=30)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and logs(s, entry)[0].status != "In Process":
-            time.sleep(0.2)
-        assert logs(s, entry)[0].status == "In Process", (tmp_path / "worker.log").read_text()[-2000:]
         horse = int(re.search(r"\(pid (\d+)\)", logs(s, entry)[0].worker).group(1))
         os.kill(horse, signal.SIGKILL)
         deadline = time.monotonic() + 15
