@@ -30,6 +30,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     login.login_message = "Please sign in to open that page."
 
     from portal import models  # noqa: F401  (registers every table)
+    from portal.areas import register as register_areas
+
+    register_areas()
     from portal.db_events import install as install_db_events
 
     install_db_events(app)

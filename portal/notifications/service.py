@@ -10,7 +10,6 @@ import logging
 import re
 import socket
 from datetime import timedelta
-from decimal import Decimal
 
 from flask import current_app
 from flask_mail import Message
@@ -23,10 +22,10 @@ from portal.extensions import mail
 from portal.notifications.defaults import DEFAULT_TEMPLATES
 from portal.notifications.models import METHOD_EMAIL, METHOD_NOTE, NotificationEntry, NotificationTemplate, SentNotificationEntry
 from portal.notifications.rendering import TemplateRenderError, render
-from portal.records.models import SalesHeader
 from portal.records.registry import RECORD_TYPES, SLUG_OF
 from portal.util import utcnow
-from portal.workflow.engine import ResponseError
+from portal.workflow.engine import ResponseError, enqueue_after_commit
+from portal.workflow.rendering import record_context
 
 log = logging.getLogger(__name__)
 MAX_SEND_ATTEMPTS = 5
@@ -65,7 +64,7 @@ def create_notification(
         link=link, created_by_id=sender_id,
     )
     session.add(entry)
-    session.info["notifications_dirty"] = True
+    enqueue_after_commit(session, "jobs.notifications.send_notifications")
     return entry
 
 
@@ -73,29 +72,6 @@ def record_link(record_type: str, record_id: int | None) -> str:
     """The portal path of a record's card or document page."""
     slug = SLUG_OF.get(record_type)
     return f"/{slug}/{record_id}" if slug else "/"
-
-
-def record_context(session: Session, record_type: str | None, record) -> dict:
-    """Plain values for templates: the record's fields and ``title``; for customers,
-    ``open_orders`` (their sales orders not yet posted) and ``open_orders_total``."""
-    if record is None or record_type not in RECORD_TYPES:
-        return {"record": {"title": ""}}
-    rt = RECORD_TYPES[record_type]
-    values = {k: v for k, v in rt.values(record).items()}
-    values["title"] = rt.title(record)
-    ctx: dict = {"record": values}
-    if record_type == "customer":
-        orders = session.scalars(
-            select(SalesHeader)
-            .where(SalesHeader.customer_id == record.id, SalesHeader.document_type == "Order")
-            .order_by(SalesHeader.order_date, SalesHeader.no)
-        ).unique().all()
-        ctx["open_orders"] = [
-            {"no": o.no, "order_date": o.order_date.isoformat() if o.order_date else "", "status": o.status, "amount": o.amount}
-            for o in orders
-        ]
-        ctx["open_orders_total"] = sum((o.amount for o in orders), Decimal("0"))
-    return ctx
 
 
 def _template(session: Session, code: str | None) -> NotificationTemplate:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Callable
 
+from portal.workflow.catalog import RECORD_TYPES as ENGINE_RECORD_TYPES
 from portal.records.models import (
     ACCOUNT_TYPES,
     DOCUMENT_STATUSES,
@@ -534,9 +535,11 @@ def _posted(kind: str) -> RecordType:
 
 POSTED_TYPES = tuple(_posted(kind) for kind in POSTED_KINDS)
 
-RECORD_TYPES: dict[str, RecordType] = {
-    rt.key: rt for rt in (CUSTOMER, VENDOR, ITEM, SALES_DOCUMENT, PURCHASE_DOCUMENT, GEN_JOURNAL_BATCH, GEN_JOURNAL_LINE, *POSTED_TYPES)
-}
+# The engine's registry of record types (one dict: the engine reads what records registers).
+RECORD_TYPES: dict[str, RecordType] = ENGINE_RECORD_TYPES
+RECORD_TYPES.update(
+    {rt.key: rt for rt in (CUSTOMER, VENDOR, ITEM, SALES_DOCUMENT, PURCHASE_DOCUMENT, GEN_JOURNAL_BATCH, GEN_JOURNAL_LINE, *POSTED_TYPES)}
+)
 
 
 # List views: URL slug → the record type (narrowed to one document type where the

@@ -1,11 +1,23 @@
 """The event catalog and the response catalog.
 
 Events name what happened (Business Central's workflow events); responses name what
-to do (workflow responses) and are implemented in :mod:`portal.workflow.responses`.
-Codes are stable identifiers stored in workflow steps."""
+to do (workflow responses). Codes are stable identifiers stored in workflow steps.
+
+The engine knows no area: areas register with it here, as blueprints register routes
+(see :func:`portal.areas.register`):
+
+- :data:`RECORD_TYPES`: record types (``portal.records.registry`` fills it);
+- :data:`IMPLEMENTATIONS`: response code → function, through :func:`implements`;
+- :data:`VALUE_PROVIDERS`: extra values conditions see for some events (approvals);
+- :data:`CONTEXT_PROVIDERS`: extra template values per record type (records);
+- :data:`OPTION_VALIDATORS`: response-specific option checks (approvals);
+- :data:`RUN_FAILED_HANDLERS`: told when a run fails (notifications tells the user);
+- :data:`EFFECT_PERFORMERS`: effect kind → the function that performs it after commit.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 
 @dataclass(frozen=True)
@@ -194,3 +206,42 @@ RESPONSES: dict[str, ResponseDef] = {
         ResponseDef("remove_record_restriction", "Remove the record restriction"),
     )
 }
+
+
+# ---------------------------------------------------------------- registries (filled by the areas)
+
+RECORD_TYPES: dict[str, Any] = {}
+"""Record type key → record type (``portal.records.registry.RecordType``: ``model``,
+``values(record)``, ``title(record)``, ``amount``, ``line_fields``, ``field_names()``)."""
+
+IMPLEMENTATIONS: dict[str, Callable[[Any], str | None]] = {}
+"""Response code → function taking a ``StepContext`` and returning an outcome message."""
+
+VALUE_PROVIDERS: list[Callable[[Any, Any, dict], None]] = []
+"""``fn(session, outbox_event, values)`` adds event-specific values for conditions."""
+
+CONTEXT_PROVIDERS: dict[str, Callable[[Any, Any], dict]] = {}
+"""Record type key → ``fn(session, record)`` returning extra template values."""
+
+RUN_FAILED_HANDLERS: list[Callable[[Any, Any, Any], None]] = []
+"""``fn(session, instance, outbox_event)`` called in the transaction that marks a run Failed."""
+
+OPTION_VALIDATORS: dict[str, Callable[[Any, dict, dict], None]] = {}
+"""Response code → ``fn(session_or_None, options, errors)`` adding ``{option: message}``
+for rules beyond each option's kind (e.g. approvals: a group code must exist)."""
+
+EFFECT_PERFORMERS: dict[str, Callable[..., Any]] = {}
+"""Effect kind (``email``, ``webhook``) → performer; see :mod:`portal.workflow.effects`."""
+
+
+def implements(code: str):
+    """Decorator: register ``fn`` as the implementation of response ``code``.
+    Raises ``KeyError`` when the response catalog has no such code."""
+    if code not in RESPONSES:
+        raise KeyError(f"{code} is not in the response catalog")
+
+    def register(fn):
+        IMPLEMENTATIONS[code] = fn
+        return fn
+
+    return register

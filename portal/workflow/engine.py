@@ -30,9 +30,9 @@ from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
-from portal.records.registry import RECORD_TYPES, RecordType
 from portal.util import utcnow
 from portal.workflow import conditions
+from portal.workflow.catalog import RECORD_TYPES, RUN_FAILED_HANDLERS, VALUE_PROVIDERS
 from portal.workflow.models import (
     ACTIVE,
     COMPLETED,
@@ -81,24 +81,28 @@ def raise_event(
         event_code=code, record_type=record_type, record_id=record_id, payload=payload or {}, user_id=user_id
     )
     session.add(ev)
-    session.info["outbox_dirty"] = True
+    if not session.info.get("in_dispatcher"):  # the dispatcher's loop picks follow-ups up itself
+        enqueue_after_commit(session, "jobs.outbox.dispatch_outbox")
     return ev
+
+
+def enqueue_after_commit(session: Session, job: str) -> None:
+    """Enqueue RQ job ``job`` (dotted path) once after ``session`` commits: a burst of
+    changes in one transaction costs one enqueue; a rollback enqueues nothing."""
+    session.info.setdefault("after_commit_jobs", set()).add(job)
 
 
 @sa_event.listens_for(Session, "after_commit")
 def _enqueue_after_commit(session: Session) -> None:
     from portal.queue import enqueue_once
 
-    if session.info.pop("outbox_dirty", False) and not session.info.get("in_dispatcher"):
-        enqueue_once("jobs.outbox.dispatch_outbox")
-    if session.info.pop("notifications_dirty", False):
-        enqueue_once("jobs.notifications.send_notifications")
+    for job in sorted(session.info.pop("after_commit_jobs", ())):
+        enqueue_once(job)
 
 
 @sa_event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
-    session.info.pop("outbox_dirty", None)
-    session.info.pop("notifications_dirty", None)
+    session.info.pop("after_commit_jobs", None)
 
 
 # ---------------------------------------------------------------- context
@@ -114,10 +118,11 @@ class StepContext:
     step: WorkflowStepInstance
     event: OutboxEvent
     record: Any
-    record_type: RecordType | None
+    record_type: Any  # the registered record type, or None
     user_id: int | None
     options: dict = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
+    template_values: dict | None = None
 
     def raise_event(self, code: str, **payload: Any) -> OutboxEvent:
         """Raise a follow-up event on this record (handled after the current chain)."""
@@ -150,11 +155,8 @@ def event_values(session: Session, ev: OutboxEvent, record) -> dict[str, Any]:
             values["lines"] = [{f.name: f.value(line) for f in rt.line_fields} for line in getattr(record, "lines", [])]
     for name, value in (ev.payload.get("new_values") or {}).items():
         values.setdefault(name, value)  # the record's own (typed) values win
-    if ev.event_code.startswith("approval_request_"):
-        from portal.approvals.service import pending_approvals
-
-        values["pending_approvals"] = pending_approvals(session, ev.record_type, ev.record_id, ev.payload.get("instance_id"))
-        values["comment"] = ev.payload.get("comment")
+    for provider in VALUE_PROVIDERS:  # e.g. approvals: pending_approvals, comment
+        provider(session, ev, values)
     return values
 
 
@@ -274,7 +276,7 @@ def _log_run(ctx_session: Session, inst, step, ev, outcome, message=None, error=
 def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowStepInstance, ev: OutboxEvent) -> None:
     """Complete the event step ``step``, ignore its Active siblings, run the responses
     that follow it and activate the next events. Raises :class:`ResponseError`."""
-    from portal.workflow.responses import run_response
+    from portal.workflow.responses import run_response  # the engine's own module
 
     if session.scalar(select(WorkflowStepRun.id).where(WorkflowStepRun.key == f"{step.id}:{ev.id}")):
         return  # already done for this event (a retried job)
@@ -388,19 +390,8 @@ def _record_failure(session: Session, ev: OutboxEvent, error: str) -> None:
 
 
 def _notify_failure(session: Session, inst: WorkflowInstance, ev: OutboxEvent) -> None:
-    if ev.user_id is None or ev.event_code == "run_from_automate":
-        return  # the Run flow pane shows instant-flow failures to the user directly
-    from portal.notifications.service import create_notification
-
-    create_notification(
-        session,
-        recipient_id=ev.user_id,
-        type_="Approval" if "approval" in ev.event_code else "New Record",
-        record_type=inst.record_type,
-        record_id=inst.record_id,
-        template_code="workflow_failed",
-        custom_message=f"{inst.workflow_code}: {inst.error}",
-    )
+    for handler in RUN_FAILED_HANDLERS:  # e.g. notifications: tell the user who raised it
+        handler(session, inst, ev)
 
 
 def claim(session: Session, event_id: int) -> bool:

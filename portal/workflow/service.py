@@ -24,9 +24,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.auth.models import User
-from portal.records.registry import RECORD_TYPES
+from portal.workflow.catalog import RECORD_TYPES
 from portal.workflow import conditions as cond
-from portal.workflow.catalog import EVENTS, RESPONSES
+from portal.workflow.catalog import EVENTS, OPTION_VALIDATORS, RESPONSES
 from portal.workflow.models import (
     RUN_QUEUED,
     RUN_RUNNING,
@@ -87,18 +87,9 @@ def validate_options(code: str, options: dict[str, Any], session: Session | None
         elif opt.kind == "user" and session is not None:
             if session.scalar(select(User.id).where(User.user_name == str(value))) is None:
                 errors[opt.name] = f"{opt.label}: there is no user {value!r}."
-    if code == "create_approval_requests":
-        limit = options.get("limit_type")
-        approver_type = options.get("approver_type")
-        if limit == "Specific Approver" and not options.get("specific_approver"):
-            errors["specific_approver"] = "The Specific Approver limit type needs an approver ID."
-        if approver_type == "Workflow User Group" and not options.get("workflow_user_group"):
-            errors["workflow_user_group"] = "The Workflow User Group approver type needs a workflow user group code."
-        elif approver_type == "Workflow User Group" and session is not None:
-            from portal.approvals.service import group_by_code
-
-            if group_by_code(session, str(options.get("workflow_user_group"))) is None:
-                errors["workflow_user_group"] = f"There is no workflow user group {options.get('workflow_user_group')!r}."
+    validator = OPTION_VALIDATORS.get(code)  # e.g. approvals: approver type needs a group
+    if validator is not None:
+        validator(session, options, errors)
     return errors
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from portal.auth.models import AuditEntry
 from portal.auth.permissions import require_role
 from portal.extensions import db
-from portal.records.registry import RECORD_TYPES
+from portal.workflow.catalog import RECORD_TYPES
 from portal.workflow import service
 from portal.workflow.catalog import EVENTS, RESPONSES
 from portal.workflow.library import TEMPLATE_CATEGORIES

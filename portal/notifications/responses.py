@@ -1,0 +1,97 @@
+"""The notifications area's workflow responses (show a message, create a
+notification, send an e-mail) and the notice a user gets when a run they started
+fails. Registered with the engine on import (:func:`portal.areas.register`)."""
+from __future__ import annotations
+
+from portal.workflow.catalog import RUN_FAILED_HANDLERS, implements
+from portal.workflow.engine import ResponseError, StepContext
+from portal.workflow.responses import render_option
+
+
+@implements("show_message")
+def show_message(ctx: StepContext) -> str:
+    """The rendered ``message`` template becomes the run's result; the user who raised
+    the event also gets it as a notification (the Run flow pane shows instant flows'
+    results directly)."""
+    message = render_option(ctx, str(ctx.options.get("message") or ""))
+    if ctx.user_id is not None and ctx.event.event_code != "run_from_automate":
+        from portal.notifications.service import create_notification
+
+        create_notification(ctx.session, recipient_id=ctx.user_id, type_="New Record", record_type=ctx.instance.record_type,
+                            record_id=ctx.instance.record_id, template_code="workflow_notification", custom_message=message)
+    return message
+
+
+@implements("create_notification")
+def create_notification_response(ctx: StepContext) -> str:
+    """A notification entry for the sender (the user who raised the event), the
+    record's current approver, or a specific user; linked to the record or a custom
+    link; sent by the notification dispatcher."""
+    from sqlalchemy import select
+
+    from portal.approvals.models import OPEN, ApprovalEntry
+    from portal.auth.models import User
+    from portal.notifications.service import create_notification
+
+    who = ctx.options.get("recipient", "Sender")
+    if who == "Specific User":
+        user = ctx.session.scalar(select(User).where(User.user_name == (ctx.options.get("user") or "")))
+        recipient_id = user.id if user else None
+    elif who == "Approver":
+        entry = ctx.session.scalars(select(ApprovalEntry).where(
+            ApprovalEntry.workflow_instance_id == ctx.instance.id, ApprovalEntry.status == OPEN)).first()
+        recipient_id = entry.approver_id if entry else None
+    else:
+        recipient_id = ctx.user_id
+    if recipient_id is None:
+        raise ResponseError(f"There is no {who.lower()} to notify for {ctx.instance.record_title or 'this run'}.")
+    message = render_option(ctx, ctx.options.get("message") or "")
+    create_notification(
+        ctx.session, recipient_id=recipient_id, type_=ctx.options.get("notification_type", "New Record"),
+        record_type=ctx.instance.record_type, record_id=ctx.instance.record_id, template_code="workflow_notification",
+        sender_id=ctx.user_id, custom_message=message, link=ctx.options.get("link") or None,
+    )
+    recipient = ctx.session.get(User, recipient_id)
+    return f"Notification for {recipient.full_name}"
+
+
+@implements("send_email")
+def send_email(ctx: StepContext) -> str:
+    """Render the notification template for the record and send it to the address in
+    the record field ``to_field``."""
+    from portal.notifications.service import record_context, render_template_code, send_mail
+
+    if ctx.record is None:
+        raise ResponseError("The record no longer exists.")
+    to_field = ctx.options.get("to_field") or "email"
+    to = getattr(ctx.record, to_field, None)
+    if not to:
+        raise ResponseError(f"{ctx.record_type.title(ctx.record)} has no value in {to_field!r} to send the email to.")
+    context = record_context(ctx.session, ctx.instance.record_type, ctx.record)
+    context["inputs"] = ctx.instance.inputs or {}
+    context["message"] = (ctx.instance.inputs or {}).get("message", "")
+    subject, body = render_template_code(ctx.session, ctx.options.get("template"), context)
+    send_mail(to, subject, body)
+    return f"Email “{subject}” sent to {to}"
+
+
+def notify_run_failed(session, inst, ev) -> None:
+    """Tell the user who raised ``ev`` that run ``inst`` failed (a notification with the
+    workflow and the error). Instant flows are left out: the Run flow pane shows their
+    failure to the user directly."""
+    if ev.user_id is None or ev.event_code == "run_from_automate":
+        return
+    from portal.notifications.service import create_notification
+
+    create_notification(
+        session,
+        recipient_id=ev.user_id,
+        type_="Approval" if "approval" in ev.event_code else "New Record",
+        record_type=inst.record_type,
+        record_id=inst.record_id,
+        template_code="workflow_failed",
+        custom_message=f"{inst.workflow_code}: {inst.error}",
+    )
+
+
+RUN_FAILED_HANDLERS.append(notify_run_failed)
