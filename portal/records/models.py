@@ -415,3 +415,40 @@ class RecordRestriction(db.Model):
     details: Mapped[str] = mapped_column(String(250), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+
+# ---------------------------------------------------------------- number series
+
+class NoSeries(db.Model):
+    """A number series (Business Central's table 308 "No. Series"): a ``code`` such as
+    ``S-ORD`` and a ``description``. Its numbers come from its lines
+    (:class:`NoSeriesLine`) and are taken by :func:`portal.records.numbering.get_next_no`."""
+
+    __tablename__ = "no_series"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    description: Mapped[str] = mapped_column(String(100), default="")
+    lines: Mapped[list["NoSeriesLine"]] = relationship(
+        back_populates="series", cascade="all, delete-orphan", order_by="NoSeriesLine.line_no"
+    )
+
+
+class NoSeriesLine(db.Model):
+    """A line of a number series (Business Central's table 309 "No. Series Line"): the
+    numbers from ``starting_no`` to ``ending_no`` (empty = no end), ``increment_by``
+    apart, valid from ``starting_date`` (empty = always); ``last_no_used`` is the last
+    number given (empty = none yet: the next is ``starting_no``)."""
+
+    __tablename__ = "no_series_line"
+    __table_args__ = (UniqueConstraint("series_code", "line_no"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    series_code: Mapped[str] = mapped_column(ForeignKey("no_series.code", ondelete="CASCADE"))
+    line_no: Mapped[int] = mapped_column(default=10000)
+    starting_date: Mapped[date | None]
+    starting_no: Mapped[str] = mapped_column(String(20))
+    ending_no: Mapped[str | None] = mapped_column(String(20))
+    increment_by: Mapped[int] = mapped_column(default=1)
+    last_no_used: Mapped[str | None] = mapped_column(String(20))
+    last_date_used: Mapped[date | None]
+    open: Mapped[bool] = mapped_column(default=True)
+    series: Mapped[NoSeries] = relationship(back_populates="lines")

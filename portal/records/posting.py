@@ -38,7 +38,8 @@ from portal.records.models import (
     SalesHeader,
 )
 from portal.records.registry import POSTED_KEYS, RECORD_TYPES
-from portal.records.service import RecordError, _json, check_restriction, next_no, record_type_of
+from portal.records import numbering
+from portal.records.service import RecordError, _json, check_restriction, record_type_of
 from portal.util import utcnow
 from portal.workflow.engine import raise_event
 
@@ -49,12 +50,6 @@ POSTED_KIND: dict[tuple[str, str], str] = {
     ("purchase_header", "Order"): POSTED_PURCHASE_INVOICE,
     ("purchase_header", "Invoice"): POSTED_PURCHASE_INVOICE,
     ("purchase_header", "Credit Memo"): POSTED_PURCHASE_CREDIT_MEMO,
-}
-POSTED_NO_SERIES = {
-    POSTED_SALES_INVOICE: "PSI",
-    POSTED_SALES_CREDIT_MEMO: "PSCM",
-    POSTED_PURCHASE_INVOICE: "PPI",
-    POSTED_PURCHASE_CREDIT_MEMO: "PPCM",
 }
 
 
@@ -90,7 +85,7 @@ def post(session: Session, doc: SalesHeader | PurchaseHeader, user_id: int | Non
     amount = doc.recalculate()
     posted = PostedDocument(
         kind=kind,
-        no=next_no(session, PostedDocument, POSTED_NO_SERIES[kind], PostedDocument.kind == kind),
+        no=numbering.posted_no(session, kind),  # the posted document kind's number series
         source_document_type=doc.document_type,
         order_no=doc.no if doc.document_type == "Order" else None,
         pre_assigned_no=doc.no if doc.document_type != "Order" else None,

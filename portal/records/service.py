@@ -38,6 +38,7 @@ from portal.records.models import (
     SalesLine,
     Vendor,
 )
+from portal.records import numbering
 from portal.records.registry import RECORD_TYPES, Field, RecordType
 from portal.util import utcnow
 from portal.workflow.engine import raise_event
@@ -47,13 +48,6 @@ DOCUMENT_RECORD_TYPES: dict[type, str] = {
     SalesHeader: "sales_header",
     PurchaseHeader: "purchase_header",
     GenJournalBatch: "gen_journal_batch",
-}
-# number series of new documents: (record type, document type) → prefix
-NO_SERIES: dict[tuple[str, str], str] = {
-    ("sales_header", "Quote"): "SQ", ("sales_header", "Order"): "SO",
-    ("sales_header", "Invoice"): "SI", ("sales_header", "Credit Memo"): "SCM",
-    ("purchase_header", "Quote"): "PQ", ("purchase_header", "Order"): "PO",
-    ("purchase_header", "Invoice"): "PI", ("purchase_header", "Credit Memo"): "PCM",
 }
 
 
@@ -281,19 +275,6 @@ def reopen(session: Session, doc, user_id: int | None, by_workflow: bool = False
 
 # ---------------------------------------------------------------- new records
 
-def next_no(session: Session, model, prefix: str, where=None) -> str:
-    """The next number ``<prefix><5 digits>`` after the highest one in use."""
-    q = select(model.no).where(model.no.like(f"{prefix}%"))
-    if where is not None:
-        q = q.where(where)
-    highest = 0
-    for no in session.scalars(q):
-        suffix = no[len(prefix):]
-        if suffix.isdigit():
-            highest = max(highest, int(suffix))
-    return f"{prefix}{highest + 1:05d}"
-
-
 def _partner(session: Session, rt: RecordType, partner_no: str):
     model = Customer if rt.partner == "customer" else Vendor
     partner = session.scalar(select(model).where(model.no == (partner_no or "").strip()))
@@ -331,7 +312,7 @@ def _new_document(session: Session, rt: RecordType, values: dict[str, Any]):
     partner = _partner(session, rt, values.get(f"{rt.partner}_no") or "")
     record = rt.model(
         document_type=document_type,
-        no=next_no(session, rt.model, NO_SERIES[(rt.key, document_type)], rt.model.document_type == document_type),
+        no=numbering.document_no(session, rt.key, document_type),  # the document type's number series
         status=STATUS_OPEN,
         order_date=values.get("order_date") or utcnow().date(),
         currency_code=partner.currency_code or "",
