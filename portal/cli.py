@@ -22,22 +22,33 @@ DEMO_SIGN_INS = [
 
 
 def setup_demo(directory: str | None = None) -> list[str]:
-    """Import the Northwind data (idempotent), the default notification templates and
-    the shipped workflows. Returns printable report lines."""
-    from portal.importers.northwind import import_northwind
-    from portal.notifications.service import ensure_default_templates
-    from portal.workflow.library import install_demo_workflows, install_templates
+    """Import what is missing of the Northwind data, the default notification
+    templates and the demo workflows, refresh the read-only workflow template library
+    and create the number series that don't exist yet; commit. Existing records are
+    left as they are and nothing the import added once is added again (see
+    :mod:`portal.importers.northwind` and :mod:`portal.importers.demo`), so it is safe
+    on every start (``flask up``).
+
+    ``directory``: the Northwind CSV files (default: ``NORTHWIND_DIR``). Returns
+    printable report lines: per file / part "N new, M already there", the total, the
+    skipped rows by file and line. Raises what :func:`import_northwind` raises (before
+    anything is written)."""
+    from portal.importers.demo import install_demo_workflows, install_notification_templates
+    from portal.importers.northwind import SOURCE, import_northwind
+    from portal.records.numbering import ensure_series
+    from portal.workflow.library import TEMPLATES, install_templates
 
     directory = directory or current_app.config["NORTHWIND_DIR"]
     report = import_northwind(directory, db.session)
-    n_templates = ensure_default_templates(db.session)
-    workflows = install_demo_workflows(db.session)
+    install_notification_templates(db.session, report)
+    install_demo_workflows(db.session, report, SOURCE)
     templates = install_templates(db.session)
+    series = ensure_series(db.session)
     db.session.commit()
-    lines = list(report.summary())
-    lines.append(f"notification templates created: {n_templates}")
-    lines.append(f"workflows created: {', '.join(workflows) or 'none (already there)'}")
-    lines.append(f"workflow templates created: {', '.join(templates) or 'none (already there)'}")
+    lines = [f"Import from {directory}:", *report.summary()]
+    lines.append(f"workflow templates (read-only library, refreshed): {len(templates)} new, "
+                 f"{len(TEMPLATES) - len(templates)} already there")
+    lines.append(f"number series created: {', '.join(series) or 'none (already there)'}")
     return lines
 
 
@@ -90,7 +101,9 @@ def register(app: Flask) -> None:
     @click.argument("directory", required=False)
     def import_northwind_command(directory: str | None):
         """Import the Northwind CSV files from DIRECTORY (default: the bundled copy),
-        plus default notification templates and the demo workflows. Idempotent."""
+        plus default notification templates and the demo workflows: only what is
+        missing and was never imported before; existing records are left as they
+        are. Reports "N new, M already there" per file and the bad rows by line."""
         for line in setup_demo(directory):
             click.echo(line)
 

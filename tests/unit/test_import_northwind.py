@@ -1,4 +1,6 @@
-"""The Northwind CSV import (portal.importers.northwind) against a SQLite database."""
+"""The Northwind CSV import (portal.importers.northwind) against a SQLite database: the
+mapping, bad rows by file and line, and running it again (inserts only what it never
+imported, leaves every existing record as it is)."""
 from __future__ import annotations
 
 import shutil
@@ -18,12 +20,15 @@ import portal.models  # noqa: E402,F401  (registers every table)
 from portal.approvals.models import ApprovalUserSetup
 from portal.auth.models import User
 from portal.extensions import db
+from portal.importers.models import ImportLogEntry
 from portal.importers.northwind import FILES, import_northwind, read_csv
 from portal.records.models import (
+    POSTED_SALES_INVOICE,
     STATUS_RELEASED,
     Customer,
     Item,
     ItemCategory,
+    PostedDocument,
     SalesHeader,
     SalesLine,
     Salesperson,
@@ -119,15 +124,18 @@ def test_full_import_creates_every_record(session, imported):
         "SalesHeader": 830,
         "SalesLine": 2155,
     }
-    created = {name: c.created for name, c in imported.counts.items()}
-    assert created == {
+    new = {name: c.new for name, c in imported.counts.items()}
+    assert new == {
         "categories.csv": 8, "shippers.csv": 6, "suppliers.csv": 29, "customers.csv": 91,
         "employees.csv": 9, "products.csv": 77, "orders.csv": 830, "order_details.csv": 2155,
         "admin user": 1,
     }
+    assert all(c.already_there == 0 and c.skipped == 0 for c in imported.counts.values())
     lines = imported.summary()
-    assert any(line.startswith("order_details.csv") and "2155" in line for line in lines)
+    assert any(line.startswith("order_details.csv") and line.endswith(" 2155 new, 0 already there") for line in lines)
+    assert any(line.startswith("total") and line.endswith(" 3206 new, 0 already there") for line in lines)
     assert lines[-1] == "No errors."
+    assert count(session, ImportLogEntry) == 3206
 
 
 def test_master_data_mapping(session, imported):
@@ -247,7 +255,7 @@ def test_admin_user_is_the_one_approval_administrator(session, imported):
     assert session.scalar(select(func.count()).where(ApprovalUserSetup.approval_administrator.is_(True))) == 1
 
 
-# --------------------------------------------------------------------------- idempotence
+# --------------------------------------------------------------------------- running it again
 
 
 def test_second_import_changes_nothing(session, imported):
@@ -267,10 +275,12 @@ def test_second_import_changes_nothing(session, imported):
 
     assert report.ok
     for name, counts in report.counts.items():
-        assert (counts.created, counts.updated, counts.skipped) == (0, 0, 0), name
-    assert report.counts["order_details.csv"].unchanged == 2155
-    assert report.counts["orders.csv"].unchanged == 830
-    assert report.counts["employees.csv"].unchanged == 9
+        assert (counts.new, counts.skipped) == (0, 0), name
+    assert report.counts["order_details.csv"].already_there == 2155
+    assert report.counts["orders.csv"].already_there == 830
+    assert report.counts["employees.csv"].already_there == 9
+    assert report.counts["admin user"].already_there == 1
+    assert str(report.total) == "0 new, 3206 already there"
     assert row_counts(session) == before
     writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
     assert writes == []
@@ -278,13 +288,15 @@ def test_second_import_changes_nothing(session, imported):
     assert order(session, "10249").modified_at == stamp
 
 
-def test_reimport_updates_changed_rows_and_keeps_local_edits(session, imported, tmp_path):
-    # Local edits to values the import only sets on creation survive a re-import.
+def test_reimport_leaves_existing_records_as_they_are(session, imported, tmp_path):
+    # Local edits survive, even where the file now says something else.
     msuyama = user(session, "msuyama")
     msuyama.set_password("changed")
     alfki = session.scalar(select(Customer).where(Customer.no == "ALFKI"))
+    alfki.name = "Alfreds Futterkiste GmbH"
     alfki.credit_limit = Decimal("5000")
     alfki.email = "orders@alfki.example"
+    session.scalar(select(Item).where(Item.no == "I0011")).unit_price = Decimal("23.00")
     session.commit()
     stamp = alfki.modified_at
 
@@ -295,16 +307,66 @@ def test_reimport_updates_changed_rows_and_keeps_local_edits(session, imported, 
     session.commit()
 
     assert report.ok
-    assert (report.counts["customers.csv"].updated, report.counts["customers.csv"].unchanged) == (1, 90)
-    assert (report.counts["order_details.csv"].updated, report.counts["order_details.csv"].unchanged) == (1, 2154)
-    assert (report.counts["orders.csv"].updated, report.counts["orders.csv"].unchanged) == (1, 829)
+    assert str(report.counts["customers.csv"]) == "0 new, 91 already there"
+    assert str(report.counts["order_details.csv"]) == "0 new, 2155 already there"
+    assert str(report.counts["orders.csv"]) == "0 new, 830 already there"
     session.expire_all()
     alfki = session.scalar(select(Customer).where(Customer.no == "ALFKI"))
-    assert alfki.address == "Obere Str. 58"
-    assert alfki.modified_at >= stamp
+    assert (alfki.name, alfki.address, alfki.modified_at) == ("Alfreds Futterkiste GmbH", "Obere Str. 57", stamp)
     assert (alfki.credit_limit, alfki.email) == (Decimal("5000"), "orders@alfki.example")
+    assert session.scalar(select(Item.unit_price).where(Item.no == "I0011")) == Decimal("23.00")
     assert user(session, "msuyama").check_password("changed")
-    assert order(session, "10249").amount == Decimal("1882.00")  # 10 × 18.60 + 40 × 42.40
+    assert order(session, "10249").amount == Decimal("1863.40")
+
+
+def test_deleted_and_posted_records_do_not_come_back(session, imported):
+    # A customer without orders deleted, an order posted (posting removes the sales
+    # order and keeps its number as the posted invoice's order no.), an order line
+    # removed from an open order.
+    session.delete(session.scalar(select(Customer).where(Customer.no == "PARIS")))
+    posted = order(session, "10249")
+    session.add(PostedDocument(
+        kind=POSTED_SALES_INVOICE, no="PSI00001", source_document_type="Order", order_no="10249",
+        customer_id=posted.customer_id, partner_no="TOMSP", partner_name="Toms Spezialitäten",
+        posting_date=posted.order_date, amount=posted.amount,
+    ))
+    session.delete(posted)
+    header = order(session, "10250")
+    header.lines.remove(header.lines[0])
+    header.recalculate()
+    session.commit()
+    before = row_counts(session)
+
+    report = import_northwind(DATA, session)
+    session.commit()
+
+    assert report.ok
+    assert report.total.new == 0
+    assert row_counts(session) == before
+    assert session.scalar(select(Customer).where(Customer.no == "PARIS")) is None
+    assert order(session, "10249") is None
+    assert [line.line_no for line in order(session, "10250").lines] == [20000, 30000]
+
+
+def test_posted_order_is_recognised_without_the_log(session, imported):
+    """A database imported before the import log existed: the order posted since is
+    recognised by its posted invoice's order no.; the rows found are logged."""
+    posted = order(session, "10249")
+    session.add(PostedDocument(
+        kind=POSTED_SALES_INVOICE, no="PSI00001", source_document_type="Order", order_no="10249",
+        customer_id=posted.customer_id, partner_no="TOMSP", partner_name="Toms Spezialitäten",
+        posting_date=posted.order_date, amount=posted.amount,
+    ))
+    session.delete(posted)
+    session.execute(ImportLogEntry.__table__.delete())
+    session.commit()
+
+    report = import_northwind(DATA, session)
+    session.commit()
+    assert report.ok and report.total.new == 0
+    assert order(session, "10249") is None
+    assert count(session, ImportLogEntry) == 3206
+    assert session.scalar(select(func.count()).where(ImportLogEntry.outcome == "found")) == 3206
 
 
 def test_released_order_is_not_changed(session, imported, tmp_path):
@@ -312,26 +374,32 @@ def test_released_order_is_not_changed(session, imported, tmp_path):
     session.commit()
     data = copy_data(tmp_path)
     replace_line(data / "order_details.csv", 5, "10249,14,18.6000004,9,0", "10249,14,18.6000004,10,0")
+    replace_line(data / "orders.csv", 3, ",11.6099997,", ",99,")  # freight of 10249
+    # a third line for 10249 (right after its two)
+    lines = (data / "order_details.csv").read_text(encoding="utf-8").split("\n")
+    lines.insert(6, "10249,11,21,5,0")
+    (data / "order_details.csv").write_text("\n".join(lines), encoding="utf-8")
 
     report = import_northwind(data, session)
     session.commit()
     assert [str(e) for e in report.errors] == [
-        "order_details.csv line 5: order 10249 is Released; its lines are not changed"
+        "order_details.csv line 7: order 10249 is Released; line 30000 is not added"
     ]
-    assert report.counts["order_details.csv"].unchanged == 2154
-
-    # A changed header row is skipped, and with it the order's lines.
-    replace_line(data / "orders.csv", 3, ",11.6099997,", ",99,")  # freight of 10249
-    report = import_northwind(data, session)
-    session.commit()
-    assert [(e.file, e.line) for e in report.errors] == [
-        ("orders.csv", 3), ("order_details.csv", 5), ("order_details.csv", 6)
-    ]
-    assert report.errors[0].message == "order 10249 is Released; only Open orders are updated"
-    assert report.errors[2].message == "unknown order_id 10249 (not in orders.csv, or its row was skipped)"
+    assert report.counts["order_details.csv"].already_there == 2155
+    assert report.counts["orders.csv"].already_there == 830
     session.expire_all()
     header = order(session, "10249")
     assert (header.freight, header.amount, header.status) == (Decimal("11.61"), Decimal("1863.40"), STATUS_RELEASED)
+    assert len(header.lines) == 2
+
+    # Reopened, the order gets the line that was never imported.
+    header.status = "Open"
+    session.commit()
+    report = import_northwind(data, session)
+    session.commit()
+    assert report.ok and str(report.counts["order_details.csv"]) == "1 new, 2155 already there"
+    session.expire_all()
+    assert order(session, "10249").amount == Decimal("1968.40")  # + 5 × 21.00
 
 
 # --------------------------------------------------------------------------- bad rows
@@ -380,14 +448,14 @@ def test_bad_rows_are_reported_and_the_rest_imports(session, tmp_path):
     report = import_northwind(DATA, session)
     session.commit()
     assert report.ok
-    assert report.counts["customers.csv"].created == 1
-    assert report.counts["customers.csv"].updated == 1  # ALFKI's address
-    assert report.counts["products.csv"].created == 1
-    assert report.counts["order_details.csv"].created == 6
-    assert report.counts["order_details.csv"].updated == 0
+    assert str(report.counts["customers.csv"]) == "1 new, 90 already there"
+    assert str(report.counts["products.csv"]) == "1 new, 76 already there"
+    assert str(report.counts["order_details.csv"]) == "6 new, 2149 already there"
     assert count(session, SalesLine) == 2155
     session.expire_all()
     assert order(session, "10250").amount == Decimal("1552.60")
+    alfki = session.scalar(select(Customer).where(Customer.no == "ALFKI"))
+    assert alfki.address == 'Obere Str. 57\nHinterhaus, 2. Stock "links"'  # not changed back
 
 
 def test_employee_whose_manager_is_unknown_is_skipped_with_its_reports(session, tmp_path):
