@@ -48,6 +48,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     for bp in (auth_bp, records_bp, approvals_bp, approval_setup_bp, flows_bp, notifications_bp, workflows_bp, jobqueue_bp):
         app.register_blueprint(bp)
+    from portal.records.no_series_views import bp as no_series_bp  # No. Series (admins)
+
+    app.register_blueprint(no_series_bp)
 
     from portal.cli import register as register_cli
 
