@@ -8,7 +8,7 @@ def dispatch_outbox() -> int:
     """Process pending outbox events (and those they raise). Returns the count."""
     from portal.extensions import db
     from portal.queue import job_started
-    from portal.workflow.engine import dispatch_pending
+    from portal.workflow.dispatch import dispatch_pending
 
     with app_context():
         job_started("jobs.outbox.dispatch_outbox")
@@ -19,9 +19,9 @@ def dispatch_outbox() -> int:
 
 
 def sweep_outbox() -> int:
-    """Requeue events stuck in processing (a worker died), then dispatch."""
+    """Requeue events whose worker died (their lease ran out), then dispatch."""
     from portal.extensions import db
-    from portal.workflow.engine import dispatch_pending, requeue_stale
+    from portal.workflow.dispatch import dispatch_pending, requeue_stale
 
     with app_context():
         try:

@@ -33,15 +33,42 @@ def ensure_redis(app):
     return server
 
 
-def start_smtp_sink(host: str, port: int, maildir: str):
+class DedupMailbox:
+    """aiosmtpd handler storing each message in a Maildir once per ``Message-ID``: a
+    retried send of the same mail (same id) is accepted and dropped, as a careful
+    receiving server would. Messages without an id are always stored."""
+
+    def __init__(self, maildir: str):
+        import mailbox
+        import threading
+
+        self.box = mailbox.Maildir(maildir, create=True)
+        self.lock = threading.Lock()
+        self.seen = {m["Message-ID"].strip() for m in self.box if m["Message-ID"]}
+
+    async def handle_DATA(self, server, session, envelope):
+        import email
+
+        message = email.message_from_bytes(envelope.original_content or envelope.content)
+        msgid = (message["Message-ID"] or "").strip()
+        with self.lock:
+            if msgid and msgid in self.seen:
+                return "250 OK (already received)"
+            self.box.add(message)
+            if msgid:
+                self.seen.add(msgid)
+        return "250 OK"
+
+
+def start_smtp_sink(host: str, port: int, maildir: str, handler=None):
     """Start an SMTP server on ``host:port`` that stores every message in the Maildir
-    ``maildir``. Returns the aiosmtpd ``Controller`` (``.stop()`` to end)."""
+    ``maildir``, one per Message-ID (:class:`DedupMailbox`, or ``handler``). Returns
+    the aiosmtpd ``Controller`` (``.stop()`` to end)."""
     from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Mailbox
 
     for sub in ("tmp", "new", "cur"):
         (Path(maildir) / sub).mkdir(parents=True, exist_ok=True)
-    controller = Controller(Mailbox(maildir), hostname=host, port=port)
+    controller = Controller(handler or DedupMailbox(maildir), hostname=host, port=port)
     controller.start()
     return controller
 

@@ -37,6 +37,7 @@ log = logging.getLogger("portal.scheduler")
 RENEW_EVERY = 1.0  # seconds: lease renewal and expired entries at most this often (passes can be more frequent)
 RECONCILE_EVERY = 5.0  # seconds
 SYNC_EVERY = 60.0  # seconds
+WATCHDOG_EVERY = 2.0  # seconds: engine work nobody is doing (lost enqueues, dead workers' claims)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Scheduler:
         self.batch = batch
         self.active = False
         self._last_reconcile = 0.0
+        self._last_watchdog = 0.0
         self._last_sync = 0.0
         self._last_renewal = -RENEW_EVERY
         self._last_housekeeping = -RENEW_EVERY
@@ -123,6 +125,17 @@ class Scheduler:
             report.reconciled = service.reconcile(s)
             if any(report.reconciled.values()):
                 log.warning("reconciled runs: %s", report.reconciled)
+        if mono - self._last_watchdog >= WATCHDOG_EVERY:
+            self._last_watchdog = mono
+            from portal.workflow.dispatch import watchdog
+
+            try:
+                enqueued = watchdog(s)
+                if enqueued:
+                    log.info("watchdog enqueued %s", ", ".join(enqueued))
+            except Exception as exc:  # noqa: BLE001 - the scheduler goes on; the next pass tries again
+                s.rollback()
+                log.warning("engine watchdog failed: %s", exc)
         if mono - self._last_sync >= SYNC_EVERY:
             self._last_sync = mono
             added = service.sync_workflow_schedules(s)

@@ -37,6 +37,8 @@ class NotificationEntry(db.Model):
     send_after: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(120))  # the worker sending it
+    lease_until: Mapped[datetime | None]  # a claim whose lease ran out is taken over
     recipient: Mapped[User] = relationship(foreign_keys=[recipient_id], lazy="joined")
 
 

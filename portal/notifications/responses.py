@@ -3,9 +3,11 @@ notification, send an e-mail) and the notice a user gets when a run they started
 fails. Registered with the engine on import (:func:`portal.areas.register`)."""
 from __future__ import annotations
 
-from portal.workflow.catalog import RUN_FAILED_HANDLERS, implements
+from portal.notifications.service import perform_emails
+from portal.workflow.catalog import EFFECT_PERFORMERS, RUN_FAILED_HANDLERS, implements
+from portal.workflow.effects import add_effect
 from portal.workflow.engine import ResponseError, StepContext
-from portal.workflow.responses import render_option
+from portal.workflow.responses import render_option, template_context
 
 
 @implements("show_message")
@@ -57,9 +59,12 @@ def create_notification_response(ctx: StepContext) -> str:
 
 @implements("send_email")
 def send_email(ctx: StepContext) -> str:
-    """Render the notification template for the record and send it to the address in
-    the record field ``to_field``."""
-    from portal.notifications.service import record_context, render_template_code, send_mail
+    """Render the notification template ``template`` for the record and e-mail it to
+    the address in the record's field ``to_field`` (default ``email``) — after the
+    commit, as an effect with a stable Message-ID (:mod:`portal.workflow.effects`),
+    retried on temporary SMTP failures. Returns the mail's description (replaced by
+    "… sent to …" once it is sent)."""
+    from portal.notifications.service import render_template_code
 
     if ctx.record is None:
         raise ResponseError("The record no longer exists.")
@@ -67,12 +72,11 @@ def send_email(ctx: StepContext) -> str:
     to = getattr(ctx.record, to_field, None)
     if not to:
         raise ResponseError(f"{ctx.record_type.title(ctx.record)} has no value in {to_field!r} to send the email to.")
-    context = record_context(ctx.session, ctx.instance.record_type, ctx.record)
-    context["inputs"] = ctx.instance.inputs or {}
+    context = dict(template_context(ctx))
     context["message"] = (ctx.instance.inputs or {}).get("message", "")
     subject, body = render_template_code(ctx.session, ctx.options.get("template"), context)
-    send_mail(to, subject, body)
-    return f"Email “{subject}” sent to {to}"
+    effect = add_effect(ctx, "email", f"Email “{subject}” to {to}", {"to": to, "subject": subject, "html": body})
+    return effect.description
 
 
 def notify_run_failed(session, inst, ev) -> None:
@@ -95,3 +99,6 @@ def notify_run_failed(session, inst, ev) -> None:
 
 
 RUN_FAILED_HANDLERS.append(notify_run_failed)
+
+
+EFFECT_PERFORMERS["email"] = perform_emails

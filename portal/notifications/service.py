@@ -90,17 +90,80 @@ def render_template_code(session: Session, code: str | None, context: dict) -> t
         raise ResponseError(f"Template {code}: {exc}") from exc
 
 
-def send_mail(to: str, subject: str, html: str) -> None:
-    """Send one email through SMTP (Flask-Mail) with the configured timeout (seconds).
-    Raises ``OSError`` / ``smtplib.SMTPException`` on failure."""
+def build_message(to: str, subject: str, html: str, key: str | None = None) -> Message:
+    """An HTML e-mail with a plain-text alternative. ``key`` (an idempotency key)
+    becomes a stable ``Message-ID`` ``<key@domain>``: a retry of the same mail carries
+    the same id, and receivers (the SMTP sink, the Mailbox) keep one message per id."""
     text = html_lib.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<(br|/p|/tr)\s*/?>", "\n", html))).strip()
-    msg = Message(subject=subject, recipients=[to], html=html, body=text, sender=current_app.config["MAIL_DEFAULT_SENDER"])
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    msg = Message(subject=subject, recipients=[to], html=html, body=text, sender=sender)
+    if key:
+        domain = re.search(r"@([A-Za-z0-9.-]+)", str(sender))
+        msg.msgId = f"<{key}@{domain.group(1) if domain else 'workflow-portal'}>"
+    return msg
+
+
+def send_messages(messages: list[Message]) -> list[Exception | None]:
+    """Send ``messages`` over one SMTP connection (Flask-Mail) with the configured
+    ``MAIL_TIMEOUT`` (seconds). Returns, per message, None (sent) or the exception
+    (``OSError``, ``smtplib.SMTPException``); a broken connection fails the rest."""
+    results: list[Exception | None] = []
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(current_app.config["MAIL_TIMEOUT"])
     try:
-        mail.send(msg)
+        with mail.connect() as conn:
+            for msg in messages:
+                try:
+                    conn.send(msg)
+                    results.append(None)
+                except Exception as exc:  # noqa: BLE001 - reported per message
+                    if exc.__class__.__name__ == "JobTimeoutException":
+                        raise
+                    results.append(exc)
+    except Exception as exc:  # noqa: BLE001 - connecting or closing failed
+        if exc.__class__.__name__ == "JobTimeoutException":
+            raise
+        results += [exc] * (len(messages) - len(results))  # (closing alone failing changes nothing sent)
     finally:
         socket.setdefaulttimeout(previous)
+    return results
+
+
+def send_mail(to: str, subject: str, html: str, key: str | None = None) -> None:
+    """Send one e-mail (see :func:`build_message`). Raises ``OSError`` /
+    ``smtplib.SMTPException`` on failure."""
+    error = send_messages([build_message(to, subject, html, key)])[0]
+    if error is not None:
+        raise error
+
+
+def is_permanent_smtp_error(exc: Exception) -> bool:
+    """True when retrying can't help: the server refused the recipients or answered
+    a 5xx code. Timeouts, connection errors and 4xx answers may be temporary."""
+    import smtplib
+
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return True
+    code = getattr(exc, "smtp_code", None)
+    return isinstance(code, int) and code >= 500
+
+
+def perform_emails(items: list[dict]) -> list:
+    """Effect performer for e-mails (``payload`` = ``{"to", "subject", "html"}``): all
+    of a batch over one SMTP connection, each with the Message-ID of its effect key.
+    Returns one :class:`portal.workflow.effects.Outcome` per item."""
+    from portal.workflow.effects import Outcome
+
+    messages = [build_message(i["payload"]["to"], i["payload"]["subject"], i["payload"]["html"], i["key"]) for i in items]
+    out = []
+    for item, error in zip(items, send_messages(messages)):
+        p = item["payload"]
+        if error is None:
+            out.append(Outcome("done", f"Email “{p['subject']}” sent to {p['to']}"))
+        else:
+            status = "failed" if is_permanent_smtp_error(error) else "retry"
+            out.append(Outcome(status, f"Email to {p['to']}: {error.__class__.__name__}: {error}"))
+    return out
 
 
 def _entry_context(session: Session, n: NotificationEntry) -> dict:
@@ -131,43 +194,87 @@ def _entry_context(session: Session, n: NotificationEntry) -> dict:
     return ctx
 
 
-def send_due(session: Session, limit: int = 500) -> dict[str, int]:
-    """Send notification entries whose ``send_after`` has passed: by email when the
-    recipient has an address, else as a Note in the portal inbox. Sent entries move to
-    sent notification entries; failures stay with the error and are retried up to
-    ``MAX_SEND_ATTEMPTS`` times. Returns ``{"sent": n, "failed": n}``."""
-    due = session.scalars(
-        select(NotificationEntry)
-        .where(NotificationEntry.send_after <= utcnow(), NotificationEntry.attempts < MAX_SEND_ATTEMPTS)
-        .order_by(NotificationEntry.id)
+def claim_due(session: Session, limit: int = 100) -> list[int]:
+    """Claim up to ``limit`` due notification entries for this worker (a conditional
+    UPDATE with a lease; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL): two workers never
+    send the same entry; a dead worker's claims are taken over when their lease runs
+    out. Commits. Returns the ids."""
+    from sqlalchemy import and_, or_, update
+
+    from portal.workflow.leases import lease_end, worker_id
+
+    now = utcnow()
+    table = NotificationEntry.__table__
+    c = table.alias("c")
+    candidates = (
+        select(c.c.id)
+        .where(c.c.send_after <= now, c.c.attempts < MAX_SEND_ATTEMPTS, or_(c.c.lease_until.is_(None), c.c.lease_until < now))
+        .order_by(c.c.id)
         .limit(limit)
-    ).unique().all()
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = session.execute(
+        update(table).where(table.c.id.in_(candidates.scalar_subquery()))
+        .values(claimed_by=worker_id(), lease_until=lease_end(), attempts=table.c.attempts + 1)
+        .returning(table.c.id)
+    ).scalars().all()
+    session.commit()
+    return sorted(ids)
+
+
+def send_due(session: Session, limit: int = 100) -> dict[str, int]:
+    """Send the notification entries that are due, batch after batch: claim a batch
+    (:func:`claim_due`), render it, end the transaction, e-mail the ones whose
+    recipient has an address over one SMTP connection (each with the stable
+    Message-ID ``<notification-<id>-<created>@…>``), then in one transaction move the sent ones
+    to sent notification entries (Notes go straight there) and keep failures with
+    their error, retried after a back-off up to ``MAX_SEND_ATTEMPTS`` times.
+    Returns ``{"sent": n, "failed": n}``."""
+    from sqlalchemy import update
+
+    from portal.workflow.leases import KEEPER, worker_id
+
     sent = failed = 0
-    for n in due:
-        try:
-            subject, body = render_template_code(session, n.template_code or "approval_request", _entry_context(session, n))
-            address = recipient_address(session, n.recipient)
-            method = METHOD_EMAIL if address else METHOD_NOTE
-            if method == METHOD_EMAIL:
-                send_mail(address, subject, body)
-            session.add(SentNotificationEntry(
-                type=n.type, recipient_id=n.recipient_id, record_type=n.record_type, record_id=n.record_id,
-                approval_entry_id=n.approval_entry_id, method=method, subject=subject, body=body, link=n.link,
-                created_at=n.created_at,
-            ))
-            session.delete(n)
+    with KEEPER.holding(session.get_bind(), NotificationEntry.__table__):
+        while True:
+            ids = claim_due(session, limit)
+            if not ids:
+                break
+            prepared: list[tuple[int, dict | None, Exception | None]] = []
+            for n in session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids)).order_by(NotificationEntry.id)).unique():
+                try:
+                    subject, body = render_template_code(session, n.template_code or "approval_request", _entry_context(session, n))
+                    address = recipient_address(session, n.recipient)
+                    prepared.append((n.id, {"subject": subject, "body": body, "address": address,
+                                            "key": f"notification-{n.id}-{n.created_at:%Y%m%d%H%M%S%f}",
+                                            "method": METHOD_EMAIL if address else METHOD_NOTE}, None))
+                except Exception as exc:  # noqa: BLE001 - kept with its error
+                    prepared.append((n.id, None, exc))
+            session.rollback()  # no transaction stays open while mail goes out
+            mails = [(i, p) for i, p, e in prepared if p and p["method"] == METHOD_EMAIL]
+            errors = dict(zip([i for i, _ in mails], send_messages(
+                [build_message(p["address"], p["subject"], p["body"], p["key"]) for i, p in mails])))
+            for entry_id, p, error in prepared:
+                error = error or errors.get(entry_id)
+                n = session.get(NotificationEntry, entry_id)
+                if n is None or n.claimed_by != worker_id():
+                    continue  # taken over meanwhile: the other worker records it
+                if error is None:
+                    session.add(SentNotificationEntry(
+                        type=n.type, recipient_id=n.recipient_id, record_type=n.record_type, record_id=n.record_id,
+                        approval_entry_id=n.approval_entry_id, method=p["method"], subject=p["subject"], body=p["body"],
+                        link=n.link, created_at=n.created_at,
+                    ))
+                    session.delete(n)
+                    sent += 1
+                else:
+                    log.warning("notification %s failed: %s", entry_id, error)
+                    n.error = f"{error.__class__.__name__}: {error}"
+                    n.send_after = utcnow() + timedelta(seconds=30 * n.attempts)
+                    n.lease_until = None
+                    failed += 1
             session.commit()
-            sent += 1
-        except Exception as exc:  # noqa: BLE001 - kept with its error, retried later
-            if exc.__class__.__name__ == "JobTimeoutException":
-                raise  # the job ran out of time: let RQ and the job queue record it as failed
-            session.rollback()
-            log.warning("notification %s failed: %s", n.id, exc)
-            n.attempts += 1
-            n.error = f"{exc.__class__.__name__}: {exc}"
-            n.send_after = utcnow() + timedelta(seconds=30 * n.attempts)
-            session.commit()
-            failed += 1
     return {"sent": sent, "failed": failed}
 
 

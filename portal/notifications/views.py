@@ -26,14 +26,20 @@ def _decode(value: str | None) -> str:
 
 
 def sink_messages() -> list[dict]:
-    """Messages received by the SMTP sink (Maildir), newest first: dicts with key,
-    date, from, to, subject and the html/text body."""
+    """Messages received by the SMTP sink (Maildir), newest first, one per
+    Message-ID (a mail retried with the same id shows once): dicts with key, date,
+    from, to, subject, message_id and the html/text body."""
     path = Path(current_app.config["MAIL_SINK_DIR"])
     if not path.exists():
         return []
     box = mailbox.Maildir(str(path), create=False)
     out = []
+    seen: set[str] = set()
     for key, msg in box.items():
+        msgid = (msg.get("Message-ID") or "").strip()
+        if msgid and msgid in seen:
+            continue
+        seen.add(msgid)
         body = ""
         for part in msg.walk():
             if part.get_content_type() in ("text/html", "text/plain") and not part.is_multipart():
@@ -42,7 +48,7 @@ def sink_messages() -> list[dict]:
                     break
         out.append({
             "key": key, "date": msg.get("Date", ""), "from": _decode(msg.get("From")), "to": _decode(msg.get("To")),
-            "subject": _decode(msg.get("Subject")), "body": body,
+            "subject": _decode(msg.get("Subject")), "body": body, "message_id": msgid,
             "mtime": (path / "new" / key).stat().st_mtime if (path / "new" / key).exists() else 0,
         })
     out.sort(key=lambda m: m["mtime"], reverse=True)

@@ -208,6 +208,11 @@ RESPONSES: dict[str, ResponseDef] = {
 }
 
 
+# Responses that leave the record as it is: the record's template values built for
+# one of them are reused by the next response of the chain (others rebuild them).
+KEEPS_RECORD = frozenset({"do_nothing", "show_message", "create_notification", "send_email", "call_webhook"})
+
+
 # ---------------------------------------------------------------- registries (filled by the areas)
 
 RECORD_TYPES: dict[str, Any] = {}

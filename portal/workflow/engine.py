@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from portal.extensions import db
 from portal.util import utcnow
 from portal.workflow import conditions
-from portal.workflow.catalog import RECORD_TYPES, RUN_FAILED_HANDLERS, VALUE_PROVIDERS
+from portal.workflow.catalog import KEEPS_RECORD, RECORD_TYPES, RUN_FAILED_HANDLERS, VALUE_PROVIDERS
 from portal.workflow.models import (
     ACTIVE,
     COMPLETED,
@@ -51,6 +51,7 @@ from portal.workflow.models import (
     OutboxEvent,
     Workflow,
     WorkflowInstance,
+    WorkflowStep,
     WorkflowStepInstance,
     WorkflowStepRun,
 )
@@ -122,7 +123,7 @@ class StepContext:
     user_id: int | None
     options: dict = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
-    template_values: dict | None = None
+    shared: dict = field(default_factory=dict)  # shared by the responses of one chain
 
     def raise_event(self, code: str, **payload: Any) -> OutboxEvent:
         """Raise a follow-up event on this record (handled after the current chain)."""
@@ -164,7 +165,7 @@ def event_values(session: Session, ev: OutboxEvent, record) -> dict[str, Any]:
 
 def create_instance(
     session: Session,
-    workflow: Workflow,
+    workflow,
     record_type: str | None,
     record_id: int | None,
     trigger: str,
@@ -172,8 +173,10 @@ def create_instance(
     started_by_id: int | None = None,
     status: str = RUN_RUNNING,
 ) -> WorkflowInstance:
-    """Start an instance of ``workflow``: copy its steps (with options and conditions)
-    into step instances, the entry point Active and the rest Inactive."""
+    """Start an instance of ``workflow`` (a :class:`Workflow` or a cached
+    :class:`WorkflowDef`): copy its steps (with options and conditions) into step
+    instances, the entry point Active and the rest Inactive. Returns the flushed
+    instance."""
     record = load_record(session, record_type, record_id)
     rt = RECORD_TYPES.get(record_type or "")
     inst = WorkflowInstance(
@@ -211,21 +214,95 @@ def create_instance(
     return inst
 
 
-def entry_step(workflow: Workflow):
+def entry_step(workflow):
+    """The entry-point step of ``workflow`` (a :class:`Workflow` or a cached
+    :class:`WorkflowDef`), or None."""
     for step in workflow.steps:
         if step.entry_point:
             return step
     return None
 
 
-def matching_workflows(session: Session, code: str, record_type: str | None, values: dict, old_values: dict | None = None) -> list[Workflow]:
+@dataclass(frozen=True)
+class StepDef:
+    """A workflow step as plain data (cached): the fields a step instance copies."""
+
+    step_id: int
+    description: str | None
+    entry_point: bool
+    previous_step_id: int | None
+    next_step_id: int | None
+    sequence_no: int
+    type: str
+    function_name: str
+    options: dict
+    conditions: list
+
+
+@dataclass(frozen=True)
+class WorkflowDef:
+    """An enabled workflow as plain data (cached per process until a workflow is
+    added, enabled, disabled, edited or deleted): what matching and starting an
+    instance need, without loading the workflow for each event."""
+
+    id: int
+    code: str
+    description: str
+    record_type: str | None
+    steps: tuple[StepDef, ...]
+
+
+_cache: dict[str, Any] = {"key": None, "workflows": ()}
+
+
+def _cache_key(session: Session) -> tuple:
+    """What changes whenever a workflow is added, enabled, disabled, edited (its
+    ``modified_at``, bumped for step edits too) or deleted: (count, max modified)."""
+    row = session.execute(select(func.count(Workflow.id), func.max(Workflow.modified_at))).one()
+    return (row[0], row[1])
+
+
+def enabled_workflows(session: Session) -> tuple[WorkflowDef, ...]:
+    """The enabled, non-template workflows as cached :class:`WorkflowDef` rows, ordered
+    by code. One cheap query checks the cache; it is rebuilt only after a change."""
+    key = _cache_key(session)
+    if _cache["key"] != key:
+        rows = session.scalars(
+            select(Workflow).where(Workflow.enabled.is_(True), Workflow.template.is_(False)).order_by(Workflow.code)
+        ).unique().all()
+        _cache["workflows"] = tuple(
+            WorkflowDef(
+                wf.id, wf.code, wf.description, wf.record_type,
+                tuple(
+                    StepDef(st.step_id, st.description, st.entry_point, st.previous_step_id, st.next_step_id, st.sequence_no,
+                            st.type, st.function_name, dict(st.options or {}), list(st.conditions or []))
+                    for st in wf.steps
+                ),
+            )
+            for wf in rows
+        )
+        _cache["key"] = key
+    return _cache["workflows"]
+
+
+@sa_event.listens_for(Session, "before_flush")
+def _touch_edited_workflows(session: Session, _context, _instances) -> None:
+    """A step added, changed or removed marks its workflow modified, so every
+    process's cache of enabled workflows (:func:`enabled_workflows`) sees the edit."""
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, WorkflowStep):
+            wf = obj.workflow if obj.workflow is not None else (session.get(Workflow, obj.workflow_id) if obj.workflow_id else None)
+            if wf is not None and wf not in session.deleted:
+                wf.modified_at = utcnow()
+
+
+def matching_workflows(session: Session, code: str, record_type: str | None, values: dict, old_values: dict | None = None) -> list[WorkflowDef]:
     """Enabled, non-template workflows whose entry-point event is ``code`` on
-    ``record_type`` and whose entry conditions hold for ``values``."""
-    rows = session.scalars(
-        select(Workflow).where(Workflow.enabled.is_(True), Workflow.template.is_(False)).order_by(Workflow.code)
-    ).unique().all()
+    ``record_type`` and whose entry conditions hold for ``values`` (old values for
+    field-change rules). Returns cached :class:`WorkflowDef` rows (``id``, ``code``,
+    ``description``, ``record_type``, ``steps``)."""
     found = []
-    for wf in rows:
+    for wf in enabled_workflows(session):
         step = entry_step(wf)
         if step is None or step.type != STEP_EVENT or step.function_name != code:
             continue
@@ -273,12 +350,16 @@ def _log_run(ctx_session: Session, inst, step, ev, outcome, message=None, error=
     )
 
 
-def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowStepInstance, ev: OutboxEvent) -> None:
+def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowStepInstance, ev: OutboxEvent,
+                       new_instance: bool = False) -> None:
     """Complete the event step ``step``, ignore its Active siblings, run the responses
-    that follow it and activate the next events. Raises :class:`ResponseError`."""
+    that follow it and activate the next events; the instance is Completed when no
+    step is Active and none of its effects is still to be done (see
+    :func:`finish_if_done`). ``new_instance``: just created for ``ev`` (it can't have
+    run yet). Raises :class:`ResponseError`."""
     from portal.workflow.responses import run_response  # the engine's own module
 
-    if session.scalar(select(WorkflowStepRun.id).where(WorkflowStepRun.key == f"{step.id}:{ev.id}")):
+    if not new_instance and session.scalar(select(WorkflowStepRun.id).where(WorkflowStepRun.key == f"{step.id}:{ev.id}")):
         return  # already done for this event (a retried job)
     if inst.status == RUN_QUEUED:
         inst.status = RUN_RUNNING
@@ -293,6 +374,7 @@ def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowS
     rt = RECORD_TYPES.get(inst.record_type or "")
     current = step
     messages: list[str] = []
+    shared: dict = {}  # one chain's cache (e.g. the record's template values, built once)
     while True:
         if current.type == STEP_RESPONSE and current.next_step_id is not None:
             _activate_followups(inst, _by_step_id(inst, current.next_step_id))
@@ -302,8 +384,10 @@ def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowS
         if responses:
             nxt = responses[0]
             started = utcnow()
-            ctx = StepContext(session, inst, nxt, ev, record, rt, ev.user_id, dict(nxt.options or {}))
+            ctx = StepContext(session, inst, nxt, ev, record, rt, ev.user_id, dict(nxt.options or {}), shared=shared)
             message = run_response(ctx)
+            if nxt.function_name not in KEEPS_RECORD:
+                shared.pop("template_values", None)  # the record may have changed
             nxt.status = COMPLETED
             if message:
                 messages.append(message)
@@ -316,10 +400,30 @@ def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowS
         break
     if messages:  # the run's outcome so far, chain after chain
         inst.result = "\n".join(([inst.result] if inst.result else []) + messages)
+    finish_if_done(session, inst)
+
+
+def finish_if_done(session: Session, inst: WorkflowInstance) -> bool:
+    """Complete a running instance that has no Active step left and no effect still
+    to be done (an e-mail or webhook call waiting for delivery keeps it Running); an
+    instance one of whose effects failed for good is Failed with that error. Its
+    step instances are then archived. Returns True if the instance ended."""
+    from portal.workflow.models import EFFECT_FAILED, EFFECT_UNFINISHED, Effect
+
+    if inst.status not in (RUN_RUNNING, RUN_QUEUED) or any(s.status == ACTIVE for s in inst.step_instances):
+        return False
     session.flush()
-    if not any(s.status == ACTIVE for s in inst.step_instances):
+    states = set(session.scalars(select(Effect.status).where(Effect.instance_id == inst.id).distinct()))
+    if states & set(EFFECT_UNFINISHED):
+        return False
+    if EFFECT_FAILED in states:
+        inst.status = RUN_FAILED
+        errors = session.scalars(select(Effect.error).where(Effect.instance_id == inst.id, Effect.status == EFFECT_FAILED)).all()
+        inst.error = "\n".join(e for e in errors if e) or "An effect of this run failed."
+    else:
         inst.status = RUN_COMPLETED
-        inst.ended_at = inst.archived_at = utcnow()  # finished: its step instances are archived
+    inst.ended_at = inst.archived_at = utcnow()  # finished: its step instances are archived
+    return True
 
 
 def handle_event(session: Session, ev: OutboxEvent) -> list[WorkflowInstance]:
@@ -362,16 +466,17 @@ def handle_event(session: Session, ev: OutboxEvent) -> list[WorkflowInstance]:
     for wf in matching_workflows(session, ev.event_code, ev.record_type, values, old_values):
         inst = create_instance(session, wf, ev.record_type, ev.record_id, ev.event_code, ev.payload.get("inputs"), ev.user_id)
         step = next(s for s in inst.step_instances if s.entry_point)
-        execute_event_step(session, inst, step, ev)
+        execute_event_step(session, inst, step, ev, new_instance=True)
         started.append(inst)
     return started
 
 
-# ---------------------------------------------------------------- dispatcher
+# ---------------------------------------------------------------- failures
 
-def _record_failure(session: Session, ev: OutboxEvent, error: str) -> None:
+def record_failure(session: Session, ev: OutboxEvent, error: str) -> None:
     """Keep a failed run visible: mark the event's instance Failed, or, for an event
-    that would have started a workflow, a Failed instance of each matching workflow."""
+    that would have started a workflow, a Failed instance of each matching workflow;
+    the failure handlers (e.g. a notification to the user) are told."""
     instance_id = ev.payload.get("instance_id")
     inst = session.get(WorkflowInstance, instance_id) if instance_id else None
     if inst is None:
@@ -394,95 +499,14 @@ def _notify_failure(session: Session, inst: WorkflowInstance, ev: OutboxEvent) -
         handler(session, inst, ev)
 
 
-def claim(session: Session, event_id: int) -> bool:
-    """Claim a pending outbox row for this worker (one UPDATE; True if won)."""
-    res = session.execute(
-        update(OutboxEvent)
-        .where(OutboxEvent.id == event_id, OutboxEvent.status == OUTBOX_PENDING)
-        .values(status=OUTBOX_PROCESSING, claimed_at=utcnow(), attempts=OutboxEvent.attempts + 1)
-    )
-    session.commit()
-    return res.rowcount == 1
-
-
-def process_event(session: Session, event_id: int) -> str:
-    """Handle one claimed outbox event in its own transaction. Returns the event's
-    final status: done, failed, or pending (an unexpected error, to be retried)."""
-    ev = session.get(OutboxEvent, event_id)
-    try:
-        handle_event(session, ev)
-        ev.status = OUTBOX_DONE
-        ev.processed_at = utcnow()
-        session.commit()
-        return OUTBOX_DONE
-    except ResponseError as exc:
-        session.rollback()
-        ev = session.get(OutboxEvent, event_id)
-        _record_failure(session, ev, str(exc))
-        ev.status, ev.error, ev.processed_at = OUTBOX_FAILED, str(exc), utcnow()
-        session.commit()
-        return OUTBOX_FAILED
-    except Exception as exc:  # noqa: BLE001 - retried, then failed and visible
-        log.exception("outbox event %s failed", event_id)
-        session.rollback()
-        ev = session.get(OutboxEvent, event_id)
-        ev.error = f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=5)}"
-        if ev.attempts >= MAX_EVENT_ATTEMPTS:
-            _record_failure(session, ev, f"{exc.__class__.__name__}: {exc}")
-            ev.status, ev.processed_at = OUTBOX_FAILED, utcnow()
-        else:
-            ev.status = OUTBOX_PENDING
-        session.commit()
-        return ev.status
-
-
-def dispatch_pending(session: Session | None = None, max_events: int = 10_000) -> int:
-    """Claim and process pending outbox events, oldest first, including events raised
-    while processing. Returns the number processed."""
-    session = session or db.session
-    session.info["in_dispatcher"] = True
-    done = 0
-    skip: set[int] = set()
-    try:
-        while done < max_events:
-            ids = session.scalars(
-                select(OutboxEvent.id)
-                .where(OutboxEvent.status == OUTBOX_PENDING, OutboxEvent.id.notin_(skip) if skip else true())
-                .order_by(OutboxEvent.id)
-                .limit(50)
-            ).all()
-            session.commit()
-            if not ids:
-                break
-            for event_id in ids:
-                if not claim(session, event_id):
-                    continue
-                status = process_event(session, event_id)
-                if status == OUTBOX_PENDING:
-                    skip.add(event_id)  # retried by the next sweep, not in this loop
-                done += 1
-    finally:
-        session.info.pop("in_dispatcher", None)
-    return done
-
-
-def requeue_stale(session: Session, older_than_seconds: int = 300) -> int:
-    """Put events stuck in processing (a worker died) back to pending. Returns count."""
-    from datetime import timedelta
-
-    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-    res = session.execute(
-        update(OutboxEvent)
-        .where(OutboxEvent.status == OUTBOX_PROCESSING, OutboxEvent.claimed_at < cutoff)
-        .values(status=OUTBOX_PENDING)
-    )
-    session.commit()
-    return res.rowcount
-
-
 def pending_count(session: Session, record_type: str | None = None, record_id: int | None = None) -> int:
     """Outbox events not yet handled (optionally for one record)."""
     q = select(func.count(OutboxEvent.id)).where(OutboxEvent.status.in_([OUTBOX_PENDING, OUTBOX_PROCESSING]))
     if record_type:
         q = q.where(OutboxEvent.record_type == record_type, OutboxEvent.record_id == record_id)
     return session.scalar(q) or 0
+
+
+# The dispatcher lives in :mod:`portal.workflow.dispatch`; its entry points are also
+# reachable from here (older callers and tests).
+from portal.workflow.dispatch import claim, dispatch_pending, process_event, requeue_stale  # noqa: E402,F401

@@ -168,7 +168,10 @@ class OutboxEvent(db.Model):
     approval entry id for approval events, inputs for instant flows."""
 
     __tablename__ = "outbox_event"
-    __table_args__ = (Index("ix_outbox_event_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_event_status_id", "status", "id"),
+        Index("ix_outbox_event_record", "record_type", "record_id", "id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     event_code: Mapped[str] = mapped_column(String(80))
     record_type: Mapped[str | None] = mapped_column(String(40))
@@ -180,6 +183,8 @@ class OutboxEvent(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    lease_until: Mapped[datetime | None]  # a claim whose lease ran out is taken over
     processed_at: Mapped[datetime | None]
 
 
@@ -200,3 +205,45 @@ class WorkflowRecordChange(db.Model):
     status: Mapped[str] = mapped_column(String(20), default="Pending")  # Pending, Applied, Not Applied, Discarded
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+
+
+# Effect statuses
+EFFECT_PENDING = "pending"
+EFFECT_IN_PROGRESS = "in_progress"
+EFFECT_DONE = "done"
+EFFECT_FAILED = "failed"
+EFFECT_UNFINISHED = (EFFECT_PENDING, EFFECT_IN_PROGRESS)
+
+
+class Effect(db.Model):
+    """An external effect of a response (send an e-mail, call a webhook), written in
+    the transaction that ran the response and performed after the commit, outside
+    any transaction, by a delivery worker.
+
+    ``key`` is the idempotency key (instance, step instance, event): webhooks send it
+    as ``Idempotency-Key``, e-mails carry a ``Message-ID`` made from it. A worker
+    claims an effect (``in_progress`` with ``claimed_by`` and ``lease_until``, renewed
+    while it works), performs it and records the outcome; a claim whose lease ran out
+    is taken over. What is ``done`` is never performed again. ``payload`` holds what
+    to do, rendered when the response ran (to/subject/body, or url/method/headers/
+    body/timeout)."""
+
+    __tablename__ = "workflow_effect"
+    __table_args__ = (Index("ix_workflow_effect_status_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(String(300))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_instance.id", ondelete="CASCADE"), index=True)
+    step_instance_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_step_instance.id", ondelete="CASCADE"))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default=EFFECT_PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=5)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    lease_until: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]

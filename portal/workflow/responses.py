@@ -28,8 +28,8 @@ def template_context(ctx: StepContext) -> dict:
     """The values a flow's templates see: ``record`` (its fields and title; the last
     values the event carried when the record is gone), ``inputs`` and ``event``
     (old/new values, comment). Built once per step context."""
-    if ctx.template_values is not None:
-        return ctx.template_values
+    if "template_values" in ctx.shared:
+        return ctx.shared["template_values"]
     from portal.workflow.rendering import record_context
 
     context = record_context(ctx.session, ctx.instance.record_type, ctx.record)
@@ -38,7 +38,7 @@ def template_context(ctx: StepContext) -> dict:
         context["record"] = {**last, "title": ctx.instance.record_title or ""}
     context["inputs"] = ctx.instance.inputs or {}
     context["event"] = {k: v for k, v in (ctx.event.payload or {}).items() if k in ("old_values", "new_values", "comment")}
-    ctx.template_values = context
+    ctx.shared["template_values"] = context
     return context
 
 
@@ -160,34 +160,20 @@ def update_field(ctx: StepContext) -> str:
 
 @implements("call_webhook")
 def call_webhook(ctx: StepContext) -> str:
-    """Send the rendered body to ``url`` (JSON when it parses as JSON) with ``method``;
-    ``timeout`` seconds per try, ``retries`` more tries on connection errors and 5xx
-    answers with back-off (urllib3's Retry). A non-2xx answer fails the step."""
-    import json
+    """Call ``url`` with ``method`` and the rendered ``body`` (JSON when it parses as
+    JSON) — after the commit, as an effect (:mod:`portal.workflow.effects`) carrying
+    an ``Idempotency-Key``: ``timeout`` seconds per try, up to ``retries`` more tries
+    with back-off on connection errors, timeouts and 5xx answers; any other non-2xx
+    answer fails the run. Returns the call's description (replaced by the answer,
+    e.g. ``POST … → 201``, once it is done)."""
+    from portal.workflow.effects import add_effect, webhook_payload
 
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
-
-    url, method = ctx.options.get("url"), ctx.options.get("method", "POST")
+    url, method = str(ctx.options.get("url") or ""), str(ctx.options.get("method") or "POST").upper()
+    if not url:
+        raise ResponseError("The webhook has no URL.")
     body = render_option(ctx, ctx.options.get("body") or "")
     retries = int(ctx.options.get("retries") or 0)
     timeout = float(ctx.options.get("timeout") or 10)
-    session = requests.Session()
-    retry = Retry(total=retries, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504),
-                  allowed_methods=frozenset({"GET", "POST", "PUT", "PATCH"}), raise_on_status=False)
-    session.mount("http://", HTTPAdapter(max_retries=retry))
-    session.mount("https://", HTTPAdapter(max_retries=retry))
-    headers = {"User-Agent": "workflow-portal", "X-Workflow-Instance": str(ctx.instance.id)}
-    try:
-        json.loads(body)
-        headers["Content-Type"] = "application/json"
-    except ValueError:
-        headers["Content-Type"] = "text/plain; charset=utf-8"
-    try:
-        response = session.request(method, url, data=body.encode() if method != "GET" else None, headers=headers, timeout=timeout)
-    except requests.RequestException as exc:
-        raise ResponseError(f"{method} {url} failed: {exc.__class__.__name__}: {exc}") from exc
-    if not 200 <= response.status_code < 300:
-        raise ResponseError(f"{method} {url} answered {response.status_code} {response.reason}")
-    return f"{method} {url} → {response.status_code}"
+    effect = add_effect(ctx, "webhook", f"{method} {url}", webhook_payload(url, method, body, timeout, ctx.instance.id),
+                        max_attempts=retries + 1)
+    return effect.description

@@ -1,0 +1,308 @@
+"""External effects (an e-mail, a webhook call): recorded before, performed after the
+commit outside any transaction, recorded after — exactly once as far as the receiver
+can tell.
+
+1. A response calls :func:`add_effect` in the transaction that runs it: an
+   :class:`~portal.workflow.models.Effect` row with an idempotency key made from
+   (instance, step instance, event) and what to do, already rendered.
+2. After the commit a delivery job (:func:`deliver_effects`) claims due effects
+   (conditional UPDATE with a lease, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), ends
+   its transaction, performs them — e-mails of a batch over one SMTP connection,
+   webhooks over one HTTP session per worker — and records each outcome in one
+   short transaction.
+3. A failure that may be temporary (connection error, timeout, 5xx, 408/429) is
+   retried with back-off and **the same key**: webhooks send it as
+   ``Idempotency-Key``, e-mails carry ``Message-ID: <key@…>``, so a receiver that
+   already has it (the server took the data but the answer was lost) keeps one. A
+   permanent failure (4xx) or the last attempt fails the effect and its run.
+4. What is recorded as done is never performed again; a claim whose lease ran out
+   (its worker died) is taken over by another worker.
+
+Performers are registered per kind in :data:`portal.workflow.catalog.EFFECT_PERFORMERS`:
+``fn(items) -> outcomes`` where each item is ``{"id", "key", "payload", "attempts",
+"max_attempts"}`` and each outcome an :class:`Outcome`. The engine performs webhooks;
+the notifications area registers e-mail.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from portal.extensions import db
+from portal.util import utcnow
+from portal.workflow.catalog import EFFECT_PERFORMERS
+from portal.workflow.engine import StepContext, enqueue_after_commit, finish_if_done
+from portal.workflow.leases import KEEPER, lease_end, worker_id
+from portal.workflow.models import (
+    EFFECT_DONE,
+    EFFECT_FAILED,
+    EFFECT_IN_PROGRESS,
+    EFFECT_PENDING,
+    Effect,
+    WorkflowInstance,
+)
+
+log = logging.getLogger(__name__)
+
+DELIVERY_JOB = "jobs.effects.deliver_effects"
+BATCH_SIZE = 20
+_EF = Effect.__table__
+
+
+@dataclass
+class Outcome:
+    """What performing an effect came to: ``status`` ``done``, ``retry`` (may be
+    temporary: try again with the same key) or ``failed`` (for good); ``message`` in
+    words (the receiver's answer, or the error)."""
+
+    status: str
+    message: str
+
+
+def effect_key(ctx: StepContext) -> str:
+    """The idempotency key of the effect of the response being run: instance, step
+    instance and event, with the event's creation time to the microsecond (ids can
+    be reused after old rows are deleted; a key never is). A loop that runs the step
+    again for a new event gets a new key; a retried event gets the same."""
+    return f"wf{ctx.instance.id}-s{ctx.step.id}-e{ctx.event.id}-{ctx.event.created_at:%Y%m%d%H%M%S%f}"
+
+
+def add_effect(ctx: StepContext, kind: str, description: str, payload: dict, max_attempts: int = 5) -> Effect:
+    """Record an external effect of the running response (performed after the
+    commit). ``kind``: a registered performer (``email``, ``webhook``);
+    ``description``: what it does in words (run history); ``payload``: JSON data the
+    performer needs; ``max_attempts``: tries before it fails for good. Returns the
+    row (an existing one with the same key is returned as it is)."""
+    session = ctx.session
+    key = effect_key(ctx)
+    existing = session.scalar(select(Effect).where(Effect.key == key))
+    if existing is not None:
+        return existing
+    effect = Effect(key=key, kind=kind, description=description[:300], instance_id=ctx.instance.id,
+                    step_instance_id=ctx.step.id, payload=payload, max_attempts=max(1, int(max_attempts)),
+                    status=EFFECT_PENDING, attempts=0, next_attempt_at=utcnow())
+    session.add(effect)
+    enqueue_after_commit(session, DELIVERY_JOB)
+    return effect
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Seconds before attempt ``attempts + 1``: 1, 2, 4, … capped at 300."""
+    return float(min(300, 2 ** max(0, attempts - 1)))
+
+
+def claim_effects(session: Session, limit: int = BATCH_SIZE, now: datetime | None = None) -> list[int]:
+    """Claim up to ``limit`` effects that are due (pending past their next attempt
+    time, or in progress under an expired lease) for this worker. Commits. Returns
+    the ids."""
+    now = now or utcnow()
+    c = _EF.alias("c")
+    candidates = (
+        select(c.c.id)
+        .where(or_(and_(c.c.status == EFFECT_PENDING, c.c.next_attempt_at <= now),
+                   and_(c.c.status == EFFECT_IN_PROGRESS, c.c.lease_until < now)))
+        .order_by(c.c.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = session.execute(
+        update(_EF)
+        .where(_EF.c.id.in_(candidates.scalar_subquery()))
+        .values(status=EFFECT_IN_PROGRESS, claimed_by=worker_id(), lease_until=lease_end(), attempts=_EF.c.attempts + 1)
+        .returning(_EF.c.id)
+    ).scalars().all()
+    session.commit()
+    return sorted(ids)
+
+
+def _perform(rows) -> dict[int, Outcome]:
+    """Perform claimed effects grouped by kind. Returns ``{effect id: Outcome}``."""
+    outcomes: dict[int, Outcome] = {}
+    by_kind: dict[str, list[dict]] = {}
+    for r in rows:
+        by_kind.setdefault(r.kind, []).append(
+            {"id": r.id, "key": r.key, "payload": r.payload or {}, "attempts": r.attempts, "max_attempts": r.max_attempts})
+    for kind, items in by_kind.items():
+        performer = EFFECT_PERFORMERS.get(kind)
+        if performer is None:
+            for item in items:
+                outcomes[item["id"]] = Outcome("failed", f"No performer for effects of kind {kind!r}.")
+            continue
+        try:
+            results = performer(items)
+        except Exception as exc:  # noqa: BLE001 - a performer bug: retry later, visibly
+            log.exception("performing %s effects failed", kind)
+            results = [Outcome("retry", f"{exc.__class__.__name__}: {exc}")] * len(items)
+        for item, outcome in zip(items, results):
+            outcomes[item["id"]] = outcome
+    return outcomes
+
+
+def _record(session: Session, rows, outcomes: dict[int, Outcome]) -> None:
+    """Write the outcomes (only where this worker still holds the claim) and finish
+    the runs that have nothing left to do. Commits."""
+    now = utcnow()
+    touched: set[int] = set()
+    for r in rows:
+        outcome = outcomes[r.id]
+        if outcome.status == "done":
+            values = {"status": EFFECT_DONE, "outcome": outcome.message, "error": None, "done_at": now}
+        elif outcome.status == "retry" and r.attempts < r.max_attempts:
+            values = {"status": EFFECT_PENDING, "error": outcome.message,
+                      "next_attempt_at": now + timedelta(seconds=backoff_seconds(r.attempts))}
+        else:
+            values = {"status": EFFECT_FAILED, "error": f"{r.description}: {outcome.message}", "done_at": now}
+        res = session.execute(
+            update(_EF).where(_EF.c.id == r.id, _EF.c.claimed_by == worker_id(), _EF.c.status == EFFECT_IN_PROGRESS)
+            .values(lease_until=None, **values)
+        )
+        if res.rowcount and r.instance_id and values["status"] != EFFECT_PENDING:
+            touched.add(r.instance_id)
+            if values["status"] == EFFECT_DONE:
+                _report_done(session, r, outcome.message)
+    for instance_id in sorted(touched):
+        inst = session.get(WorkflowInstance, instance_id)
+        if inst is not None:
+            finish_if_done(session, inst)
+    session.commit()
+
+
+def _report_done(session: Session, row, message: str) -> None:
+    """Put the performed effect's outcome (e.g. ``POST … → 201``) where its response
+    wrote the description: the step's run history line and the run's result."""
+    from portal.workflow.models import WorkflowStepRun
+
+    _, step_part, event_part, _ = row.key.split("-")
+    session.execute(
+        update(WorkflowStepRun)
+        .where(WorkflowStepRun.key == f"{step_part[1:]}:{event_part[1:]}", WorkflowStepRun.message == row.description)
+        .values(message=message)
+    )
+    inst = session.get(WorkflowInstance, row.instance_id)
+    if inst is not None and inst.result and row.description in inst.result:
+        inst.result = inst.result.replace(row.description, message, 1)
+
+
+def deliver_effects(session: Session | None = None, limit: int = BATCH_SIZE, wait_for_retries: float = 15.0) -> dict[str, int]:
+    """Claim, perform and record due effects until none is left. Retries due within
+    a few seconds are waited for (at most ``wait_for_retries`` seconds in all); later
+    ones are enqueued again by the scheduler's :func:`portal.workflow.dispatch.watchdog`.
+    A full batch enqueues another delivery job so idle workers join in. Returns
+    counts of outcomes: ``{"done", "retry", "failed"}``."""
+    from portal.queue import enqueue_once
+
+    session = session or db.session
+    counts = {"done": 0, "retry": 0, "failed": 0}
+    waited = 0.0
+    with KEEPER.holding(session.get_bind(), _EF):
+        while True:
+            ids = claim_effects(session, limit)
+            if not ids:
+                soonest = session.scalar(select(func.min(Effect.next_attempt_at)).where(Effect.status == EFFECT_PENDING))
+                session.rollback()
+                if soonest is None:
+                    break
+                delay = max(0.05, (soonest - utcnow()).total_seconds())
+                if waited + delay > wait_for_retries:
+                    break
+                time.sleep(delay)
+                waited += delay
+                continue
+            if len(ids) == limit:
+                enqueue_once(DELIVERY_JOB)
+            rows = session.execute(
+                select(_EF.c.id, _EF.c.kind, _EF.c.key, _EF.c.payload, _EF.c.attempts, _EF.c.max_attempts,
+                       _EF.c.instance_id, _EF.c.description).where(_EF.c.id.in_(ids)).order_by(_EF.c.id)
+            ).all()
+            session.rollback()  # no transaction stays open while we call out
+            outcomes = _perform(rows)
+            for o in outcomes.values():
+                counts[o.status if o.status in counts else "failed"] += 1
+            _record(session, rows, outcomes)
+    return counts
+
+
+def effects_waiting(session: Session, now: datetime, idle_seconds: float = 2.0) -> bool:
+    """True if an effect is due but nobody seems to be on it: pending, due, and
+    created more than ``idle_seconds`` ago, or in progress under an expired lease."""
+    return session.scalar(
+        select(Effect.id).where(or_(
+            and_(Effect.status == EFFECT_PENDING, Effect.next_attempt_at <= now,
+                 Effect.created_at < now - timedelta(seconds=idle_seconds)),
+            and_(Effect.status == EFFECT_IN_PROGRESS, Effect.lease_until < now),
+        )).limit(1)
+    ) is not None
+
+
+# ---------------------------------------------------------------- webhooks
+
+_http: dict[int, object] = {}
+
+
+def http_session():
+    """This process's ``requests.Session`` (connections kept alive between calls;
+    a forked work horse makes its own)."""
+    import requests
+
+    pid = os.getpid()
+    session = _http.get(pid)
+    if session is None:
+        _http.clear()
+        session = _http[pid] = requests.Session()
+    return session
+
+
+RETRY_STATUSES = {408, 425, 429}
+
+
+def perform_webhooks(items: list[dict]) -> list[Outcome]:
+    """Call each webhook: ``payload`` = ``{"url", "method", "headers", "body",
+    "timeout"}`` (seconds per try) with the effect's key in ``Idempotency-Key``.
+    2xx → done; 5xx, 408/425/429, connection errors and timeouts → retry; other
+    answers → failed. Returns one :class:`Outcome` per item."""
+    import requests
+
+    out = []
+    http = http_session()
+    for item in items:
+        p = item["payload"]
+        method, url = p.get("method", "POST"), p["url"]
+        headers = {**(p.get("headers") or {}), "Idempotency-Key": item["key"]}
+        body = p.get("body")
+        try:
+            response = http.request(method, url, data=body.encode() if (body is not None and method != "GET") else None,
+                                    headers=headers, timeout=float(p.get("timeout") or 10), allow_redirects=False)
+        except requests.RequestException as exc:
+            out.append(Outcome("retry", f"{method} {url} failed: {exc.__class__.__name__}: {exc}"))
+            continue
+        text = f"{method} {url} → {response.status_code}"
+        if 200 <= response.status_code < 300:
+            out.append(Outcome("done", text))
+        elif response.status_code >= 500 or response.status_code in RETRY_STATUSES:
+            out.append(Outcome("retry", f"{method} {url} answered {response.status_code} {response.reason}"))
+        else:
+            out.append(Outcome("failed", f"{method} {url} answered {response.status_code} {response.reason}"))
+    return out
+
+
+EFFECT_PERFORMERS["webhook"] = perform_webhooks
+
+
+def webhook_payload(url: str, method: str, body: str, timeout: float, instance_id: int) -> dict:
+    """The payload of a webhook effect: JSON content type when ``body`` parses as
+    JSON, else plain text."""
+    headers = {"User-Agent": "workflow-portal", "X-Workflow-Instance": str(instance_id)}
+    try:
+        json.loads(body)
+        headers["Content-Type"] = "application/json"
+    except ValueError:
+        headers["Content-Type"] = "text/plain; charset=utf-8"
+    return {"url": url, "method": method, "headers": headers, "body": body, "timeout": timeout}
