@@ -14,8 +14,12 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    # Each user's time zone (IANA name): an approval entry is overdue once its due date
+    # is today or earlier in the approver's time zone.
+    with op.batch_alter_table("user", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("time_zone", sa.String(length=64), nullable=False, server_default="UTC"))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table("user", schema=None) as batch_op:
+        batch_op.drop_column("time_zone")

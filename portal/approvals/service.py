@@ -7,8 +7,17 @@ Rules follow Business Central's approvals management:
   the first one whose limit covers the amount; Specific Approver: the named user.
 - Approver types: Salesperson/Purchaser starts at the user whose setup carries the
   document's salesperson/purchaser code; Approver starts at the requester's approver.
+- Approver type Approver with limit type Approver Chain or First Qualified Approver
+  starts with the sender's own entry (approved at once); when the sender's own limit
+  covers the amount no one else is asked (``CreateApprReqForApprTypeApprover``).
 - Entries are created ``Created``; sending opens the lowest sequence still Created.
   An entry whose approver is the sender is approved at once.
+- Canceling a request cancels every one of its entries that isn't Rejected or
+  Canceled, the sender's approved one included (``CancelApprovalRequestsForRecord``).
+- An Open entry is overdue once its due date is today or earlier in the approver's
+  time zone (the overdue notifications report filters ``Due Date <= Today``).
+- While an enabled approval workflow's entry point matches an Open record, it can't
+  be released or posted by hand (:func:`approval_required`; ``IsSalesHeaderPendingApproval``).
 - Only Open entries can be acted on, only by their approver or the approval
   administrator; a decision is one conditional UPDATE, so two people acting at once
   produce exactly one decision.
@@ -39,7 +48,7 @@ from portal.approvals.models import (
 from portal.auth.models import AuditEntry, User
 from portal.records.registry import RECORD_TYPES
 from portal.util import utcnow
-from portal.workflow.models import OUTBOX_PENDING, OUTBOX_PROCESSING, OutboxEvent
+from portal.workflow.models import OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_PROCESSING, OutboxEvent, Workflow, WorkflowStepRun
 from portal.workflow.engine import ResponseError, StepContext, event_values, matching_workflows, raise_event
 
 
@@ -191,6 +200,128 @@ def _event_in_flight(session: Session, code: str, record_type: str, record_id: i
     )
 
 
+# ---------------------------------------------------------------- approval controls
+
+def approval_workflows_for(session: Session, record_type: str, record) -> list[Workflow]:
+    """The enabled approval workflows whose entry point — the record type's "approval
+    of this record requested" event with its conditions, line conditions included —
+    matches the record as it is now (the engine's :func:`matching_workflows` on the
+    values :func:`event_values` gives conditions).
+
+    Business Central: ``WorkflowManagement.CanExecuteWorkflow(Rec,
+    RunWorkflowOnSend...ForApprovalCode)``, i.e. ``IsSalesApprovalsWorkflowEnabled``,
+    ``IsPurchaseApprovalsWorkflowEnabled``, ``IsGeneralJournalBatchApprovalsWorkflowEnabled``
+    and ``IsGeneralJournalLineApprovalsWorkflowEnabled``.
+
+    Args: ``record_type`` a record type key; ``record`` its ORM object (None: none).
+    Returns the workflows, by code; [] for record types that can't be sent for approval."""
+    rt = RECORD_TYPES.get(record_type)
+    if rt is None or not rt.approvable or not rt.approval_event or record is None:
+        return []
+    probe = OutboxEvent(event_code=rt.approval_event, record_type=record_type, record_id=record.id, payload={})
+    return matching_workflows(session, rt.approval_event, record_type, event_values(session, probe, record))
+
+
+def approved_and_unchanged(session: Session, record_type: str, record_id: int) -> bool:
+    """True if the record's newest approval request ended approved — its entries are
+    Approved (or Canceled, as the others of an any-one sequence are), none Created,
+    Open or Rejected — and the record has not been changed by hand since the last
+    decision (an audit entry ``modify`` of the record after it).
+
+    This is the approval state of a record without a status, such as a general
+    journal line: Business Central restricts a journal line whenever it is inserted
+    or modified while a line approval workflow applies to it
+    (``RecordRestrictionMgt.RestrictGenJournalLine``) and lifts the restriction only
+    when the line is approved."""
+    newest = session.scalar(select(ApprovalEntry.workflow_instance_id).where(
+        ApprovalEntry.record_type == record_type, ApprovalEntry.record_id == record_id,
+    ).order_by(ApprovalEntry.id.desc()).limit(1))
+    if newest is None:
+        return False
+    entries = list(session.scalars(select(ApprovalEntry).where(
+        ApprovalEntry.record_type == record_type, ApprovalEntry.record_id == record_id,
+        ApprovalEntry.workflow_instance_id == newest)).unique())
+    statuses = {e.status for e in entries}
+    if APPROVED not in statuses or statuses & {CREATED, OPEN, REJECTED}:
+        return False
+    decided_at = max(e.last_modified_at for e in entries)
+    changed = session.scalar(select(AuditEntry.id).where(
+        AuditEntry.record_type == record_type, AuditEntry.record_id == record_id,
+        AuditEntry.action == "modify", AuditEntry.at > decided_at).limit(1))
+    return changed is None
+
+
+def approval_required(session: Session, record_type: str, record) -> list[Workflow]:
+    """The enabled approval workflows that hold the record now: it can't be released
+    or posted by hand until its approval is complete. Empty when nothing holds it.
+
+    - Sales and purchase documents and journal batches: held while their Status is
+      Open and an approval workflow's entry point matches them (Business Central's
+      ``IsSalesHeaderPendingApproval`` / ``IsPurchaseHeaderPendingApproval``: Status
+      Open and the approval workflow enabled for the document). Approval releases
+      them; a rejected or canceled request reopens them, so they are held again.
+    - General journal lines (no status of their own): held while a line approval
+      workflow matches them and they are not :func:`approved_and_unchanged`.
+    - Other records (customers, vendors, items) are never released or posted: [].
+
+    Args: ``record_type`` a record type key, ``record`` its ORM object.
+    Returns the matching workflows (their codes name what holds the record)."""
+    if record_type == "gen_journal_line":
+        workflows = approval_workflows_for(session, record_type, record)
+        if workflows and approved_and_unchanged(session, record_type, record.id):
+            return []
+        return workflows
+    if record_type not in ("sales_header", "purchase_header", "gen_journal_batch"):
+        return []
+    if getattr(record, "status", None) != "Open":
+        return []
+    return approval_workflows_for(session, record_type, record)
+
+
+class SendFailure(NamedTuple):
+    """Why the newest Send Approval Request of a record did not go through: the
+    ``reason`` in words, when it was sent and by whom (a :class:`User` or None)."""
+
+    reason: str
+    sent_at: datetime
+    sender: User | None
+
+
+def last_send_failure(session: Session, record_type: str, record_id: int) -> SendFailure | None:
+    """The outcome of the record's newest Send Approval Request when it failed:
+    the worker handling its event (``<record type>_approval_requested``) refused it
+    — no approver, the approver chain ends before a limit covers the amount, no
+    approval user setup, … (the workflow's responses raised a business error and
+    everything they did was rolled back, so the record is still Open with no new
+    entries) — or, when it was handled, no enabled approval workflow applied to the
+    record any more. None while it is still being handled, after it went through, or
+    when the record was never sent.
+
+    The record page shows this (it polls its state while the event is in flight), so
+    the sender learns why without opening Run History."""
+    rt = RECORD_TYPES.get(record_type)
+    if rt is None or not rt.approval_event:
+        return None
+    ev = session.scalars(select(OutboxEvent).where(
+        OutboxEvent.event_code == rt.approval_event, OutboxEvent.record_type == record_type,
+        OutboxEvent.record_id == record_id).order_by(OutboxEvent.id.desc()).limit(1)).first()
+    if ev is None or ev.status in (OUTBOX_PENDING, OUTBOX_PROCESSING):
+        return None
+    sender = session.get(User, ev.user_id) if ev.user_id else None
+    if ev.status == OUTBOX_FAILED:
+        error = (ev.error or "").strip()
+        if not error or "Traceback (most recent call last)" in error:
+            reason = "An unexpected error stopped it; an administrator can see the details in Run History."
+        else:
+            reason = error
+        return SendFailure(reason, ev.created_at, sender)
+    ran = session.scalar(select(WorkflowStepRun.id).where(WorkflowStepRun.event_id == ev.id).limit(1))
+    if ran is None:
+        return SendFailure("When the request was handled, no enabled approval workflow applied to the record any more, "
+                           "so nothing was sent.", ev.created_at, sender)
+    return None
+
+
 # ---------------------------------------------------------------- send / cancel
 
 def send_approval_request(session: Session, record_type: str, record, user: User) -> None:
@@ -205,8 +336,7 @@ def send_approval_request(session: Session, record_type: str, record, user: User
     status = getattr(record, "status", None)
     if status is not None and status != "Open":
         raise ApprovalError(f"{rt.title(record)} must have Status Open to be sent for approval; it is {status}.")
-    ev = OutboxEvent(event_code=rt.approval_event, record_type=record_type, record_id=record.id, payload={})
-    if not matching_workflows(session, rt.approval_event, record_type, event_values(session, ev, record)):
+    if not approval_workflows_for(session, record_type, record):
         raise ApprovalError(f"No approval workflow for this record type is enabled (for {rt.title(record)}).")
     raise_event(session, rt.approval_event, record_type, record.id, {}, user.id)
     session.add(AuditEntry(user_id=user.id, action="send_approval_request", record_type=record_type, record_id=record.id))
@@ -398,23 +528,39 @@ def delegate_due(session: Session, today: date | None = None) -> list[str]:
 
 # ---------------------------------------------------------------- overdue
 
-def overdue_entries(session: Session, today: date | None = None) -> list[ApprovalEntry]:
-    """Open entries whose due date is before ``today`` (UTC date)."""
-    today = today or utcnow().date()
-    return list(session.scalars(
-        select(ApprovalEntry).where(ApprovalEntry.status == OPEN, ApprovalEntry.due_date.is_not(None), ApprovalEntry.due_date < today)
+def is_overdue(entry: ApprovalEntry, now: datetime | None = None, today: date | None = None) -> bool:
+    """True if the Open ``entry`` is overdue: its due date is today or earlier —
+    Business Central's overdue notifications take ``Due Date <= Today`` — where today
+    is the date in the approver's time zone at ``now`` (naive UTC, default now), or
+    ``today`` when given (one date for everyone)."""
+    if entry.status != OPEN or entry.due_date is None:
+        return False
+    return entry.due_date <= (today or entry.approver.local_date(now))
+
+
+def overdue_entries(session: Session, today: date | None = None, now: datetime | None = None) -> list[ApprovalEntry]:
+    """The Open entries that are overdue (:func:`is_overdue`): due today or earlier in
+    their approver's time zone at ``now`` (naive UTC, default now); with ``today``
+    given, due on or before that date. By due date, then entry no."""
+    now = now or utcnow()
+    # No time zone is more than a day ahead of UTC: entries due later can't be overdue.
+    latest = today or (now.date() + timedelta(days=1))
+    candidates = session.scalars(
+        select(ApprovalEntry).where(ApprovalEntry.status == OPEN, ApprovalEntry.due_date.is_not(None),
+                                    ApprovalEntry.due_date <= latest)
         .order_by(ApprovalEntry.due_date, ApprovalEntry.id)
-    ).unique())
+    ).unique()
+    return [e for e in candidates if is_overdue(e, now, today)]
 
 
 def create_overdue_notifications(session: Session, today: date | None = None, sender_id: int | None = None) -> list[OverdueApprovalEntry]:
-    """Create Overdue notifications for every overdue entry (:func:`overdue_entries`)
+    """Create Overdue notifications for every overdue entry (:func:`overdue_entries`:
+    due today or earlier in the approver's time zone, or on/before ``today`` if given)
     to its approver, the approver's approver and the sender (each person once), and log
     each in an overdue approval entry. An entry already reported today is skipped, so
     running the job twice a day doesn't notify twice. Returns the new overdue approval
     entries. The caller commits."""
-    today = today or utcnow().date()
-    start_of_day = datetime.combine(today, datetime.min.time())
+    start_of_day = datetime.combine(today or utcnow().date(), datetime.min.time())
     logged = []
     for entry in overdue_entries(session, today):
         already = session.scalar(select(OverdueApprovalEntry.id).where(
@@ -542,6 +688,16 @@ def resolve_approvers(session: Session, record_type: str, record, sender_id: int
       Direct Approver takes that user; Approver Chain climbs ``approver_id`` links
       until a limit covers the amount (every user on the way approves); First Qualified
       Approver climbs the same way but only the one whose limit covers approves.
+    - Approver with Approver Chain or First Qualified Approver puts the **sender's own
+      entry first** (sequence 1; :func:`create_requests` creates it Approved): when
+      the sender's own limit covers the amount that is the only entry and the record
+      is approved without anyone else; otherwise the climb from the sender's approver
+      follows (Business Central's ``CreateApprReqForApprTypeApprover``:
+      ``CreateApprovalRequestForUser`` and then ``CreateApprovalRequestForApproverChain``,
+      which starts at the sender). Record types without an amount (customer, vendor,
+      item) have nothing a sender's limit could cover: their chain starts at the
+      sender's approver, as Direct Approver would (Business Central routes those
+      approvals to the direct approver).
 
     Raises :class:`ResponseError` with a clear message when no suitable approver exists
     (no setup, no code, chain ends or loops before a limit covers the amount, unknown
@@ -569,6 +725,20 @@ def resolve_approvers(session: Session, record_type: str, record, sender_id: int
             raise ResponseError(f"No user is set up for salesperson/purchaser code {code} in Approval User Setup.")
     elif approver_type == "Approver":
         sender = _setup(session, sender_id)
+        if limit_type in ("Approver Chain", "First Qualified Approver") and rt.amount is not None:
+            own = [Approver(sender_id, 1)]
+            if limit_covers(sender, record_type, amount, getattr(record, "document_type", None)):
+                return own  # the sender's own limit covers it: no one else is asked
+            if sender.approver_id is None:
+                raise ResponseError(
+                    f"{sender.user.full_name}'s approval limit doesn't cover {amount:,.2f} and "
+                    f"{sender.user.full_name} has no approver in Approval User Setup."
+                )
+            climbed = _climb(session, _setup(session, sender.approver_id), record_type, amount,
+                             getattr(record, "document_type", None), seen={sender_id}, chain_of=sender.user)
+            if limit_type == "First Qualified Approver":
+                return own + [Approver(climbed[-1].user_id, 2)]
+            return own + [Approver(s.user_id, seq) for seq, s in enumerate(climbed, start=2)]
         if sender.approver_id is None:
             raise ResponseError(f"{sender.user.full_name} has no approver in Approval User Setup.")
         start = _setup(session, sender.approver_id)
@@ -578,24 +748,34 @@ def resolve_approvers(session: Session, record_type: str, record, sender_id: int
     if limit_type == "Direct Approver":
         return [Approver(start.user_id, 1)]
 
-    chain = [start]
-    seen = {start.user_id}
-    current = start
-    document_type = getattr(record, "document_type", None)
-    while not limit_covers(current, record_type, amount, document_type):
-        if current.approver_id is None:
-            raise ResponseError(
-                f"No approver in the chain of {start.user.full_name} has an approval limit covering {amount:,.2f}: "
-                f"the chain ends at {current.user.full_name}."
-            )
-        if current.approver_id in seen:
-            raise ResponseError(f"The approver chain of {start.user.full_name} loops back to {current.approver.full_name}.")
-        current = _setup(session, current.approver_id)
-        seen.add(current.user_id)
-        chain.append(current)
+    chain = _climb(session, start, record_type, amount, getattr(record, "document_type", None))
     if limit_type == "First Qualified Approver":
         return [Approver(chain[-1].user_id, 1)]
     return [Approver(s.user_id, seq) for seq, s in enumerate(chain, start=1)]
+
+
+def _climb(session: Session, start: ApprovalUserSetup, record_type: str, amount: Decimal, document_type: str | None,
+           seen: set[int] | None = None, chain_of: User | None = None) -> list[ApprovalUserSetup]:
+    """The approver chain from ``start`` up to the first user whose limit covers
+    ``amount`` (both included). Raises :class:`ResponseError` when the chain ends or
+    loops (back to a user in ``seen`` or already in the chain) first; the message
+    names the chain after ``chain_of`` (default: the user of ``start``)."""
+    owner = (chain_of or start.user).full_name
+    chain = [start]
+    seen = set(seen or ()) | {start.user_id}
+    current = start
+    while not limit_covers(current, record_type, amount, document_type):
+        if current.approver_id is None:
+            raise ResponseError(
+                f"No approver in the chain of {owner} has an approval limit covering {amount:,.2f}: "
+                f"the chain ends at {current.user.full_name}."
+            )
+        if current.approver_id in seen:
+            raise ResponseError(f"The approver chain of {owner} loops back to {current.approver.full_name}.")
+        current = _setup(session, current.approver_id)
+        seen.add(current.user_id)
+        chain.append(current)
+    return chain
 
 
 def group_by_code(session: Session, code: str | None) -> WorkflowUserGroup | None:
@@ -758,8 +938,12 @@ def reject_all(ctx: StepContext) -> str:
 
 
 def cancel_all(ctx: StepContext) -> str:
-    """Response: cancel the record's Created and Open entries."""
-    n = _close_all(ctx, [CREATED, OPEN], CANCELED, bool(ctx.options.get("notify_sender", False)), "approval_canceled")
+    """Response: cancel every entry of the request (this workflow instance's entries
+    of the record) that isn't Rejected or Canceled yet — Created, Open and Approved
+    ones, the sender's automatically approved entry included (Business Central's
+    ``CancelApprovalRequestsForRecord`` filters ``Status <> Rejected & <> Canceled``).
+    Option ``notify_sender`` (default off) tells the sender."""
+    n = _close_all(ctx, [CREATED, OPEN, APPROVED], CANCELED, bool(ctx.options.get("notify_sender", False)), "approval_canceled")
     return f"Approval request canceled ({n} entries canceled)"
 
 

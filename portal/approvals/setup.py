@@ -11,6 +11,9 @@ User Setup table) and its Workflow User Groups:
   approver chain), a salesperson/purchaser code, three amount approval limits (sales,
   purchase, request) each either an amount or *Unlimited*, a substitute, an e-mail
   address and the approval administrator flag (at most one user has it);
+- the same form sets the user's time zone (an IANA name, default UTC): an approval
+  entry is overdue once its due date is today or earlier in its approver's time zone
+  (Business Central compares due dates with the approver's ``Today``);
 - a workflow user group is a code with members in sequence; the response *Create
   approval requests* with approver type *Workflow User Group* names it in its option
   ``workflow_user_group``.
@@ -20,12 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from zoneinfo import available_timezones
+
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.approvals.models import ApprovalUserSetup, WorkflowUserGroup, WorkflowUserGroupMember
-from portal.auth.models import AuditEntry, User
+from portal.auth.models import AuditEntry, User, time_zone_error
 from portal.records.models import Salesperson
 from portal.workflow.models import Workflow, WorkflowStep
 
@@ -39,6 +44,9 @@ LIMIT_KINDS = ("sales", "purchase", "request")
 CREATE_APPROVAL_REQUESTS = "create_approval_requests"
 
 GROUP_CODE_MAX = 20
+
+#: The IANA time zone names offered for a user's time zone (UTC first).
+TIME_ZONES: tuple[str, ...] = ("UTC", *sorted(z for z in available_timezones() if z != "UTC"))
 
 
 class SetupError(Exception):
@@ -104,13 +112,18 @@ class SetupData:
     substitute_id: int | None = None
     email: str | None = None
     approval_administrator: bool = False
+    #: the user's time zone (IANA name); None leaves it as it is
+    time_zone: str | None = None
 
     @classmethod
-    def of(cls, setup: ApprovalUserSetup | None) -> "SetupData":
-        """The values of ``setup`` (empty values for None: a user without a setup)."""
+    def of(cls, setup: ApprovalUserSetup | None, user: User | None = None) -> "SetupData":
+        """The values of ``setup`` (empty values for None: a user without a setup) and
+        the time zone of ``user`` (when given)."""
+        time_zone = user.time_zone if user is not None else None
         if setup is None:
-            return cls()
+            return cls(time_zone=time_zone)
         return cls(
+            time_zone=time_zone,
             approver_id=setup.approver_id,
             salespers_purch_code=setup.salespers_purch_code,
             limits={k: getattr(setup, f"{k}_amount_approval_limit") for k in LIMIT_KINDS},
@@ -146,8 +159,13 @@ def validate_setup(session: Session, user: User, data: SetupData) -> dict[str, s
     - at most one user is the approval administrator;
     - the e-mail address, when given, must be a valid address;
     - the salesperson/purchaser code, when given, must exist and not be another
-      user's (approver resolution starts from the user holding a document's code)."""
+      user's (approver resolution starts from the user holding a document's code);
+    - the time zone, when given, must be a known IANA time zone name."""
     errors: dict[str, str] = {}
+    if data.time_zone is not None:
+        problem = time_zone_error(data.time_zone)
+        if problem:
+            errors["time_zone"] = problem
     for kind in LIMIT_KINDS:
         name = f"{kind}_amount_approval_limit"
         amount = data.limits.get(kind)
@@ -223,6 +241,8 @@ def save_setup(session: Session, user: User, data: SetupData, by_user_id: int | 
     setup.substitute_id = data.substitute_id
     setup.email = (data.email or "").strip() or None
     setup.approval_administrator = bool(data.approval_administrator)
+    if data.time_zone is not None:
+        user.time_zone = data.time_zone
     session.flush()
     _audit(session, by_user_id, "create" if created else "modify", "approval_user_setup", setup.id,
            f"Approval user setup of {user.user_name}")

@@ -84,6 +84,7 @@ class SetupForm(FlaskForm):
     substitute_id = SelectField("Substitute", coerce=_optional_int, choices=[])
     email = StringField("E-Mail", validators=[Optional(), Length(max=200)])
     approval_administrator = BooleanField("Approval Administrator")
+    time_zone = StringField("Time Zone", validators=[Optional(), Length(max=64)])
 
     def load_choices(self) -> None:
         """Fill the approver and substitute lists with every user."""
@@ -100,6 +101,7 @@ class SetupForm(FlaskForm):
         self.substitute_id.data = data.substitute_id
         self.email.data = data.email
         self.approval_administrator.data = data.approval_administrator
+        self.time_zone.data = data.time_zone
 
     def to_data(self) -> tuple[setup.SetupData, dict[str, str]]:
         """The form's values and its own field errors (first message per field)."""
@@ -120,7 +122,11 @@ class SetupForm(FlaskForm):
             substitute_id=self.substitute_id.data,
             email=(self.email.data or "").strip() or None,
             approval_administrator=bool(self.approval_administrator.data),
+            # blank or left out: the user's time zone stays as it is
+            time_zone=(self.time_zone.data or "").strip() or None,
         )
+        if "time_zone" in errors:
+            errors["time_zone"] = "A time zone name has at most 64 characters, e.g. Europe/Berlin."
         return data, errors
 
 
@@ -134,7 +140,8 @@ def users():
 def _render_setup(user: User, form: SetupForm, errors: dict, status: int = 200):
     codes = db.session.scalars(select(Salesperson).order_by(Salesperson.code)).all()
     return render_template("approvals/setup_user.html", user=user, existing=setup.setup_for(db.session, user.id),
-                           form=form, errors=errors, codes=codes, limit_kinds=setup.LIMIT_KINDS), status
+                           form=form, errors=errors, codes=codes, limit_kinds=setup.LIMIT_KINDS,
+                           time_zones=setup.TIME_ZONES), status
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -146,7 +153,7 @@ def user_setup(user_id: int):
     form = SetupForm()
     form.load_choices()
     if request.method == "GET":
-        form.fill(setup.SetupData.of(setup.setup_for(db.session, user.id)))
+        form.fill(setup.SetupData.of(setup.setup_for(db.session, user.id), user))
         return _render_setup(user, form, {})
     form.validate()
     data, errors = form.to_data()

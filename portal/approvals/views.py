@@ -99,7 +99,8 @@ def requests_to_approve():
     show_all = is_admin and request.args.get("all") == "1"
     entries = service.open_entries(db.session) if show_all else service.requests_to_approve(db.session, current_user)
     return render_template("approvals/requests_to_approve.html", entries=entries, slugs=SLUG_OF,
-                           is_admin=is_admin, show_all=show_all)
+                           is_admin=is_admin, show_all=show_all,
+                           overdue_ids={e.id for e in entries if service.is_overdue(e)})
 
 
 def _safe_next(default: str):

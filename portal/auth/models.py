@@ -1,7 +1,8 @@
 """Users, roles and the audit trail."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
@@ -12,6 +13,21 @@ from portal.extensions import db
 from portal.util import utcnow
 
 ROLES = ("business_user", "approver", "flow_maker", "admin")
+
+#: The time zone of a user who has not chosen one.
+DEFAULT_TIME_ZONE = "UTC"
+
+
+def time_zone_error(name: str | None) -> str | None:
+    """None if ``name`` is a known IANA time zone name (e.g. ``Europe/Berlin``,
+    ``UTC``), else a message for the user."""
+    try:
+        if not name or name != name.strip():
+            raise ValueError(name)
+        ZoneInfo(name)
+        return None
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        return f"“{name or ''}” is not a known time zone: use an IANA name such as Europe/Berlin, America/New_York or UTC."
 
 
 class User(UserMixin, db.Model):
@@ -26,6 +42,8 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     active: Mapped[bool] = mapped_column(default=True)
     automation_notice_accepted_at: Mapped[datetime | None]
+    # IANA time zone name: the user's "today" (e.g. when an approval entry is overdue)
+    time_zone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIME_ZONE, server_default=DEFAULT_TIME_ZONE)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
@@ -34,6 +52,21 @@ class User(UserMixin, db.Model):
 
     def check_password(self, password: str) -> bool:
         return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    def local_date(self, at: datetime | None = None) -> date:
+        """The calendar date in the user's time zone at ``at`` (a naive UTC date/time,
+        as the portal stores them; default now). An unknown time zone counts as UTC.
+
+        Business Central compares due dates with the user's ``Today`` (the work date
+        of their session, in their time zone); this is that date."""
+        at = at or utcnow()
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=timezone.utc)
+        try:
+            zone = ZoneInfo(self.time_zone or DEFAULT_TIME_ZONE)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            zone = timezone.utc
+        return at.astimezone(zone).date()
 
     @property
     def is_active(self) -> bool:  # Flask-Login

@@ -9,9 +9,12 @@ Rules (after Business Central, simplified):
 - a Quote can't be posted (make it an order first);
 - a document pending approval (status Pending Approval, or with an approval request
   still under way) can't be posted; neither can a restricted one;
-- an Open document can be posted when no approval workflow holds it (Business Central
-  refuses Open documents only when an approval workflow is enabled for them; sending
-  for approval sets Pending Approval, which is refused here), a Released one always;
+- posted by hand, an Open document that an enabled approval workflow's entry point
+  matches (as it is now) is refused: "Sales Order 10249 must be approved and released
+  before you can perform this action." (``ApprovalsMgmt.PrePostApprovalCheckSales`` /
+  ``PrePostApprovalCheckPurch``: Status Open and the approval workflow enabled);
+  an Open document no approval workflow matches is posted freely, a Released one
+  always. A workflow's Post response (``by_hand`` False) isn't held;
 - a document without lines (or only zero quantities) has nothing to post;
 - purchase documents need the vendor's own document number (Vendor Invoice No. /
   Vendor Cr. Memo No.).
@@ -53,10 +56,23 @@ POSTED_KIND: dict[tuple[str, str], str] = {
 }
 
 
-def check_postable(session: Session, doc: SalesHeader | PurchaseHeader) -> str:
+def approval_message(record_type: str, doc: SalesHeader | PurchaseHeader) -> str:
+    """Business Central's SalesPrePostCheckErr / PurchPrePostCheckErr for ``doc``:
+    "Sales Order 10249 must be approved and released before you can perform this
+    action." (the document's type and no.)."""
+    prefix = "Sales" if record_type == "sales_header" else "Purchase"
+    return f"{prefix} {doc.document_type} {doc.no} must be approved and released before you can perform this action."
+
+
+def check_postable(session: Session, doc: SalesHeader | PurchaseHeader, by_hand: bool = False) -> str:
     """Raise :class:`RecordError` (a message for the user) if ``doc`` can't be posted;
-    return the kind of posted document it would make."""
-    from portal.approvals.service import pending_request
+    return the kind of posted document it would make.
+
+    Args: ``by_hand`` True for a user's Post: an Open document an enabled approval
+    workflow matches is refused with :func:`approval_message` (Business Central's
+    ``PrePostApprovalCheckSales`` / ``PrePostApprovalCheckPurch``); False for a
+    workflow's Post response, which the approval workflows don't hold."""
+    from portal.approvals.service import approval_required, pending_request
 
     record_type = record_type_of(doc)
     title = RECORD_TYPES[record_type].title(doc)
@@ -65,6 +81,8 @@ def check_postable(session: Session, doc: SalesHeader | PurchaseHeader) -> str:
         raise RecordError(f"{title} can't be posted: a {doc.document_type.lower()} must be made into an order or invoice first.")
     if doc.status == STATUS_PENDING_APPROVAL or pending_request(session, record_type, doc.id):
         raise RecordError(f"{title} is pending approval and can't be posted until the request is approved or canceled.")
+    if by_hand and approval_required(session, record_type, doc):
+        raise RecordError(approval_message(record_type, doc))
     check_restriction(session, record_type, doc, "posted")
     if not any(Decimal(line.quantity or 0) for line in doc.lines):
         raise RecordError(f"There is nothing to post for {title}: it has no lines with a quantity.")
@@ -74,12 +92,15 @@ def check_postable(session: Session, doc: SalesHeader | PurchaseHeader) -> str:
     return kind
 
 
-def post(session: Session, doc: SalesHeader | PurchaseHeader, user_id: int | None) -> PostedDocument:
+def post(session: Session, doc: SalesHeader | PurchaseHeader, user_id: int | None, by_hand: bool = False) -> PostedDocument:
     """Post ``doc`` (see the module's rules). Returns the posted document; the source
-    document is deleted. Raises :class:`RecordError`. The caller commits."""
+    document is deleted. Raises :class:`RecordError`. The caller commits.
+
+    Args: ``by_hand`` True when a user clicks Post (the approval workflows must be
+    complete: :func:`check_postable`); the workflow's Post response leaves it False."""
     from portal.approvals.service import archive_entries
 
-    kind = check_postable(session, doc)
+    kind = check_postable(session, doc, by_hand=by_hand)
     record_type = record_type_of(doc)
     rt = RECORD_TYPES[record_type]
     amount = doc.recalculate()

@@ -5,6 +5,14 @@ Release, Reopen and Set Status Pending Approval (posting: :mod:`portal.records.p
 Rules (Business Central):
 - a document pending approval can't be modified, released or reopened by hand; only
   the approval workflow moves it on;
+- while an enabled approval workflow's entry point matches an Open document (or a
+  journal line of a batch that isn't approved since it last changed), it can't be
+  released by hand ("This document can only be released when the approval process
+  is complete.": ``ReleaseSalesDocument.PerformManualCheckAndRelease``); workflow
+  responses (``by_workflow``) may;
+- a Released document's lines can't be added, changed or removed, and of its header
+  only the fields Business Central doesn't guard with ``TestStatusOpen`` can be
+  changed (:data:`RELEASED_EDITABLE_FIELDS`) until it is reopened;
 - a record with a **record restriction** can't be modified, released or posted (by
   hand or by a workflow) until the restriction is lifted;
 - lines can be added, changed or removed only while the document is Open;
@@ -49,6 +57,24 @@ DOCUMENT_RECORD_TYPES: dict[type, str] = {
     PurchaseHeader: "purchase_header",
     GenJournalBatch: "gen_journal_batch",
 }
+
+#: Header fields a Released document keeps editable: those Business Central's Sales
+#: Header / Purchase Header don't validate with ``TestStatusOpen`` ("Status must be
+#: equal to 'Open'"), so a released document can be finished without reopening it —
+#: dates, the ship-to address, the salesperson/purchaser code, the vendor's invoice
+#: no. Everything else that changes what was approved (customer or vendor, currency,
+#: amounts such as Freight, the shipping agent, the requested delivery date) and all
+#: lines need Reopen first. A journal batch keeps its description editable.
+RELEASED_EDITABLE_FIELDS: dict[str, frozenset[str]] = {
+    "sales_header": frozenset({"salesperson_code", "order_date", "shipment_date", "ship_to_name", "ship_to_address",
+                               "ship_to_city", "ship_to_postal_code", "ship_to_country"}),
+    "purchase_header": frozenset({"purchaser_code", "order_date", "expected_receipt_date", "vendor_invoice_no"}),
+    "gen_journal_batch": frozenset({"description"}),
+}
+
+#: The message of a manual release refused while an approval workflow holds the
+#: document (Business Central's ReleaseSalesDocument / ReleasePurchaseDocument Text002).
+RELEASE_NEEDS_APPROVAL = "This document can only be released when the approval process is complete."
 
 
 class RecordError(Exception):
@@ -140,6 +166,36 @@ def check_changeable(session: Session, record_type: str, record) -> None:
     check_restriction(session, record_type, record, "modified")
 
 
+def status_must_be_open(record_type: str, doc) -> str:
+    """Business Central's ``TestStatusOpen`` message for a document that isn't Open,
+    e.g. "Status must be equal to 'Open' in Sales Order 10249. Current value is
+    'Released'."."""
+    return (f"Status must be equal to 'Open' in {RECORD_TYPES[record_type].title(doc)}. "
+            f"Current value is '{doc.status}'.")
+
+
+def released_locked_fields(record_type: str, record) -> frozenset[str]:
+    """The editable header fields of ``record`` that can't be changed now because it
+    is Released (empty for records that aren't Released documents). See
+    :data:`RELEASED_EDITABLE_FIELDS`."""
+    if getattr(record, "status", None) != STATUS_RELEASED or record_type not in RELEASED_EDITABLE_FIELDS:
+        return frozenset()
+    keep = RELEASED_EDITABLE_FIELDS[record_type]
+    return frozenset(f.name for f in RECORD_TYPES[record_type].fields if f.editable and f.name not in keep)
+
+
+def check_released_fields(record_type: str, record, changed: list[str]) -> None:
+    """Raise :class:`FieldErrors` naming each of the ``changed`` fields a Released
+    document keeps until it is reopened (Business Central's ``TestStatusOpen`` in the
+    field's validation)."""
+    locked = released_locked_fields(record_type, record)
+    refused = [name for name in changed if name in locked]
+    if refused:
+        rt = RECORD_TYPES[record_type]
+        message = f"{status_must_be_open(record_type, record)} Reopen it to change this."
+        raise FieldErrors({name: f"{rt.field(name).label} can't be changed: {message}" for name in refused})
+
+
 def parse_values(rt: RecordType, form: dict[str, str]) -> dict[str, Any]:
     """Parse editable field values from form text. Raises :class:`FieldErrors`."""
     return parse_fields(rt.fields, form)
@@ -197,12 +253,15 @@ def parse_fields(fields: tuple[Field, ...], form: dict[str, str], blank_as_none:
 def modify_record(session: Session, record_type: str, record, values: dict[str, Any], user_id: int | None) -> dict[str, tuple]:
     """Apply ``values`` to ``record`` and raise ``record_modified`` with old and new
     values of the fields that changed. Returns ``{field: (old, new)}``. Raises
-    :class:`RecordError` if the record is pending approval, restricted or posted.
+    :class:`RecordError` if the record is pending approval, restricted or posted, and
+    :class:`FieldErrors` for a field a Released document keeps until it is reopened
+    (:func:`check_released_fields`).
     A general journal line is changed through its batch (:func:`update_line`: the
     batch must be Open, and the line not pending approval)."""
     if record_type == "gen_journal_line":
         return _change_line(session, "gen_journal_batch", record.batch, record.id, values, user_id)[1]
     check_changeable(session, record_type, record)
+    check_released_fields(record_type, record, [name for name, new in values.items() if getattr(record, name) != new])
     changes: dict[str, tuple] = {}
     for name, new in values.items():
         old = getattr(record, name)
@@ -237,11 +296,12 @@ def _json(value):
 
 def set_status(session: Session, doc, status: str, user_id: int | None, by_workflow: bool) -> None:
     """Move a document (sales, purchase, journal batch) to ``status``. By hand
-    (``by_workflow`` False) a document pending approval can't be released or reopened;
-    a restricted document can't be released at all, nor a journal batch with a line
-    whose own approval is under way or that is restricted (:func:`journal_lines_held`);
-    a document without lines can't be released: raises :class:`RecordError`.
-    Releasing raises ``document_released``."""
+    (``by_workflow`` False) a document pending approval can't be released or reopened,
+    and an Open document enabled approval workflows hold can't be released
+    (:func:`check_manual_release`); a restricted document can't be released at all,
+    nor a journal batch with a line whose own approval is under way or that is
+    restricted (:func:`journal_lines_held`); a document without lines can't be
+    released: raises :class:`RecordError`. Releasing raises ``document_released``."""
     record_type = record_type_of(doc)
     title = RECORD_TYPES[record_type].title(doc)
     if not by_workflow and doc.status == STATUS_PENDING_APPROVAL:
@@ -253,6 +313,8 @@ def set_status(session: Session, doc, status: str, user_id: int | None, by_workf
             if held:
                 nos = ", ".join(str(line.line_no) for line in held)
                 raise RecordError(f"{title} can't be released: line(s) {nos} have an approval request under way or are restricted.")
+        if not by_workflow:
+            check_manual_release(session, record_type, doc)
         if not doc.lines:
             raise RecordError(f"There is nothing to release for {title}: it has no lines.")
     if doc.status == status:
@@ -263,8 +325,50 @@ def set_status(session: Session, doc, status: str, user_id: int | None, by_workf
         raise_event(session, "document_released", record_type, doc.id, {}, user_id)
 
 
+def release_blocked(session: Session, record_type: str, doc) -> str | None:
+    """Why a user can't release the Open document ``doc`` by hand while approval
+    workflows hold it, or None: the document itself matches an enabled approval
+    workflow's entry point, or (a journal batch) some of its lines match an enabled
+    journal line approval workflow and aren't approved since they last changed
+    (:func:`portal.approvals.service.approval_required`). The message starts with
+    :data:`RELEASE_NEEDS_APPROVAL`.
+
+    Business Central: ``ReleaseSalesDocument.PerformManualCheckAndRelease`` and
+    ``ReleasePurchaseDocument.PerformManualCheckAndRelease`` refuse when
+    ``ApprovalsMgmt.IsSalesHeaderPendingApproval`` / ``IsPurchaseHeaderPendingApproval``
+    (Status Open and an approval workflow enabled for the document); journal lines
+    are restricted while a line approval workflow applies to them
+    (``RecordRestrictionMgt.RestrictGenJournalLine``), which blocks their batch."""
+    from portal.approvals.service import approval_required
+
+    if getattr(doc, "status", None) != STATUS_OPEN:
+        return None
+    title = RECORD_TYPES[record_type].title(doc)
+    workflows = approval_required(session, record_type, doc)
+    if workflows:
+        codes = ", ".join(wf.code for wf in workflows)
+        return f"{RELEASE_NEEDS_APPROVAL} {title} must be approved first (workflow {codes}): send it for approval."
+    if record_type == "gen_journal_batch":
+        lines = [line for line in doc.lines if line.id is not None and approval_required(session, "gen_journal_line", line)]
+        if lines:
+            nos = ", ".join(str(line.line_no) for line in lines)
+            return (f"{RELEASE_NEEDS_APPROVAL} Line(s) {nos} of {title} must be approved first "
+                    "(journal line approval): send each line for approval.")
+    return None
+
+
+def check_manual_release(session: Session, record_type: str, doc) -> None:
+    """Raise :class:`RecordError` if the user may not release ``doc`` by hand now
+    (:func:`release_blocked` says why)."""
+    reason = release_blocked(session, record_type, doc)
+    if reason:
+        raise RecordError(reason)
+
+
 def release(session: Session, doc, user_id: int | None, by_workflow: bool = False) -> None:
-    """Release the document (Status Released)."""
+    """Release the document (Status Released). By hand (``by_workflow`` False) the
+    approval workflows that hold it must be complete (:func:`check_manual_release`).
+    Raises :class:`RecordError`."""
     set_status(session, doc, STATUS_RELEASED, user_id, by_workflow)
 
 
@@ -422,10 +526,13 @@ def check_journal_line_changeable(session: Session, line: GenJournalLine) -> Non
 
 def check_lines_changeable(session: Session, record_type: str, doc) -> None:
     """Raise :class:`RecordError` unless the document's lines may be changed: it must
-    be Open (not pending approval, released or posted) and not restricted."""
+    be Open (not pending approval, released or posted) and not restricted (Business
+    Central's Sales Line / Purchase Line ``TestStatusOpen`` on insert, modify and
+    delete)."""
     check_changeable(session, record_type, doc)
     if doc.status != STATUS_OPEN:
-        raise RecordError(f"{RECORD_TYPES[record_type].title(doc)} is {doc.status}; reopen it to change its lines.")
+        raise RecordError(f"{status_must_be_open(record_type, doc)} Its lines can't be added, changed or removed "
+                          "until it is reopened.")
 
 
 def _apply_line_values(session: Session, rt: RecordType, line, values: dict[str, Any], new: bool) -> None:
@@ -528,6 +635,10 @@ def _change_line(session: Session, record_type: str, doc, line_id: int, values: 
     changes = {name: (before[name], after[name]) for name in before if before[name] != after[name]}
     _line_event(session, record_type, doc, old_amount, user_id, f"line {line.line_no} changed")
     if record_type == "gen_journal_batch" and changes:
+        # the line's own audit entry: a line changed after its approval needs approval
+        # again (portal.approvals.service.approved_and_unchanged)
+        session.add(AuditEntry(user_id=user_id, action="modify", record_type="gen_journal_line", record_id=line.id,
+                               detail=", ".join(f"{k}: {v[0]} → {v[1]}" for k, v in changes.items())[:250]))
         raise_event(session, "record_modified", "gen_journal_line", line.id,
                     {"old_values": {k: _json(v[0]) for k, v in changes.items()},
                      "new_values": {k: _json(v[1]) for k, v in changes.items()}}, user_id)

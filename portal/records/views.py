@@ -15,7 +15,16 @@ from portal.approvals import service as approvals
 from portal.extensions import db, htmx
 from portal.flows.service import instant_flows, may_run_flows
 from portal.records import posting, service
-from portal.records.models import STATUS_OPEN, STATUS_PENDING_APPROVAL, Customer, GenJournalBatch, GenJournalLine, Item, Vendor
+from portal.records.models import (
+    STATUS_OPEN,
+    STATUS_PENDING_APPROVAL,
+    STATUS_RELEASED,
+    Customer,
+    GenJournalBatch,
+    GenJournalLine,
+    Item,
+    Vendor,
+)
 from portal.records.registry import LIST_VIEWS, POSTED_KEYS, SLUG_OF, RecordType, slug_for
 from portal.workflow.engine import pending_count
 
@@ -170,9 +179,10 @@ def record_page_context(rt: RecordType, record, slug: str | None = None) -> dict
     post_blocked = None
     if rt.postable:
         try:
-            posting.check_postable(session, record)
+            posting.check_postable(session, record, by_hand=True)
         except service.RecordError as exc:
             post_blocked = str(exc)
+    busy = pending_count(session, rt.key, record.id)
     return dict(
         rt=rt,
         record=record,
@@ -188,7 +198,15 @@ def record_page_context(rt: RecordType, record, slug: str | None = None) -> dict
         my_entry=approvals.open_entry_for(session, rt.key, record.id, user.id, admin=True) if rt.approvable else None,
         pending_open=approvals.open_entry_of_record(session, rt.key, record.id) if (rt.approvable and pending) else None,
         can_cancel=bool(pending) and (pending.sender_id == user.id or approvals.is_approval_administrator(session, user.id)),
-        busy=pending_count(session, rt.key, record.id),
+        busy=busy,
+        # Send Approval Request that didn't go through (shown until the next send)
+        send_failure=approvals.last_send_failure(session, rt.key, record.id) if (rt.approvable and not busy and not pending) else None,
+        # Release by hand refused while approval workflows hold the Open document
+        release_blocked=service.release_blocked(session, rt.key, record) if (rt.releasable and status == STATUS_OPEN) else None,
+        # a line approval workflow holds the journal line: it needs (new) approval
+        line_needs_approval=bool(approvals.approval_required(session, rt.key, record)) if rt.key == "gen_journal_line" else False,
+        released=status == STATUS_RELEASED,
+        released_locked=service.released_locked_fields(rt.key, record),
         restricted=service.is_restricted(rt.key, record),
         restrictions=restrictions,
         may_change=may_change,
@@ -258,7 +276,8 @@ def edit(slug: str, record_id: int):
         except service.RecordError as exc:
             db.session.rollback()
             errors = {"_": str(exc)}
-    return render_template("records/edit.html", rt=rt, record=record, slug=slug, values=form_values, errors=errors), (422 if errors else 200)
+    return render_template("records/edit.html", rt=rt, record=record, slug=slug, values=form_values, errors=errors,
+                           locked=service.released_locked_fields(rt.key, record)), (422 if errors else 200)
 
 
 # ---------------------------------------------------------------- lines
@@ -355,7 +374,7 @@ def document_action(slug: str, record_id: int, action: str):
     title = rt.title(doc)
     try:
         if action == "post":
-            posted = posting.post(db.session, doc, current_user.id)
+            posted = posting.post(db.session, doc, current_user.id, by_hand=True)
             db.session.commit()
             flash(f"{title} has been posted as {posted.title}.")
             return redirect(url_for("records.record_page", slug=slug_for(_posted_key(posted), posted), record_id=posted.id))

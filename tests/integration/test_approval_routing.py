@@ -112,10 +112,11 @@ def failure(s, doc) -> str | None:
     ("Salesperson/Purchaser", "Direct Approver", {}, "lcallahan", [(1, "rking", "Open")]),
     ("Salesperson/Purchaser", "First Qualified Approver", {}, "lcallahan", [(1, "afuller", "Open")]),
     ("Salesperson/Purchaser", "Specific Approver", {"specific_approver": "jleverling"}, "lcallahan", [(1, "jleverling", "Open")]),
-    # Approver starts at the sender's approver: Suyama → Buchanan → Fuller.
-    ("Approver", "Approver Chain", {}, "msuyama", [(1, "sbuchanan", "Open"), (2, "afuller", "Created")]),
+    # Approver: the sender's own entry first (approved at once: Suyama's 1,000 doesn't
+    # cover it), then up from the sender's approver: Suyama → Buchanan → Fuller.
+    ("Approver", "Approver Chain", {}, "msuyama", [(1, "msuyama", "Approved"), (2, "sbuchanan", "Open"), (3, "afuller", "Created")]),
     ("Approver", "Direct Approver", {}, "msuyama", [(1, "sbuchanan", "Open")]),
-    ("Approver", "First Qualified Approver", {}, "msuyama", [(1, "afuller", "Open")]),
+    ("Approver", "First Qualified Approver", {}, "msuyama", [(1, "msuyama", "Approved"), (2, "afuller", "Open")]),
     ("Approver", "Specific Approver", {"specific_approver": "mpeacock"}, "msuyama", [(1, "mpeacock", "Open")]),
 ])
 def test_every_approver_type_and_limit_type(db_session, run_jobs, approver_type, limit_type, extra, sender, expected):
@@ -125,9 +126,10 @@ def test_every_approver_type_and_limit_type(db_session, run_jobs, approver_type,
     assert failure(s, doc) is None
     assert doc.status == "Pending Approval"
     assert entries(s, doc) == expected
-    # Everyone in turn approves; the last approval releases the order.
-    for _, approver, _ in expected:
-        doc = act(s, run_jobs, doc, approver)
+    # Everyone in turn approves (the sender's own entry already is); the last approval releases the order.
+    for _, approver, status in expected:
+        if status != "Approved":
+            doc = act(s, run_jobs, doc, approver)
     assert doc.status == "Released"
     assert {status for _, _, status in entries(s, doc)} == {"Approved"}
 
@@ -136,7 +138,7 @@ def test_first_qualified_within_the_first_approvers_limit_is_that_approver(db_se
     s = db_session
     install(s, "Approver", "First Qualified Approver")
     doc = send(s, run_jobs, "10249", "msuyama")  # 1,863.40: Buchanan's 5,000 covers it
-    assert entries(s, doc) == [(1, "sbuchanan", "Open")]
+    assert entries(s, doc) == [(1, "msuyama", "Approved"), (2, "sbuchanan", "Open")]
 
 
 def limit_fuller(s, approver: str | None = None) -> None:
@@ -153,7 +155,7 @@ def test_the_chain_ending_before_a_limit_covers_the_amount_is_a_clear_error(db_s
     install(s, "Approver", "Approver Chain")
     doc = send(s, run_jobs, "10678", "msuyama")
     assert doc.status == "Open" and entries(s, doc) == []
-    assert "No approver in the chain of Steven Buchanan has an approval limit covering 5,256.50: the chain ends at Andrew Fuller" in failure(s, doc)
+    assert "No approver in the chain of Michael Suyama has an approval limit covering 5,256.50: the chain ends at Andrew Fuller" in failure(s, doc)
 
 
 def test_a_loop_in_the_chain_is_a_clear_error(db_session, run_jobs):
@@ -284,7 +286,7 @@ def test_the_approval_administrator_cancels_a_request_someone_else_sent(db_sessi
     run_jobs()
     doc = order(s, "10249")
     assert doc.status == "Open"
-    assert entries(s, doc) == [(1, "msuyama", "Approved"), (2, "sbuchanan", "Canceled")]
+    assert entries(s, doc) == [(1, "msuyama", "Canceled"), (2, "sbuchanan", "Canceled")]
 
 
 # ---------------------------------------------------------------- concurrency

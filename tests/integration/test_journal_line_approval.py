@@ -82,7 +82,8 @@ def test_approved_up_the_chain_the_line_is_held_until_the_last_approval(db_sessi
     line = line_of(s, b.id, 10000)
     title = f"General Journal Line GENERAL {b.name} 10000"
     send(s, run_jobs, line)
-    assert entries(s, LINE, line.id) == [("sbuchanan", "Open"), ("afuller", "Created")]
+    # the sender's own entry first (approved at once: his 1,000 request limit doesn't cover it), then up his chain
+    assert entries(s, LINE, line.id) == [("msuyama", "Approved"), ("sbuchanan", "Open"), ("afuller", "Created")]
     entry = approvals.entries_for_record(s, LINE, line.id)[0]
     assert (entry.amount, entry.record_title) == (Decimal("6000.00"), title)
     sink.wait_for("sbuchanan@northwind.test", f"Approval requested: {title}")
@@ -106,20 +107,23 @@ def test_approved_up_the_chain_the_line_is_held_until_the_last_approval(db_sessi
     s.commit()
 
     decide(s, run_jobs, LINE, line.id, "sbuchanan")  # approved, one more pending → sent to Fuller
-    assert entries(s, LINE, line.id) == [("sbuchanan", "Approved"), ("afuller", "Open")]
+    assert entries(s, LINE, line.id) == [("msuyama", "Approved"), ("sbuchanan", "Approved"), ("afuller", "Open")]
     assert restricted(s, line.id) and instance(s, line.id).status == "Running"
     sink.wait_for("afuller@northwind.test", f"Approval requested: {title}")
 
     decide(s, run_jobs, LINE, line.id, "afuller")  # the last approval: the restriction is lifted
-    assert entries(s, LINE, line.id) == [("sbuchanan", "Approved"), ("afuller", "Approved")]
+    assert entries(s, LINE, line.id) == [("msuyama", "Approved"), ("sbuchanan", "Approved"), ("afuller", "Approved")]
     assert not restricted(s, line.id)
     inst = instance(s, line.id)
     assert inst.status == "Completed" and inst.workflow_code.startswith("MS-GJLAPW-"), inst.error
     changes = records.modify_record(s, LINE, line_of(s, b.id, 10000), {"description": "Approved accrual"}, user(s, "msuyama").id)
     assert changes == {"description": ("Accrual", "Approved accrual")}
-    records.release(s, s.get(GenJournalBatch, b.id), user(s, "msuyama").id)
     s.commit()
-    assert s.get(GenJournalBatch, b.id).status == "Released"
+    # changed after its approval, the line needs approval again (and line 20000 was never
+    # sent): the batch can't be released by hand until the lines are approved
+    with pytest.raises(records.RecordError, match=r"only be released when the approval process is complete. Line\(s\) 10000, 20000"):
+        records.release(s, s.get(GenJournalBatch, b.id), user(s, "msuyama").id)
+    s.rollback()
     ev = s.scalar(select(OutboxEvent).where(OutboxEvent.event_code == "record_modified", OutboxEvent.record_type == LINE,
                                             OutboxEvent.record_id == line.id).order_by(OutboxEvent.id.desc()))
     assert ev.payload == {"old_values": {"description": "Accrual"}, "new_values": {"description": "Approved accrual"}}
@@ -128,12 +132,12 @@ def test_approved_up_the_chain_the_line_is_held_until_the_last_approval(db_sessi
 def test_rejected_the_sender_is_told_and_the_line_is_free_again(db_session, run_jobs, sink):
     s = db_session
     use_template(s, "MS-GJLAPW")
-    b = make_batch(s, "-300.00")
+    b = make_batch(s, "-3000.00")  # above Suyama's 1,000: Buchanan's to approve
     line = line_of(s, b.id, 10000)
     send(s, run_jobs, line)
-    assert entries(s, LINE, line.id) == [("sbuchanan", "Open")] and restricted(s, line.id)
+    assert entries(s, LINE, line.id) == [("msuyama", "Approved"), ("sbuchanan", "Open")] and restricted(s, line.id)
     decide(s, run_jobs, LINE, line.id, "sbuchanan", "reject", "Wrong account")
-    assert entries(s, LINE, line.id) == [("sbuchanan", "Rejected")]
+    assert entries(s, LINE, line.id) == [("msuyama", "Rejected"), ("sbuchanan", "Rejected")]
     assert not restricted(s, line.id) and instance(s, line.id).status == "Completed"
     [mail] = sink.wait_for("msuyama@northwind.test", f"Rejected: General Journal Line GENERAL {b.name} 10000")
     assert "Wrong account" in sink.body(mail)
@@ -145,7 +149,7 @@ def test_rejected_the_sender_is_told_and_the_line_is_free_again(db_session, run_
 def test_canceled_by_the_sender_the_entries_are_canceled(db_session, run_jobs):
     s = db_session
     use_template(s, "MS-GJLAPW")
-    b = make_batch(s, "450.00")
+    b = make_batch(s, "4500.00")  # above Suyama's 1,000: Buchanan's to approve
     line = line_of(s, b.id, 10000)
     send(s, run_jobs, line)
     with pytest.raises(approvals.ApprovalError, match="Only the sender or the approval administrator"):
@@ -153,11 +157,12 @@ def test_canceled_by_the_sender_the_entries_are_canceled(db_session, run_jobs):
     approvals.cancel_approval_request(s, LINE, line_of(s, b.id, 10000), user(s, "msuyama"))
     s.commit()
     run_jobs()
-    assert entries(s, LINE, line.id) == [("sbuchanan", "Canceled")]
+    # every entry of the request is canceled, the sender's approved one included
+    assert entries(s, LINE, line.id) == [("msuyama", "Canceled"), ("sbuchanan", "Canceled")]
     assert not restricted(s, line.id) and instance(s, line.id).status == "Completed"
-    records.update_line(s, "gen_journal_batch", s.get(GenJournalBatch, b.id), line.id, {"amount": Decimal("400.00")}, None)
+    records.update_line(s, "gen_journal_batch", s.get(GenJournalBatch, b.id), line.id, {"amount": Decimal("4000.00")}, None)
     s.commit()
-    assert line_of(s, b.id, 10000).amount == Decimal("400.00")
+    assert line_of(s, b.id, 10000).amount == Decimal("4000.00")
 
 
 def test_delegated_the_new_approver_decides(db_session, run_jobs, sink):
@@ -166,7 +171,7 @@ def test_delegated_the_new_approver_decides(db_session, run_jobs, sink):
     new approver's approval finishes it."""
     s = db_session
     use_template(s, "MS-GJLAPW")
-    b = make_batch(s, "800.00")
+    b = make_batch(s, "1800.00")  # above Suyama's 1,000: Buchanan's to approve
     line = line_of(s, b.id, 10000)
     title = f"General Journal Line GENERAL {b.name} 10000"
     send(s, run_jobs, line)
@@ -175,14 +180,14 @@ def test_delegated_the_new_approver_decides(db_session, run_jobs, sink):
     s.commit()
     run_jobs()
     s.expire_all()
-    assert entries(s, LINE, line.id) == [("afuller", "Open")]
+    assert entries(s, LINE, line.id) == [("msuyama", "Approved"), ("afuller", "Open")]
     inst = instance(s, line.id)
     assert inst.status == "Running" and restricted(s, line.id)
     ran = s.scalars(select(WorkflowStepRun.function_name).where(WorkflowStepRun.instance_id == inst.id).order_by(WorkflowStepRun.id)).all()
     assert ran[-2:] == ["approval_request_delegated", "send_approval_request"]  # the delegated branch, back to waiting
     sink.wait_for("afuller@northwind.test", f"Approval requested: {title}")
     decide(s, run_jobs, LINE, line.id, "afuller")
-    assert entries(s, LINE, line.id) == [("afuller", "Approved")]
+    assert entries(s, LINE, line.id) == [("msuyama", "Approved"), ("afuller", "Approved")]
     assert not restricted(s, line.id) and instance(s, line.id).status == "Completed"
 
 
@@ -191,7 +196,7 @@ def test_journal_line_pages_and_approval_actions(app, run_jobs):
 
     with app.app_context():
         use_template(db.session, "MS-GJLAPW")
-        b = make_batch(db.session, "120.00", "-120.00")
+        b = make_batch(db.session, "1200.00", "-1200.00")
         batch_id, batch_name = b.id, b.name
         line_id = line_of(db.session, b.id, 10000).id
         other_id = line_of(db.session, b.id, 20000).id
@@ -222,7 +227,7 @@ def test_journal_line_pages_and_approval_actions(app, run_jobs):
     assert '<select name="account_type">' in edit
     res = client.post(f"/general-journal-lines/{line_id}/edit", data={
         "csrf_token": token, "posting_date": "2026-11-30", "document_type": "", "document_no": "G42", "account_type": "G/L Account",
-        "account_no": "6100", "description": "Rent accrual", "amount": "150.00", "bal_account_type": "G/L Account", "bal_account_no": ""})
+        "account_no": "6100", "description": "Rent accrual", "amount": "1500.00", "bal_account_type": "G/L Account", "bal_account_no": ""})
     assert res.status_code == 302
     page = client.get(f"/general-journal-batches/{batch_id}").get_data(as_text=True)
     assert "Rent accrual" in page and 'id="batch-balanced" class="bad">No<' in page

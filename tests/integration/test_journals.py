@@ -59,7 +59,7 @@ def test_batch_lines_through_the_services(db_session):
     assert set(exc.value.errors) == {"account_type", "account_no", "amount"}
     records.release(s, batch, None)
     assert batch.status == "Released"
-    with pytest.raises(records.RecordError, match="reopen it to change its lines"):
+    with pytest.raises(records.RecordError, match="Current value is 'Released'. Its lines can't be added, changed or removed until it is reopened"):
         records.delete_line(s, "gen_journal_batch", batch, line.id, None)
     records.reopen(s, batch, None)
     records.delete_line(s, "gen_journal_batch", batch, line.id, None)

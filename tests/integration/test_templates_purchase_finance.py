@@ -40,10 +40,12 @@ def send(s, run_jobs, record_type, doc, sender="msuyama"):
 def test_purchase_document_approval_templates_through_each_branch(db_session, run_jobs, template, doc_type):
     s = db_session
     use_template(s, template)
-    doc = purchase(s, doc_type)  # 250.00 — the requester's approver (Buchanan, 5,000) suffices
+    # 2,500.00: above the requester's own 1,000 limit (his entry comes first, approved at
+    # once), so his approver (Buchanan, 5,000) is asked and suffices
+    doc = purchase(s, doc_type, cost="250.00")
     send(s, run_jobs, "purchase_header", doc)
     assert s.get(PurchaseHeader, doc.id).status == "Pending Approval"
-    assert entries(s, "purchase_header", doc.id) == [("sbuchanan", "Open")]
+    assert entries(s, "purchase_header", doc.id) == [("msuyama", "Approved"), ("sbuchanan", "Open")]
     decide(s, run_jobs, "purchase_header", doc.id, "sbuchanan")
     assert s.get(PurchaseHeader, doc.id).status == "Released"
 
@@ -59,7 +61,7 @@ def test_purchase_document_approval_templates_through_each_branch(db_session, ru
     run_jobs()
     s.expire_all()
     assert s.get(PurchaseHeader, doc.id).status == "Open"
-    assert entries(s, "purchase_header", doc.id)[0] == ("sbuchanan", "Canceled")
+    assert entries(s, "purchase_header", doc.id)[:2] == [("msuyama", "Canceled"), ("sbuchanan", "Canceled")]
 
     send(s, run_jobs, "purchase_header", s.get(PurchaseHeader, doc.id))
     delegate_then_approve(s, run_jobs, "purchase_header", doc.id, "Pending Approval", PurchaseHeader)
@@ -71,7 +73,7 @@ def test_a_large_purchase_order_climbs_to_the_vice_president(db_session, run_job
     use_template(s, "MS-POAPW")
     doc = purchase(s, "Order", cost="600.00", qty="10")  # 6,000.00: above Buchanan's 5,000
     send(s, run_jobs, "purchase_header", doc)
-    assert entries(s, "purchase_header", doc.id) == [("sbuchanan", "Open"), ("afuller", "Created")]
+    assert entries(s, "purchase_header", doc.id) == [("msuyama", "Approved"), ("sbuchanan", "Open"), ("afuller", "Created")]
     decide(s, run_jobs, "purchase_header", doc.id, "sbuchanan")
     decide(s, run_jobs, "purchase_header", doc.id, "afuller")
     assert s.get(PurchaseHeader, doc.id).status == "Released"
@@ -99,7 +101,7 @@ def test_journal_batch_approval_checks_the_balance_first(db_session, run_jobs, s
     [note] = sink.wait_for("msuyama@northwind.test", "General Journal Batch")
     assert "is not balanced" in sink.body(note)
 
-    balanced = batch(s, ("300.00", None), ("-300.00", None))
+    balanced = batch(s, ("3000.00", None), ("-3000.00", None))  # above the sender's own 1,000 request limit
     send(s, run_jobs, "gen_journal_batch", balanced)
     assert s.get(GenJournalBatch, balanced.id).status == "Pending Approval"
     delegate_then_approve(s, run_jobs, "gen_journal_batch", balanced.id, "Pending Approval", GenJournalBatch)
