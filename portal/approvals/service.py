@@ -48,7 +48,15 @@ from portal.approvals.models import (
 from portal.auth.models import AuditEntry, User
 from portal.records.registry import RECORD_TYPES
 from portal.util import utcnow
-from portal.workflow.models import OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_PROCESSING, OutboxEvent, Workflow, WorkflowStepRun
+from portal.workflow.models import (
+    OUTBOX_FAILED,
+    OUTBOX_PENDING,
+    OUTBOX_PROCESSING,
+    OutboxEvent,
+    Workflow,
+    WorkflowStep,
+    WorkflowStepRun,
+)
 from portal.workflow.engine import ResponseError, StepContext, event_values, matching_workflows, raise_event
 
 
@@ -220,6 +228,20 @@ def approval_workflows_for(session: Session, record_type: str, record) -> list[W
         return []
     probe = OutboxEvent(event_code=rt.approval_event, record_type=record_type, record_id=record.id, payload={})
     return matching_workflows(session, rt.approval_event, record_type, event_values(session, probe, record))
+
+
+def approval_workflow_enabled(session: Session, record_type: str) -> bool:
+    """True if some enabled workflow starts with the record type's "approval
+    requested" event (whatever its conditions): a cheap test before checking many
+    records with :func:`approval_workflows_for` (e.g. every line of a journal batch)."""
+    rt = RECORD_TYPES.get(record_type)
+    if rt is None or not rt.approval_event:
+        return False
+    return session.scalar(
+        select(WorkflowStep.id).join(Workflow, WorkflowStep.workflow_id == Workflow.id).where(
+            Workflow.enabled.is_(True), Workflow.template.is_(False), WorkflowStep.entry_point.is_(True),
+            WorkflowStep.function_name == rt.approval_event).limit(1)
+    ) is not None
 
 
 def approved_and_unchanged(session: Session, record_type: str, record_id: int) -> bool:

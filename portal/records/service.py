@@ -339,7 +339,7 @@ def release_blocked(session: Session, record_type: str, doc) -> str | None:
     (Status Open and an approval workflow enabled for the document); journal lines
     are restricted while a line approval workflow applies to them
     (``RecordRestrictionMgt.RestrictGenJournalLine``), which blocks their batch."""
-    from portal.approvals.service import approval_required
+    from portal.approvals.service import approval_required, approval_workflow_enabled
 
     if getattr(doc, "status", None) != STATUS_OPEN:
         return None
@@ -348,7 +348,7 @@ def release_blocked(session: Session, record_type: str, doc) -> str | None:
     if workflows:
         codes = ", ".join(wf.code for wf in workflows)
         return f"{RELEASE_NEEDS_APPROVAL} {title} must be approved first (workflow {codes}): send it for approval."
-    if record_type == "gen_journal_batch":
+    if record_type == "gen_journal_batch" and approval_workflow_enabled(session, "gen_journal_line"):
         lines = [line for line in doc.lines if line.id is not None and approval_required(session, "gen_journal_line", line)]
         if lines:
             nos = ", ".join(str(line.line_no) for line in lines)
