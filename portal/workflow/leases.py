@@ -15,7 +15,7 @@ import threading
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, select, update
 
 from portal.util import utcnow
 
@@ -93,10 +93,13 @@ class LeaseKeeper:
         for table in tables:
             try:
                 with engine.begin() as conn:
+                    mine = select(table.c.id).where(table.c.claimed_by == worker_id(), table.c.lease_until.is_not(None))
+                    if conn.dialect.name == "postgresql":
+                        # rows the work's own transaction holds are being finished: skip them
+                        # rather than wait for them (waiting could deadlock with that transaction)
+                        mine = mine.with_for_update(skip_locked=True)
                     renewed += conn.execute(
-                        update(table)
-                        .where(table.c.claimed_by == worker_id(), table.c.lease_until.is_not(None))
-                        .values(lease_until=lease_end())
+                        update(table).where(table.c.id.in_(mine.scalar_subquery())).values(lease_until=lease_end())
                     ).rowcount
             except Exception as exc:  # noqa: BLE001 - try again at the next renewal
                 log.warning("could not renew leases in %s: %s", table.name, exc)
