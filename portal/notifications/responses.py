@@ -6,7 +6,7 @@ from __future__ import annotations
 from portal.notifications.service import perform_emails
 from portal.workflow.catalog import EFFECT_PERFORMERS, RUN_FAILED_HANDLERS, implements
 from portal.workflow.effects import add_effect
-from portal.workflow.engine import ResponseError, StepContext
+from portal.workflow.engine import ResponseError, StepContext, batch_cache
 from portal.workflow.responses import render_option, template_context
 
 
@@ -37,7 +37,11 @@ def create_notification_response(ctx: StepContext) -> str:
 
     who = ctx.options.get("recipient", "Sender")
     if who == "Specific User":
-        user = ctx.session.scalar(select(User).where(User.user_name == (ctx.options.get("user") or "")))
+        name = ctx.options.get("user") or ""
+        users = batch_cache(ctx.session).setdefault("users_by_name", {})
+        if name not in users:
+            users[name] = ctx.session.scalar(select(User).where(User.user_name == name))
+        user = users[name]
         recipient_id = user.id if user else None
     elif who == "Approver":
         entry = ctx.session.scalars(select(ApprovalEntry).where(
@@ -53,7 +57,7 @@ def create_notification_response(ctx: StepContext) -> str:
         record_type=ctx.instance.record_type, record_id=ctx.instance.record_id, template_code="workflow_notification",
         sender_id=ctx.user_id, custom_message=message, link=ctx.options.get("link") or None,
     )
-    recipient = ctx.session.get(User, recipient_id)
+    recipient = ctx.session.get(User, recipient_id)  # (from the identity map when just looked up)
     return f"Notification for {recipient.full_name}"
 
 

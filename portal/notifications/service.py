@@ -81,9 +81,10 @@ def _template(session: Session, code: str | None) -> NotificationTemplate:
     return tmpl
 
 
-def render_template_code(session: Session, code: str | None, context: dict) -> tuple[str, str]:
-    """Render template ``code`` → ``(subject, html_body)``. Raises ResponseError."""
-    tmpl = _template(session, code)
+def render_template_code(session: Session, code: str | None, context: dict, tmpl: NotificationTemplate | None = None) -> tuple[str, str]:
+    """Render template ``code`` (or the already loaded ``tmpl``) → ``(subject,
+    html_body)``. Raises ResponseError."""
+    tmpl = tmpl or _template(session, code)
     try:
         return render(tmpl.subject, context, html=False).strip(), render(tmpl.body, context)
     except TemplateRenderError as exc:
@@ -166,12 +167,12 @@ def perform_emails(items: list[dict]) -> list:
     return out
 
 
-def _entry_context(session: Session, n: NotificationEntry) -> dict:
+def _entry_context(session: Session, n: NotificationEntry, needs: str | None = None) -> dict:
     base = current_app.config["PORTAL_BASE_URL"].rstrip("/")
     record = None
     if n.record_type in RECORD_TYPES and n.record_id is not None:
         record = session.get(RECORD_TYPES[n.record_type].model, n.record_id)
-    ctx = record_context(session, n.record_type, record)
+    ctx = record_context(session, n.record_type, record, needs=needs)
     recipient = n.recipient
     ctx["recipient"] = {"full_name": recipient.full_name, "user_name": recipient.user_name, "email": recipient.email}
     ctx["link"] = base + (n.link or "/")
@@ -236,6 +237,7 @@ def send_due(session: Session, limit: int = 100) -> dict[str, int]:
     from portal.workflow.leases import KEEPER, worker_id
 
     sent = failed = 0
+    templates: dict[str, NotificationTemplate] = {}
     with KEEPER.holding(session.get_bind(), NotificationEntry.__table__):
         while True:
             ids = claim_due(session, limit)
@@ -244,7 +246,11 @@ def send_due(session: Session, limit: int = 100) -> dict[str, int]:
             prepared: list[tuple[int, dict | None, Exception | None]] = []
             for n in session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids)).order_by(NotificationEntry.id)).unique():
                 try:
-                    subject, body = render_template_code(session, n.template_code or "approval_request", _entry_context(session, n))
+                    code = n.template_code or "approval_request"
+                    if code not in templates:
+                        templates[code] = _template(session, code)
+                    tmpl = templates[code]
+                    subject, body = render_template_code(session, code, _entry_context(session, n, tmpl.subject + tmpl.body), tmpl)
                     address = recipient_address(session, n.recipient)
                     prepared.append((n.id, {"subject": subject, "body": body, "address": address,
                                             "key": f"notification-{n.id}-{n.created_at:%Y%m%d%H%M%S%f}",

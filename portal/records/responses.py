@@ -9,7 +9,7 @@ from decimal import Decimal
 from portal.records import posting
 from portal.records import service as records
 from portal.records.models import STATUS_PENDING_APPROVAL, GenJournalBatch, PurchaseHeader, SalesHeader
-from portal.workflow.catalog import CONTEXT_PROVIDERS, implements
+from portal.workflow.catalog import CONTEXT_PROVIDERS, ContextProvider, implements
 from portal.workflow.engine import ResponseError, StepContext
 from portal.workflow.responses import render_option
 
@@ -213,4 +213,4 @@ def customer_context(session, customer) -> dict:
     }
 
 
-CONTEXT_PROVIDERS["customer"] = customer_context
+CONTEXT_PROVIDERS["customer"] = ContextProvider(("open_orders", "open_orders_total"), customer_context)

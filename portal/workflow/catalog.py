@@ -212,6 +212,11 @@ RESPONSES: dict[str, ResponseDef] = {
 # one of them are reused by the next response of the chain (others rebuild them).
 KEEPS_RECORD = frozenset({"do_nothing", "show_message", "create_notification", "send_email", "call_webhook"})
 
+# Responses that need no database ids of the new instance (they write rows that refer
+# to the record only, or to the instance through the effect key): a chain of these
+# lets the engine insert a new instance with the rest of the batch, in one go.
+ID_FREE = KEEPS_RECORD | {"update_field"}
+
 
 # ---------------------------------------------------------------- registries (filled by the areas)
 
@@ -225,8 +230,8 @@ IMPLEMENTATIONS: dict[str, Callable[[Any], str | None]] = {}
 VALUE_PROVIDERS: list[Callable[[Any, Any, dict], None]] = []
 """``fn(session, outbox_event, values)`` adds event-specific values for conditions."""
 
-CONTEXT_PROVIDERS: dict[str, Callable[[Any, Any], dict]] = {}
-"""Record type key → ``fn(session, record)`` returning extra template values."""
+CONTEXT_PROVIDERS: dict[str, Any] = {}
+"""Record type key → :class:`ContextProvider` adding extra template values."""
 
 RUN_FAILED_HANDLERS: list[Callable[[Any, Any, Any], None]] = []
 """``fn(session, instance, outbox_event)`` called in the transaction that marks a run Failed."""
@@ -237,6 +242,18 @@ for rules beyond each option's kind (e.g. approvals: a group code must exist).""
 
 EFFECT_PERFORMERS: dict[str, Callable[..., Any]] = {}
 """Effect kind (``email``, ``webhook``) → performer; see :mod:`portal.workflow.effects`."""
+
+
+@dataclass(frozen=True)
+class ContextProvider:
+    """Extra template values for a record type: ``fn(session, record)`` returns a dict
+    with the keys ``names`` (computed only for templates that mention one of them)."""
+
+    names: tuple[str, ...]
+    fn: Callable[[Any, Any], dict]
+
+    def __call__(self, session, record) -> dict:
+        return self.fn(session, record)
 
 
 def implements(code: str):

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from portal.extensions import db
 from portal.util import utcnow
-from portal.workflow.engine import ResponseError, handle_event, record_failure
+from portal.workflow.engine import ResponseError, forget_prefetch, handle_event, prefetch, record_failure
 from portal.workflow.leases import KEEPER, lease_end, worker_id
 from portal.workflow.models import OUTBOX_DONE, OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_PROCESSING, OutboxEvent
 
@@ -105,15 +105,18 @@ def process_batch(session: Session, ids: list[int]) -> dict[str, int]:
         return counts
     try:
         events = session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)).order_by(OutboxEvent.id)).all()
+        prefetch(session, [ev for ev in events if ev.claimed_by == worker_id()])
         for ev in events:
             if ev.claimed_by != worker_id():
                 continue  # taken over meanwhile (our lease ran out): not ours any more
             handle_event(session, ev)
             _done(ev)
             counts[OUTBOX_DONE] += 1
+        forget_prefetch(session)
         session.commit()
         return counts
     except Exception:  # noqa: BLE001 - fall back to one transaction per event
+        forget_prefetch(session)
         session.rollback()
         counts = {OUTBOX_DONE: 0, OUTBOX_FAILED: 0, OUTBOX_PENDING: 0}
         for event_id in ids:

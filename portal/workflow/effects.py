@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from portal.extensions import db
 from portal.util import utcnow
 from portal.workflow.catalog import EFFECT_PERFORMERS
-from portal.workflow.engine import StepContext, enqueue_after_commit, finish_if_done
+from portal.workflow.engine import StepContext, enqueue_after_commit, finish_if_done, step_run_key
 from portal.workflow.leases import KEEPER, lease_end, worker_id
 from portal.workflow.models import (
     EFFECT_DONE,
@@ -67,11 +67,12 @@ class Outcome:
 
 
 def effect_key(ctx: StepContext) -> str:
-    """The idempotency key of the effect of the response being run: instance, step
-    instance and event, with the event's creation time to the microsecond (ids can
-    be reused after old rows are deleted; a key never is). A loop that runs the step
-    again for a new event gets a new key; a retried event gets the same."""
-    return f"wf{ctx.instance.id}-s{ctx.step.id}-e{ctx.event.id}-{ctx.event.created_at:%Y%m%d%H%M%S%f}"
+    """The idempotency key of the effect of the response being run: the step's run
+    key (:func:`portal.workflow.engine.step_run_key`: the event with its creation
+    time to the microsecond, the workflow, the step), so ids reused after old rows
+    are deleted never make an old key again. A loop that runs the step again for a
+    new event gets a new key; a retried event gets the same."""
+    return "e" + step_run_key(ctx.instance, ctx.step, ctx.event).replace(":", "-w", 1).replace(":", "-s", 1)
 
 
 def add_effect(ctx: StepContext, kind: str, description: str, payload: dict, max_attempts: int = 5) -> Effect:
@@ -82,13 +83,15 @@ def add_effect(ctx: StepContext, kind: str, description: str, payload: dict, max
     row (an existing one with the same key is returned as it is)."""
     session = ctx.session
     key = effect_key(ctx)
-    existing = session.scalar(select(Effect).where(Effect.key == key))
-    if existing is not None:
-        return existing
-    effect = Effect(key=key, kind=kind, description=description[:300], instance_id=ctx.instance.id,
-                    step_instance_id=ctx.step.id, payload=payload, max_attempts=max(1, int(max_attempts)),
-                    status=EFFECT_PENDING, attempts=0, next_attempt_at=utcnow())
+    if ctx.instance not in session.info.get("new_instances", ()):  # a new instance can't have one yet
+        existing = session.scalar(select(Effect).where(Effect.key == key))
+        if existing is not None:
+            return existing
+    effect = Effect(key=key, kind=kind, description=description[:300], instance=ctx.instance, step_instance=ctx.step,
+                    payload=payload, max_attempts=max(1, int(max_attempts)), status=EFFECT_PENDING, attempts=0,
+                    next_attempt_at=utcnow())
     session.add(effect)
+    session.info.setdefault("instances_with_effects", set()).add(ctx.instance)
     enqueue_after_commit(session, DELIVERY_JOB)
     return effect
 
@@ -147,48 +150,63 @@ def _perform(rows) -> dict[int, Outcome]:
 
 
 def _record(session: Session, rows, outcomes: dict[int, Outcome]) -> None:
-    """Write the outcomes (only where this worker still holds the claim) and finish
-    the runs that have nothing left to do. Commits."""
+    """Write the outcomes (only where this worker still holds the claim), put each
+    done effect's answer where its response wrote the description (the step's run
+    history line and the run's result) and finish the runs that have nothing left to
+    do. A few statements per batch, not per effect. Commits."""
+    from sqlalchemy import bindparam
+    from sqlalchemy.orm import selectinload
+
+    from portal.workflow.models import WorkflowStepRun
+
     now = utcnow()
-    touched: set[int] = set()
+    mine = (_EF.c.id == bindparam("b_id"), _EF.c.claimed_by == worker_id(), _EF.c.status == EFFECT_IN_PROGRESS)
+    done, retry, failed, reports = [], [], [], []
     for r in rows:
         outcome = outcomes[r.id]
         if outcome.status == "done":
-            values = {"status": EFFECT_DONE, "outcome": outcome.message, "error": None, "done_at": now}
+            done.append({"b_id": r.id, "b_outcome": outcome.message})
+            if r.instance_id:
+                reports.append((r, outcome.message))
         elif outcome.status == "retry" and r.attempts < r.max_attempts:
-            values = {"status": EFFECT_PENDING, "error": outcome.message,
-                      "next_attempt_at": now + timedelta(seconds=backoff_seconds(r.attempts))}
+            retry.append({"b_id": r.id, "b_error": outcome.message,
+                          "b_next": now + timedelta(seconds=backoff_seconds(r.attempts))})
         else:
-            values = {"status": EFFECT_FAILED, "error": f"{r.description}: {outcome.message}", "done_at": now}
-        res = session.execute(
-            update(_EF).where(_EF.c.id == r.id, _EF.c.claimed_by == worker_id(), _EF.c.status == EFFECT_IN_PROGRESS)
-            .values(lease_until=None, **values)
+            failed.append({"b_id": r.id, "b_error": f"{r.description}: {outcome.message}"})
+    if done:
+        session.execute(update(_EF).where(*mine).values(status=EFFECT_DONE, outcome=bindparam("b_outcome"), error=None,
+                                                        done_at=now, lease_until=None), done)
+    if retry:
+        session.execute(update(_EF).where(*mine).values(status=EFFECT_PENDING, error=bindparam("b_error"),
+                                                        next_attempt_at=bindparam("b_next"), lease_until=None), retry)
+    if failed:
+        session.execute(update(_EF).where(*mine).values(status=EFFECT_FAILED, error=bindparam("b_error"), done_at=now,
+                                                        lease_until=None), failed)
+    if reports:
+        run = WorkflowStepRun.__table__
+        session.execute(
+            update(run).where(run.c.instance_id == bindparam("b_inst"), run.c.step_instance_id == bindparam("b_step"),
+                              run.c.message == bindparam("b_desc")).values(message=bindparam("b_msg")),
+            [{"b_inst": r.instance_id, "b_step": r.step_instance_id, "b_desc": r.description, "b_msg": m} for r, m in reports],
         )
-        if res.rowcount and r.instance_id and values["status"] != EFFECT_PENDING:
-            touched.add(r.instance_id)
-            if values["status"] == EFFECT_DONE:
-                _report_done(session, r, outcome.message)
-    for instance_id in sorted(touched):
-        inst = session.get(WorkflowInstance, instance_id)
-        if inst is not None:
-            finish_if_done(session, inst)
+    touched = sorted({r.instance_id for r in rows if r.instance_id and outcomes[r.id].status != "retry"}
+                     | {r.instance_id for r in rows if r.instance_id and r.attempts >= r.max_attempts})
+    if touched:
+        instances = {i.id: i for i in session.scalars(
+            select(WorkflowInstance).where(WorkflowInstance.id.in_(touched))
+            .options(selectinload(WorkflowInstance.step_instances))).unique()}
+        states: dict[int, set[str]] = {}
+        for instance_id, status in session.execute(
+                select(_EF.c.instance_id, _EF.c.status).where(_EF.c.instance_id.in_(touched)).distinct()):
+            states.setdefault(instance_id, set()).add(status)
+        for r, message in reports:
+            inst = instances.get(r.instance_id)
+            if inst is not None and inst.result and r.description in inst.result:
+                inst.result = inst.result.replace(r.description, message, 1)
+        for instance_id in touched:
+            if instance_id in instances:
+                finish_if_done(session, instances[instance_id], states.get(instance_id, set()))
     session.commit()
-
-
-def _report_done(session: Session, row, message: str) -> None:
-    """Put the performed effect's outcome (e.g. ``POST … → 201``) where its response
-    wrote the description: the step's run history line and the run's result."""
-    from portal.workflow.models import WorkflowStepRun
-
-    _, step_part, event_part, _ = row.key.split("-")
-    session.execute(
-        update(WorkflowStepRun)
-        .where(WorkflowStepRun.key == f"{step_part[1:]}:{event_part[1:]}", WorkflowStepRun.message == row.description)
-        .values(message=message)
-    )
-    inst = session.get(WorkflowInstance, row.instance_id)
-    if inst is not None and inst.result and row.description in inst.result:
-        inst.result = inst.result.replace(row.description, message, 1)
 
 
 def deliver_effects(session: Session | None = None, limit: int = BATCH_SIZE, wait_for_retries: float = 15.0) -> dict[str, int]:
@@ -220,7 +238,7 @@ def deliver_effects(session: Session | None = None, limit: int = BATCH_SIZE, wai
                 enqueue_once(DELIVERY_JOB)
             rows = session.execute(
                 select(_EF.c.id, _EF.c.kind, _EF.c.key, _EF.c.payload, _EF.c.attempts, _EF.c.max_attempts,
-                       _EF.c.instance_id, _EF.c.description).where(_EF.c.id.in_(ids)).order_by(_EF.c.id)
+                       _EF.c.instance_id, _EF.c.step_instance_id, _EF.c.description).where(_EF.c.id.in_(ids)).order_by(_EF.c.id)
             ).all()
             session.rollback()  # no transaction stays open while we call out
             outcomes = _perform(rows)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from portal.extensions import db
 from portal.util import utcnow
 from portal.workflow import conditions
-from portal.workflow.catalog import KEEPS_RECORD, RECORD_TYPES, RUN_FAILED_HANDLERS, VALUE_PROVIDERS
+from portal.workflow.catalog import ID_FREE, KEEPS_RECORD, RECORD_TYPES, RUN_FAILED_HANDLERS, VALUE_PROVIDERS
 from portal.workflow.models import (
     ACTIVE,
     COMPLETED,
@@ -97,6 +97,7 @@ def enqueue_after_commit(session: Session, job: str) -> None:
 def _enqueue_after_commit(session: Session) -> None:
     from portal.queue import enqueue_once
 
+    _forget_transaction(session)
     for job in sorted(session.info.pop("after_commit_jobs", ())):
         enqueue_once(job)
 
@@ -104,6 +105,13 @@ def _enqueue_after_commit(session: Session) -> None:
 @sa_event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop("after_commit_jobs", None)
+    _forget_transaction(session)
+
+
+def _forget_transaction(session: Session) -> None:
+    """What was known only for the transaction that just ended."""
+    for key in ("new_instances", "instances_with_effects", "batch_cache"):
+        session.info.pop(key, None)
 
 
 # ---------------------------------------------------------------- context
@@ -138,9 +146,69 @@ def load_record(session: Session, record_type: str | None, record_id: int | None
     if not record_type or record_id is None or record_type not in RECORD_TYPES:
         return None
     model = RECORD_TYPES[record_type].model
-    if lock:  # lock the row alone (FOR UPDATE can't cover the eager-loaded outer joins)
+    if lock and (record_type, record_id) not in session.info.get("locked_records", ()):
+        # lock the row alone (FOR UPDATE can't cover the eager-loaded outer joins)
         session.execute(select(model.id).where(model.id == record_id).with_for_update())
     return session.get(model, record_id)
+
+
+def prefetch(session: Session, events: list[OutboxEvent]) -> None:
+    """Before a batch of events runs: lock and load their records (one query per
+    record type, rows locked in id order), load their running instances with their
+    step instances (one query per record type) and check the workflow cache once.
+    :func:`handle_event` then finds them without further queries. Undo with
+    :func:`forget_prefetch` when the batch ends."""
+    from sqlalchemy.orm import selectinload
+
+    by_type: dict[str, set[int]] = {}
+    for ev in events:
+        if ev.record_type in RECORD_TYPES and ev.record_id is not None:
+            by_type.setdefault(ev.record_type, set()).add(ev.record_id)
+    locked: set[tuple[str, int]] = set()
+    running: dict[tuple[str, int], list[WorkflowInstance]] = {}
+    for record_type, ids in by_type.items():
+        model = RECORD_TYPES[record_type].model
+        ordered = sorted(ids)
+        session.execute(select(model.id).where(model.id.in_(ordered)).order_by(model.id).with_for_update())
+        session.scalars(select(model).where(model.id.in_(ordered))).unique().all()
+        locked |= {(record_type, i) for i in ordered}
+        codes = {ev.event_code for ev in events if ev.record_type == record_type}
+        for inst in session.scalars(
+            select(WorkflowInstance)
+            .where(WorkflowInstance.record_type == record_type, WorkflowInstance.record_id.in_(ordered),
+                   WorkflowInstance.status.in_([RUN_RUNNING, RUN_QUEUED]), _waits_for(codes))
+            .options(selectinload(WorkflowInstance.step_instances))
+            .order_by(WorkflowInstance.id)
+        ).unique():
+            running.setdefault((record_type, inst.record_id), []).append(inst)
+    enabled_workflows(session)
+    session.info.update(locked_records=locked, running_instances=running, workflows_checked=True)
+    session.info["prefetched"] = {(t, i) for t, ids in by_type.items() for i in ids}
+
+
+def _waits_for(codes: set[str]):
+    """SQL condition: the instance has an Active event step for one of ``codes`` (an
+    instance only waiting for its effects, or for other events, isn't a candidate)."""
+    from sqlalchemy import exists
+
+    return exists().where(
+        WorkflowStepInstance.instance_id == WorkflowInstance.id,
+        WorkflowStepInstance.status == ACTIVE,
+        WorkflowStepInstance.type == STEP_EVENT,
+        WorkflowStepInstance.function_name.in_(sorted(codes)),
+    )
+
+
+def forget_prefetch(session: Session) -> None:
+    """Drop what :func:`prefetch` cached for the batch (and the batch's caches)."""
+    for key in ("locked_records", "running_instances", "workflows_checked", "prefetched", "batch_cache"):
+        session.info.pop(key, None)
+
+
+def batch_cache(session: Session) -> dict:
+    """A dict that lives as long as the current batch of events (or the session's
+    next commit outside a batch): responses keep look-ups here (e.g. users by name)."""
+    return session.info.setdefault("batch_cache", {})
 
 
 def event_values(session: Session, ev: OutboxEvent, record) -> dict[str, Any]:
@@ -172,11 +240,12 @@ def create_instance(
     inputs: dict | None = None,
     started_by_id: int | None = None,
     status: str = RUN_RUNNING,
+    flush: bool = True,
 ) -> WorkflowInstance:
     """Start an instance of ``workflow`` (a :class:`Workflow` or a cached
     :class:`WorkflowDef`): copy its steps (with options and conditions) into step
-    instances, the entry point Active and the rest Inactive. Returns the flushed
-    instance."""
+    instances, the entry point Active and the rest Inactive. Returns the instance,
+    flushed unless ``flush`` is False (the engine flushes when it needs the ids)."""
     record = load_record(session, record_type, record_id)
     rt = RECORD_TYPES.get(record_type or "")
     inst = WorkflowInstance(
@@ -210,7 +279,9 @@ def create_instance(
             )
         )
     session.add(inst)
-    session.flush()
+    session.info.setdefault("new_instances", set()).add(inst)
+    if flush:
+        session.flush()
     return inst
 
 
@@ -264,7 +335,10 @@ def _cache_key(session: Session) -> tuple:
 
 def enabled_workflows(session: Session) -> tuple[WorkflowDef, ...]:
     """The enabled, non-template workflows as cached :class:`WorkflowDef` rows, ordered
-    by code. One cheap query checks the cache; it is rebuilt only after a change."""
+    by code. One cheap query checks the cache (once per batch of events); it is
+    rebuilt only after a change."""
+    if session.info.get("workflows_checked") and _cache["key"] is not None:
+        return _cache["workflows"]
     key = _cache_key(session)
     if _cache["key"] != key:
         rows = session.scalars(
@@ -333,12 +407,25 @@ def _activate_followups(inst: WorkflowInstance, step: WorkflowStepInstance) -> N
             child.status = ACTIVE
 
 
+def event_stamp(ev: OutboxEvent) -> str:
+    """The event's id with its creation time to the microsecond: unique for ever (an
+    id can be reused after old events are deleted; the stamp can't)."""
+    return f"{ev.id}-{ev.created_at:%Y%m%d%H%M%S%f}"
+
+
+def step_run_key(inst: WorkflowInstance, step: WorkflowStepInstance, ev: OutboxEvent) -> str:
+    """The idempotency key of running ``step`` of ``inst`` for ``ev``: the event, the
+    workflow and the step (one instance of a workflow handles an event at most once).
+    Known before anything is flushed, so a new instance's rows go in together."""
+    return f"{event_stamp(ev)}:{inst.workflow_id}:{step.step_id}"
+
+
 def _log_run(ctx_session: Session, inst, step, ev, outcome, message=None, error=None, started=None) -> None:
     ctx_session.add(
         WorkflowStepRun(
-            key=f"{step.id}:{ev.id}",
-            instance_id=inst.id,
-            step_instance_id=step.id,
+            key=step_run_key(inst, step, ev),
+            instance=inst,
+            step_instance=step,
             event_id=ev.id,
             function_name=step.function_name,
             outcome=outcome,
@@ -359,8 +446,10 @@ def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowS
     run yet). Raises :class:`ResponseError`."""
     from portal.workflow.responses import run_response  # the engine's own module
 
-    if not new_instance and session.scalar(select(WorkflowStepRun.id).where(WorkflowStepRun.key == f"{step.id}:{ev.id}")):
+    if not new_instance and session.scalar(select(WorkflowStepRun.id).where(WorkflowStepRun.key == step_run_key(inst, step, ev))):
         return  # already done for this event (a retried job)
+    if new_instance and not _chain_is_id_free(inst, step):
+        session.flush()  # responses that link rows to the instance need its ids
     if inst.status == RUN_QUEUED:
         inst.status = RUN_RUNNING
         inst.started_at = utcnow()
@@ -388,6 +477,7 @@ def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowS
             message = run_response(ctx)
             if nxt.function_name not in KEEPS_RECORD:
                 shared.pop("template_values", None)  # the record may have changed
+                shared.pop("template_values_plain", None)
             nxt.status = COMPLETED
             if message:
                 messages.append(message)
@@ -403,17 +493,39 @@ def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowS
     finish_if_done(session, inst)
 
 
-def finish_if_done(session: Session, inst: WorkflowInstance) -> bool:
+def _chain_is_id_free(inst: WorkflowInstance, step: WorkflowStepInstance) -> bool:
+    """True when every response that follows ``step`` (up to the next event) is one
+    that needs no database ids (:data:`portal.workflow.catalog.ID_FREE`): the new
+    instance and its rows are then inserted with the batch's other rows."""
+    current = step
+    while True:
+        responses = [c for c in _children(inst, current.step_id) if c.type == STEP_RESPONSE]
+        if not responses:
+            return True
+        if responses[0].function_name not in ID_FREE:
+            return False
+        current = responses[0]
+        if current.next_step_id is not None:
+            return True
+
+
+def finish_if_done(session: Session, inst: WorkflowInstance, effect_states: set[str] | None = None) -> bool:
     """Complete a running instance that has no Active step left and no effect still
     to be done (an e-mail or webhook call waiting for delivery keeps it Running); an
     instance one of whose effects failed for good is Failed with that error. Its
-    step instances are then archived. Returns True if the instance ended."""
-    from portal.workflow.models import EFFECT_FAILED, EFFECT_UNFINISHED, Effect
+    step instances are then archived. ``effect_states``: the statuses of its effects
+    when the caller has them. Returns True if the instance ended."""
+    from portal.workflow.models import EFFECT_FAILED, EFFECT_PENDING, EFFECT_UNFINISHED, Effect
 
     if inst.status not in (RUN_RUNNING, RUN_QUEUED) or any(s.status == ACTIVE for s in inst.step_instances):
         return False
-    session.flush()
-    states = set(session.scalars(select(Effect.status).where(Effect.instance_id == inst.id).distinct()))
+    if effect_states is not None:  # the caller already knows (a batch of effects)
+        states = effect_states
+    elif inst in session.info.get("new_instances", ()):  # started in this transaction: its effects are all new
+        states = {EFFECT_PENDING} if inst in session.info.get("instances_with_effects", ()) else set()
+    else:
+        session.flush()
+        states = set(session.scalars(select(Effect.status).where(Effect.instance_id == inst.id).distinct()))
     if states & set(EFFECT_UNFINISHED):
         return False
     if EFFECT_FAILED in states:
@@ -436,6 +548,8 @@ def handle_event(session: Session, ev: OutboxEvent) -> list[WorkflowInstance]:
     instance_id = ev.payload.get("instance_id")
     if instance_id:
         candidates = [session.get(WorkflowInstance, instance_id)]
+    elif (ev.record_type, ev.record_id) in session.info.get("prefetched", ()):
+        candidates = session.info["running_instances"].get((ev.record_type, ev.record_id), [])
     elif ev.record_type and ev.record_id is not None:
         candidates = session.scalars(
             select(WorkflowInstance)
@@ -443,6 +557,7 @@ def handle_event(session: Session, ev: OutboxEvent) -> list[WorkflowInstance]:
                 WorkflowInstance.record_type == ev.record_type,
                 WorkflowInstance.record_id == ev.record_id,
                 WorkflowInstance.status.in_([RUN_RUNNING, RUN_QUEUED]),
+                _waits_for({ev.event_code}),
             )
             .order_by(WorkflowInstance.id)
         ).unique().all()
@@ -464,7 +579,8 @@ def handle_event(session: Session, ev: OutboxEvent) -> list[WorkflowInstance]:
 
     started = []
     for wf in matching_workflows(session, ev.event_code, ev.record_type, values, old_values):
-        inst = create_instance(session, wf, ev.record_type, ev.record_id, ev.event_code, ev.payload.get("inputs"), ev.user_id)
+        inst = create_instance(session, wf, ev.record_type, ev.record_id, ev.event_code, ev.payload.get("inputs"), ev.user_id,
+                               flush=False)
         step = next(s for s in inst.step_instances if s.entry_point)
         execute_event_step(session, inst, step, ev, new_instance=True)
         started.append(inst)

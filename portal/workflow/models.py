@@ -138,8 +138,9 @@ class WorkflowStepInstance(db.Model):
 
 class WorkflowStepRun(db.Model):
     """One execution of a step instance for one event: the run history row and the
-    idempotency key (``key`` = step instance id + event id) that stops a retried job
-    from running the same response twice."""
+    idempotency key (``key``: the event, its workflow and the step, see
+    :func:`portal.workflow.engine.step_run_key`) that stops a retried job from running
+    the same response twice."""
 
     __tablename__ = "workflow_step_run"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -153,6 +154,8 @@ class WorkflowStepRun(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
+    instance: Mapped["WorkflowInstance"] = relationship()
+    step_instance: Mapped["WorkflowStepInstance"] = relationship()
 
 
 # Outbox statuses
@@ -247,3 +250,5 @@ class Effect(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None]
+    instance: Mapped["WorkflowInstance | None"] = relationship()
+    step_instance: Mapped["WorkflowStepInstance | None"] = relationship()

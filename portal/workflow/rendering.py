@@ -37,11 +37,13 @@ def _compiled(source: str, html: bool):
     return (_html_env if html else _text_env).from_string(source)
 
 
-def record_context(session, record_type: str | None, record: Any) -> dict:
+def record_context(session, record_type: str | None, record: Any, needs: str | None = None) -> dict:
     """Plain values for templates: ``{"record": {field: value, ..., "title": ...}}``
     plus what the record type's context provider adds (e.g. a customer's
-    ``open_orders``; see :data:`portal.workflow.catalog.CONTEXT_PROVIDERS`). A missing
-    record gives ``{"record": {"title": ""}}``."""
+    ``open_orders``; see :data:`portal.workflow.catalog.CONTEXT_PROVIDERS`) — only
+    when ``needs`` (the template source about to be rendered) names one of the
+    provider's values, or when ``needs`` is None. A missing record gives
+    ``{"record": {"title": ""}}``."""
     from portal.workflow.catalog import CONTEXT_PROVIDERS, RECORD_TYPES
 
     if record is None or record_type not in RECORD_TYPES:
@@ -51,6 +53,6 @@ def record_context(session, record_type: str | None, record: Any) -> dict:
     values["title"] = rt.title(record)
     ctx: dict = {"record": values}
     provider = CONTEXT_PROVIDERS.get(record_type)
-    if provider is not None:
+    if provider is not None and (needs is None or any(name in needs for name in provider.names)):
         ctx.update(provider(session, record))
     return ctx

@@ -24,21 +24,29 @@ def run_response(ctx: StepContext) -> str | None:
     return fn(ctx)
 
 
-def template_context(ctx: StepContext) -> dict:
+def template_context(ctx: StepContext, needs: str | None = None) -> dict:
     """The values a flow's templates see: ``record`` (its fields and title; the last
     values the event carried when the record is gone), ``inputs`` and ``event``
-    (old/new values, comment). Built once per step context."""
-    if "template_values" in ctx.shared:
-        return ctx.shared["template_values"]
+    (old/new values, comment), and the record type's extra values when ``needs`` (the
+    template source) names them or is None. Built once per chain while the record
+    stays unchanged."""
+    from portal.workflow.catalog import CONTEXT_PROVIDERS
     from portal.workflow.rendering import record_context
 
-    context = record_context(ctx.session, ctx.instance.record_type, ctx.record)
+    provider = CONTEXT_PROVIDERS.get(ctx.instance.record_type or "")
+    full = needs is None or (provider is not None and any(name in needs for name in provider.names))
+    slot = "template_values" if full else "template_values_plain"
+    if slot in ctx.shared:
+        return ctx.shared[slot]
+    if not full and "template_values" in ctx.shared:
+        return ctx.shared["template_values"]
+    context = record_context(ctx.session, ctx.instance.record_type, ctx.record, needs=None if full else "")
     if ctx.record is None:  # deleted (or posted) since: its last values came with the event
         last = ctx.event.payload.get("old_values") or ctx.event.payload.get("new_values") or {}
         context["record"] = {**last, "title": ctx.instance.record_title or ""}
     context["inputs"] = ctx.instance.inputs or {}
     context["event"] = {k: v for k, v in (ctx.event.payload or {}).items() if k in ("old_values", "new_values", "comment")}
-    ctx.shared["template_values"] = context
+    ctx.shared[slot] = context
     return context
 
 
@@ -48,7 +56,7 @@ def render_option(ctx: StepContext, source: str, html: bool = False) -> str:
     from portal.workflow.rendering import TemplateRenderError, render
 
     try:
-        return render(source or "", template_context(ctx), html=html)
+        return render(source or "", template_context(ctx, needs=source or ""), html=html)
     except TemplateRenderError as exc:
         raise ResponseError(str(exc)) from exc
 
