@@ -14,6 +14,11 @@ log = logging.getLogger(__name__)
 
 _connections: dict[str, Redis] = {}
 
+JOB_SLICE_SECONDS = 0.5
+"""How long a looping job (dispatch, effect delivery, notification sending) works
+before it hands the rest to a new job at the back of the queue, so that a steady
+stream of one kind of work never keeps the workers from the others."""
+
 
 def get_redis(url: str | None = None) -> Redis:
     """A (cached) Redis client for ``url`` or the app's ``REDIS_URL``."""

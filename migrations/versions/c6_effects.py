@@ -44,7 +44,9 @@ def upgrade():
     with op.batch_alter_table("outbox_event", schema=None) as batch_op:
         batch_op.add_column(sa.Column("claimed_by", sa.String(length=120), nullable=True))
         batch_op.add_column(sa.Column("lease_until", sa.DateTime(), nullable=True))
-        batch_op.create_index("ix_outbox_event_record", ["record_type", "record_id", "id"], unique=False)
+        batch_op.create_index("ix_outbox_event_unfinished_record", ["record_type", "record_id", "id"], unique=False,
+                              postgresql_where=sa.text("status IN ('pending', 'processing')"),
+                              sqlite_where=sa.text("status IN ('pending', 'processing')"))
     with op.batch_alter_table("notification_entry", schema=None) as batch_op:
         batch_op.add_column(sa.Column("claimed_by", sa.String(length=120), nullable=True))
         batch_op.add_column(sa.Column("lease_until", sa.DateTime(), nullable=True))
@@ -55,7 +57,7 @@ def downgrade():
         batch_op.drop_column("lease_until")
         batch_op.drop_column("claimed_by")
     with op.batch_alter_table("outbox_event", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_event_record")
+        batch_op.drop_index("ix_outbox_event_unfinished_record")
         batch_op.drop_column("lease_until")
         batch_op.drop_column("claimed_by")
     with op.batch_alter_table("workflow_effect", schema=None) as batch_op:

@@ -9,6 +9,7 @@ import html as html_lib
 import logging
 import re
 import socket
+import time
 from datetime import timedelta
 
 from flask import current_app
@@ -29,6 +30,7 @@ from portal.workflow.rendering import record_context
 
 log = logging.getLogger(__name__)
 MAX_SEND_ATTEMPTS = 5
+SEND_JOB = "jobs.notifications.send_notifications"
 
 
 def ensure_default_templates(session: Session) -> int:
@@ -64,7 +66,7 @@ def create_notification(
         link=link, created_by_id=sender_id,
     )
     session.add(entry)
-    enqueue_after_commit(session, "jobs.notifications.send_notifications")
+    enqueue_after_commit(session, SEND_JOB)
     return entry
 
 
@@ -224,22 +226,29 @@ def claim_due(session: Session, limit: int = 100) -> list[int]:
     return sorted(ids)
 
 
-def send_due(session: Session, limit: int = 100) -> dict[str, int]:
+def send_due(session: Session, limit: int = 100, max_seconds: float | None = None) -> dict[str, int]:
     """Send the notification entries that are due, batch after batch: claim a batch
     (:func:`claim_due`), render it, end the transaction, e-mail the ones whose
     recipient has an address over one SMTP connection (each with the stable
     Message-ID ``<notification-<id>-<created>@…>``), then in one transaction move the sent ones
     to sent notification entries (Notes go straight there) and keep failures with
     their error, retried after a back-off up to ``MAX_SEND_ATTEMPTS`` times.
-    Returns ``{"sent": n, "failed": n}``."""
+    ``max_seconds``: after this long the rest goes to a new job (other jobs get their
+    turn). Returns ``{"sent": n, "failed": n}``."""
     from sqlalchemy import update
 
     from portal.workflow.leases import KEEPER, worker_id
 
     sent = failed = 0
     templates: dict[str, NotificationTemplate] = {}
+    started = time.monotonic()
     with KEEPER.holding(session.get_bind(), NotificationEntry.__table__):
         while True:
+            if max_seconds is not None and time.monotonic() - started > max_seconds:
+                from portal.queue import enqueue_once
+
+                enqueue_once(SEND_JOB)
+                break
             ids = claim_due(session, limit)
             if not ids:
                 break

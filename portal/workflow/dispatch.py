@@ -26,7 +26,7 @@ import time
 import traceback
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
@@ -63,7 +63,8 @@ def claim_batch(session: Session, limit: int = BATCH_SIZE) -> list[int]:
         earlier.c.record_type == c.c.record_type,
         earlier.c.record_id == c.c.record_id,
         earlier.c.id < c.c.id,
-        earlier.c.status.in_([OUTBOX_PENDING, OUTBOX_PROCESSING]),
+        # literal values, as in the partial index ix_outbox_event_unfinished_record
+        text("earlier.status IN ('pending', 'processing')"),
     )
     candidates = select(c.c.id).where(_claimable(c, now), ~blocked).order_by(c.c.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
@@ -159,19 +160,26 @@ def process_event(session: Session, event_id: int) -> str:
         return ev.status
 
 
-def dispatch_pending(session: Session | None = None, max_events: int = 100_000, batch: int = BATCH_SIZE) -> int:
+def dispatch_pending(session: Session | None = None, max_events: int = 100_000, batch: int = BATCH_SIZE,
+                     max_seconds: float | None = None) -> int:
     """Claim and process outbox events batch after batch until none is claimable
     (events raised meanwhile included) or ``max_events`` were handled. When a batch
     comes back full, another dispatcher job is enqueued so idle workers join in.
-    Returns the number of events handled."""
+    ``max_seconds``: hand the rest to a new job after this long, so a steady stream
+    of events never keeps a worker from the queue's other jobs (effect delivery,
+    notifications). Returns the number of events handled."""
     from portal.queue import enqueue_once
 
     session = session or db.session
     session.info["in_dispatcher"] = True
     handled = 0
+    started = time.monotonic()
     try:
         with KEEPER.holding(session.get_bind(), _OE):
             while handled < max_events:
+                if max_seconds is not None and time.monotonic() - started > max_seconds:
+                    enqueue_once(DISPATCH_JOB)  # the rest goes to the back of the queue
+                    break
                 ids = claim_batch(session, batch)
                 if not ids:
                     break

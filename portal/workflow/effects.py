@@ -209,19 +209,25 @@ def _record(session: Session, rows, outcomes: dict[int, Outcome]) -> None:
     session.commit()
 
 
-def deliver_effects(session: Session | None = None, limit: int = BATCH_SIZE, wait_for_retries: float = 15.0) -> dict[str, int]:
+def deliver_effects(session: Session | None = None, limit: int = BATCH_SIZE, wait_for_retries: float = 15.0,
+                    max_seconds: float | None = None) -> dict[str, int]:
     """Claim, perform and record due effects until none is left. Retries due within
     a few seconds are waited for (at most ``wait_for_retries`` seconds in all); later
     ones are enqueued again by the scheduler's :func:`portal.workflow.dispatch.watchdog`.
-    A full batch enqueues another delivery job so idle workers join in. Returns
-    counts of outcomes: ``{"done", "retry", "failed"}``."""
+    A full batch enqueues another delivery job so idle workers join in;
+    ``max_seconds``: after this long the rest goes to a new job (other jobs get
+    their turn). Returns counts of outcomes: ``{"done", "retry", "failed"}``."""
     from portal.queue import enqueue_once
 
     session = session or db.session
     counts = {"done": 0, "retry": 0, "failed": 0}
     waited = 0.0
+    started = time.monotonic()
     with KEEPER.holding(session.get_bind(), _EF):
         while True:
+            if max_seconds is not None and time.monotonic() - started - waited > max_seconds:
+                enqueue_once(DELIVERY_JOB)
+                break
             ids = claim_effects(session, limit)
             if not ids:
                 soonest = session.scalar(select(func.min(Effect.next_attempt_at)).where(Effect.status == EFFECT_PENDING))

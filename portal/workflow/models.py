@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -173,7 +173,11 @@ class OutboxEvent(db.Model):
     __tablename__ = "outbox_event"
     __table_args__ = (
         Index("ix_outbox_event_status_id", "status", "id"),
-        Index("ix_outbox_event_record", "record_type", "record_id", "id"),
+        # unfinished events per record (a small partial index: the dispatcher's "no earlier
+        # unfinished event of this record" check stays cheap however long the history)
+        Index("ix_outbox_event_unfinished_record", "record_type", "record_id", "id",
+              postgresql_where=text("status IN ('pending', 'processing')"),
+              sqlite_where=text("status IN ('pending', 'processing')")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     event_code: Mapped[str] = mapped_column(String(80))
