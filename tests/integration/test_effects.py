@@ -75,7 +75,7 @@ def test_a_worker_killed_during_a_slow_webhook_is_taken_over_and_the_run_complet
     automated(s, "KILLHOOK", [("send_email", {"template": "customer_statement"}),
                               ("call_webhook", {"url": f"{stub.url}/slow", "method": "POST", "body": "{}", "timeout": 120, "retries": 3})])
     alfki = customers(s)[0]
-    env = {"MAIL_PORT": smtp.port, "ENGINE_LEASE_SECONDS": "6"}
+    env = {"MAIL_PORT": smtp.port}  # the default lease (15 s)
     first = start_worker(**env)
     scheduler = second = None
     try:
@@ -225,3 +225,38 @@ def records_form(customer: Customer) -> dict:
     from portal.records.registry import RECORD_TYPES
 
     return {f.name: getattr(customer, f.name) for f in RECORD_TYPES["customer"].fields if f.editable}
+
+
+def test_the_smtp_sink_and_the_mailbox_keep_one_message_per_message_id(app, tmp_path):
+    """A mail sent twice with the same Message-ID (a retry) is stored once by the
+    development SMTP sink and shown once in the Mailbox; other mails are all kept."""
+    import smtplib
+    from email.message import EmailMessage
+
+    from effect_helpers import free_port
+    from portal.embedded import start_smtp_sink
+    from portal.notifications.views import sink_messages
+
+    port = free_port()
+    sink = start_smtp_sink("127.0.0.1", port, str(tmp_path / "mail"))
+    try:
+        for msgid, subject in (("<same@test>", "first"), ("<same@test>", "again"), ("<other@test>", "other"), (None, "no id")):
+            msg = EmailMessage()
+            msg["From"], msg["To"], msg["Subject"] = "portal@northwind.test", "a@northwind.test", subject
+            if msgid:
+                msg["Message-ID"] = msgid
+            msg.set_content("hello")
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+                smtp.send_message(msg)
+    finally:
+        sink.stop()
+    import mailbox
+
+    assert len(mailbox.Maildir(str(tmp_path / "mail"), create=False).keys()) == 3  # the sink stored the retry once
+    with app.test_request_context():
+        app.config["MAIL_SINK_DIR"], saved = str(tmp_path / "mail"), app.config["MAIL_SINK_DIR"]
+        try:
+            subjects = sorted(m["subject"] for m in sink_messages())
+        finally:
+            app.config["MAIL_SINK_DIR"] = saved
+    assert subjects == ["first", "no id", "other"]
