@@ -83,7 +83,7 @@ SCHEDULE_EVENT = "schedule_fired"
 #: environment under the same name.
 DEFAULTS = {
     "SCHEDULER_LEASE_SECONDS": 5.0,  # an active scheduler that stops renewing is replaced after this
-    "JOB_QUEUE_RUN_LEASE_SECONDS": 60.0,  # a running job that stops renewing its lease this long is failed
+    "JOB_QUEUE_RUN_LEASE_SECONDS": 20.0,  # a running job that stops renewing its lease this long is failed
     "JOB_QUEUE_TIMEOUT_GRACE_SECONDS": 30.0,  # beyond the entry's timeout before an In Process run is failed
     "JOB_QUEUE_CATCH_UP_GRACE_SECONDS": 10.0,  # due this recently before a scheduler took over: not "missed"
     "JOB_QUEUE_REQUEUE_AFTER_SECONDS": 30.0,  # a Queued run whose RQ job is gone this long is enqueued again

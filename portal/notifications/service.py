@@ -202,28 +202,17 @@ def claim_due(session: Session, limit: int = 100) -> list[int]:
     UPDATE with a lease; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL): two workers never
     send the same entry; a dead worker's claims are taken over when their lease runs
     out. Commits. Returns the ids."""
-    from sqlalchemy import and_, or_, update
+    from sqlalchemy import or_
 
-    from portal.workflow.leases import lease_end, worker_id
+    from portal.workflow.leases import claim_rows
 
     now = utcnow()
     table = NotificationEntry.__table__
-    c = table.alias("c")
-    candidates = (
-        select(c.c.id)
-        .where(c.c.send_after <= now, c.c.attempts < MAX_SEND_ATTEMPTS, or_(c.c.lease_until.is_(None), c.c.lease_until < now))
-        .order_by(c.c.id)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    ids = session.execute(
-        update(table).where(table.c.id.in_(candidates.scalar_subquery()))
-        .values(claimed_by=worker_id(), lease_until=lease_end(), attempts=table.c.attempts + 1)
-        .returning(table.c.id)
-    ).scalars().all()
-    session.commit()
-    return sorted(ids)
+
+    def claimable(c):
+        return (c.c.send_after <= now) & (c.c.attempts < MAX_SEND_ATTEMPTS) & or_(c.c.lease_until.is_(None), c.c.lease_until < now)
+
+    return claim_rows(session, table, claimable, limit, attempts=table.c.attempts + 1)
 
 
 def send_due(session: Session, limit: int = 100, max_seconds: float | None = None) -> dict[str, int]:
@@ -235,8 +224,6 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
     their error, retried after a back-off up to ``MAX_SEND_ATTEMPTS`` times.
     ``max_seconds``: after this long the rest goes to a new job (other jobs get their
     turn). Returns ``{"sent": n, "failed": n}``."""
-    from sqlalchemy import update
-
     from portal.workflow.leases import KEEPER, worker_id
 
     sent = failed = 0

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from portal.extensions import db
 from portal.util import utcnow
 from portal.workflow.engine import ResponseError, forget_prefetch, handle_event, prefetch, record_failure
-from portal.workflow.leases import KEEPER, lease_end, worker_id
+from portal.workflow.leases import KEEPER, claim_rows, lease_end, worker_id
 from portal.workflow.models import OUTBOX_DONE, OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_PROCESSING, OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -57,27 +57,20 @@ def claim_batch(session: Session, limit: int = BATCH_SIZE) -> list[int]:
     """Claim up to ``limit`` outbox events for this worker, oldest first, at most the
     first unfinished event of each record. Commits. Returns the claimed ids in order."""
     now = utcnow()
-    c = _OE.alias("c")
     earlier = _OE.alias("earlier")
-    blocked = exists().where(
-        earlier.c.record_type == c.c.record_type,
-        earlier.c.record_id == c.c.record_id,
-        earlier.c.id < c.c.id,
-        # literal values, as in the partial index ix_outbox_event_unfinished_record
-        text("earlier.status IN ('pending', 'processing')"),
-    )
-    candidates = select(c.c.id).where(_claimable(c, now), ~blocked).order_by(c.c.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    ids = session.execute(
-        update(_OE)
-        .where(_OE.c.id.in_(candidates.scalar_subquery()))
-        .values(status=OUTBOX_PROCESSING, claimed_by=worker_id(), claimed_at=now, lease_until=lease_end(),
-                attempts=_OE.c.attempts + 1)
-        .returning(_OE.c.id)
-    ).scalars().all()
-    session.commit()
-    return sorted(ids)
+
+    def claimable(c):
+        blocked = exists().where(
+            earlier.c.record_type == c.c.record_type,
+            earlier.c.record_id == c.c.record_id,
+            earlier.c.id < c.c.id,
+            # literal values, as in the partial index ix_outbox_event_unfinished_record
+            text("earlier.status IN ('pending', 'processing')"),
+        )
+        return and_(_claimable(c, now), ~blocked)
+
+    return claim_rows(session, _OE, claimable, limit, status=OUTBOX_PROCESSING, claimed_at=now,
+                      attempts=_OE.c.attempts + 1)
 
 
 def claim(session: Session, event_id: int) -> bool:

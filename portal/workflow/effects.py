@@ -39,7 +39,7 @@ from portal.extensions import db
 from portal.util import utcnow
 from portal.workflow.catalog import EFFECT_PERFORMERS
 from portal.workflow.engine import StepContext, enqueue_after_commit, finish_if_done, step_run_key
-from portal.workflow.leases import KEEPER, lease_end, worker_id
+from portal.workflow.leases import KEEPER, claim_rows, worker_id
 from portal.workflow.models import (
     EFFECT_DONE,
     EFFECT_FAILED,
@@ -106,24 +106,12 @@ def claim_effects(session: Session, limit: int = BATCH_SIZE, now: datetime | Non
     time, or in progress under an expired lease) for this worker. Commits. Returns
     the ids."""
     now = now or utcnow()
-    c = _EF.alias("c")
-    candidates = (
-        select(c.c.id)
-        .where(or_(and_(c.c.status == EFFECT_PENDING, c.c.next_attempt_at <= now),
-                   and_(c.c.status == EFFECT_IN_PROGRESS, c.c.lease_until < now)))
-        .order_by(c.c.id)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    ids = session.execute(
-        update(_EF)
-        .where(_EF.c.id.in_(candidates.scalar_subquery()))
-        .values(status=EFFECT_IN_PROGRESS, claimed_by=worker_id(), lease_until=lease_end(), attempts=_EF.c.attempts + 1)
-        .returning(_EF.c.id)
-    ).scalars().all()
-    session.commit()
-    return sorted(ids)
+
+    def claimable(c):
+        return or_(and_(c.c.status == EFFECT_PENDING, c.c.next_attempt_at <= now),
+                   and_(c.c.status == EFFECT_IN_PROGRESS, c.c.lease_until < now))
+
+    return claim_rows(session, _EF, claimable, limit, status=EFFECT_IN_PROGRESS, attempts=_EF.c.attempts + 1)
 
 
 def _perform(rows) -> dict[int, Outcome]:

@@ -21,15 +21,13 @@ Rules (from Business Central's workflow engine):
 from __future__ import annotations
 
 import logging
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, true, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.extensions import db
 from portal.util import utcnow
 from portal.workflow import conditions
 from portal.workflow.catalog import ID_FREE, KEEPS_RECORD, RECORD_TYPES, RUN_FAILED_HANDLERS, VALUE_PROVIDERS
@@ -38,8 +36,6 @@ from portal.workflow.models import (
     COMPLETED,
     IGNORED,
     INACTIVE,
-    OUTBOX_DONE,
-    OUTBOX_FAILED,
     OUTBOX_PENDING,
     OUTBOX_PROCESSING,
     RUN_COMPLETED,
@@ -57,8 +53,6 @@ from portal.workflow.models import (
 )
 
 log = logging.getLogger(__name__)
-
-MAX_EVENT_ATTEMPTS = 3
 
 
 class ResponseError(Exception):

@@ -42,6 +42,28 @@ def lease_end(seconds: float | None = None):
     return utcnow() + timedelta(seconds=seconds or LEASE_SECONDS)
 
 
+def claim_rows(session, table: Table, claimable, limit: int, **values) -> list[int]:
+    """Claim up to ``limit`` rows of ``table`` for this worker in one statement:
+    ``UPDATE table SET claimed_by = me, lease_until = …, **values WHERE id IN (SELECT id
+    FROM table AS c WHERE claimable(c) ORDER BY id LIMIT n [FOR UPDATE SKIP LOCKED])
+    RETURNING id``. On PostgreSQL workers never wait for each other's claims; on SQLite
+    the statement runs under the write lock. ``claimable(c)`` builds the condition on
+    the alias ``c``; ``values`` are further columns to set (SQL expressions allowed).
+    Commits. Returns the claimed ids in order."""
+    c = table.alias("c")
+    candidates = select(c.c.id).where(claimable(c)).order_by(c.c.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = session.execute(
+        update(table)
+        .where(table.c.id.in_(candidates.scalar_subquery()))
+        .values(claimed_by=worker_id(), lease_until=lease_end(), **values)
+        .returning(table.c.id)
+    ).scalars().all()
+    session.commit()
+    return sorted(ids)
+
+
 class LeaseKeeper:
     """Renews ``lease_until`` of the rows this process holds in each registered table
     (rows with ``claimed_by`` = :func:`worker_id` and a lease set). Use as
