@@ -136,7 +136,8 @@ SHIPPED_WORKFLOWS = ("SO-APPROVAL", "CUST-STATEMENT", "OVERDUE-APPROVALS")
 WORKFLOW_TABLES = (
     "record_restriction", "posted_approval_comment_line", "posted_approval_entry", "overdue_approval_entry",
     "approval_comment_line", "sent_notification_entry", "notification_entry", "approval_entry",
-    "workflow_step_run", "workflow_record_change", "workflow_step_instance", "workflow_instance", "outbox_event", "audit_entry",
+    "workflow_effect", "workflow_step_run", "workflow_record_change", "workflow_step_instance", "workflow_instance", "outbox_event",
+    "audit_entry",
 )
 
 

@@ -197,7 +197,7 @@ def _record(session: Session, rows, outcomes: dict[int, Outcome]) -> None:
     session.commit()
 
 
-def deliver_effects(session: Session | None = None, limit: int = BATCH_SIZE, wait_for_retries: float = 15.0,
+def deliver_effects(session: Session | None = None, limit: int = BATCH_SIZE, wait_for_retries: float = 3.0,
                     max_seconds: float | None = None) -> dict[str, int]:
     """Claim, perform and record due effects until none is left. Retries due within
     a few seconds are waited for (at most ``wait_for_retries`` seconds in all); later

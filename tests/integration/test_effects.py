@@ -260,3 +260,39 @@ def test_the_smtp_sink_and_the_mailbox_keep_one_message_per_message_id(app, tmp_
         finally:
             app.config["MAIL_SINK_DIR"] = saved
     assert subjects == ["first", "no id", "other"]
+
+
+def test_the_watchdog_enqueues_work_nobody_is_doing(db_session):
+    """Events and effects left behind (a lost enqueue, a retry now due, a dead
+    worker's expired claim) get a job from the scheduler's watchdog; fresh work and
+    live claims don't."""
+    from datetime import timedelta
+
+    from portal.queue import get_queue, reset_queue
+    from portal.util import utcnow
+    from portal.workflow.dispatch import DISPATCH_JOB, watchdog
+    from portal.workflow.effects import DELIVERY_JOB
+
+    s = db_session
+    reset_queue()
+    old = utcnow() - timedelta(seconds=10)
+    effect = Effect(key="watchdog-test", kind="webhook", description="POST nowhere", payload={}, status="pending",
+                    attempts=1, max_attempts=5, next_attempt_at=utcnow() + timedelta(seconds=60), created_at=old)
+    s.add(effect)
+    s.commit()
+    assert watchdog(s) == []  # its retry isn't due yet
+    effect.next_attempt_at = old
+    ev = OutboxEvent(event_code="record_modified", record_type="customer", record_id=customers(s)[0].id, payload={},
+                     status="processing", claimed_by="gone:1:x", lease_until=utcnow() + timedelta(seconds=30), created_at=old)
+    s.add(ev)
+    s.commit()
+    assert watchdog(s) == [DELIVERY_JOB]  # the retry is due; the event's claim is still alive
+    reset_queue()
+    ev.lease_until = old  # its worker died
+    s.commit()
+    assert sorted(watchdog(s)) == sorted([DISPATCH_JOB, DELIVERY_JOB])
+    assert sorted(j.func_name for j in get_queue().jobs) == sorted([DISPATCH_JOB, DELIVERY_JOB])
+    s.delete(effect)
+    s.delete(ev)
+    s.commit()
+    reset_queue()
