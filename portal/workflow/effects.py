@@ -180,9 +180,15 @@ def _record(session: Session, rows, outcomes: dict[int, Outcome]) -> None:
     touched = sorted({r.instance_id for r in rows if r.instance_id and outcomes[r.id].status != "retry"}
                      | {r.instance_id for r in rows if r.instance_id and r.attempts >= r.max_attempts})
     if touched:
+        if session.get_bind().dialect.name == "postgresql":
+            # take turns with a dispatcher advancing the same run (and with other delivery
+            # workers): whoever comes second sees the other's change and finishes the run
+            session.execute(select(WorkflowInstance.id).where(WorkflowInstance.id.in_(touched))
+                            .order_by(WorkflowInstance.id).with_for_update())
         instances = {i.id: i for i in session.scalars(
             select(WorkflowInstance).where(WorkflowInstance.id.in_(touched))
-            .options(selectinload(WorkflowInstance.step_instances))).unique()}
+            .options(selectinload(WorkflowInstance.step_instances))
+            .execution_options(populate_existing=True)).unique()}
         states: dict[int, set[str]] = {}
         for instance_id, status in session.execute(
                 select(_EF.c.instance_id, _EF.c.status).where(_EF.c.instance_id.in_(touched)).distinct()):

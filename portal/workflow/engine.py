@@ -175,9 +175,25 @@ def prefetch(session: Session, events: list[OutboxEvent]) -> None:
             .order_by(WorkflowInstance.id)
         ).unique():
             running.setdefault((record_type, inst.record_id), []).append(inst)
+    lock_instances(session, [inst for group in running.values() for inst in group])
     enabled_workflows(session)
     session.info.update(locked_records=locked, running_instances=running, workflows_checked=True)
     session.info["prefetched"] = {(t, i) for t, ids in by_type.items() for i in ids}
+
+
+def lock_instances(session: Session, instances: list[WorkflowInstance]) -> None:
+    """Lock the instances' rows (in id order, so two workers never wait on each other
+    in a circle) and re-read their status and result: the dispatcher advancing an
+    instance and a delivery worker recording its last effect then take turns, so one
+    of them always sees the other's change and the run is finished exactly once.
+    (PostgreSQL ``SELECT … FOR UPDATE``; SQLite's single writer needs nothing.)"""
+    ids = sorted({inst.id for inst in instances if inst.id is not None})
+    if not ids or session.get_bind().dialect.name != "postgresql":
+        return
+    session.flush()  # (a refresh must not drop changes made earlier in this transaction)
+    session.execute(select(WorkflowInstance.id).where(WorkflowInstance.id.in_(ids)).order_by(WorkflowInstance.id).with_for_update())
+    for inst in instances:
+        session.refresh(inst, attribute_names=["status", "result", "error", "ended_at", "archived_at"])
 
 
 def _waits_for(codes: set[str]):
@@ -444,6 +460,8 @@ def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowS
         return  # already done for this event (a retried job)
     if new_instance and not _chain_is_id_free(inst, step):
         session.flush()  # responses that link rows to the instance need its ids
+    if not new_instance and (inst.record_type, inst.record_id) not in session.info.get("prefetched", ()):
+        lock_instances(session, [inst])  # (a batch locked its instances up front)
     if inst.status == RUN_QUEUED:
         inst.status = RUN_RUNNING
         inst.started_at = utcnow()
