@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from portal.extensions import db
 from portal.util import utcnow
 from portal.workflow.engine import ResponseError, forget_prefetch, handle_event, prefetch, record_failure
-from portal.workflow.leases import KEEPER, claim_rows, lease_end, worker_id
+from portal.workflow.leases import KEEPER, claim_rows, worker_id
 from portal.workflow.models import OUTBOX_DONE, OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_PROCESSING, OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -74,16 +74,12 @@ def claim_batch(session: Session, limit: int = BATCH_SIZE) -> list[int]:
 
 
 def claim(session: Session, event_id: int) -> bool:
-    """Claim the single pending outbox event ``event_id`` for this worker (one
-    conditional UPDATE; commits). Returns True if this worker won it."""
-    res = session.execute(
-        update(OutboxEvent)
-        .where(OutboxEvent.id == event_id, OutboxEvent.status == OUTBOX_PENDING)
-        .values(status=OUTBOX_PROCESSING, claimed_by=worker_id(), claimed_at=utcnow(), lease_until=lease_end(),
-                attempts=OutboxEvent.attempts + 1)
-    )
-    session.commit()
-    return res.rowcount == 1
+    """Claim the single pending outbox event ``event_id`` for this worker (the same
+    conditional claim as :func:`claim_batch`; commits). Returns True if this worker
+    won it."""
+    now = utcnow()
+    return bool(claim_rows(session, _OE, lambda c: and_(c.c.id == event_id, c.c.status == OUTBOX_PENDING), 1,
+                           status=OUTBOX_PROCESSING, claimed_at=now, attempts=_OE.c.attempts + 1))
 
 
 def _done(ev: OutboxEvent) -> None:
