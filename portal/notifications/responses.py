@@ -3,7 +3,7 @@ notification, send an e-mail) and the notice a user gets when a run they started
 fails. Registered with the engine on import (:func:`portal.areas.register`)."""
 from __future__ import annotations
 
-from portal.notifications.service import perform_emails
+from portal.notifications.mail import perform_emails
 from portal.workflow.catalog import EFFECT_PERFORMERS, RUN_FAILED_HANDLERS, implements
 from portal.workflow.effects import add_effect
 from portal.workflow.engine import ResponseError, StepContext, batch_cache
