@@ -139,6 +139,9 @@ def load_record(session: Session, record_type: str | None, record_id: int | None
     at a time even with many workers."""
     if not record_type or record_id is None or record_type not in RECORD_TYPES:
         return None
+    held = session.info.get("batch_records", {}).get((record_type, record_id))
+    if held is not None and held in session and held not in session.deleted:
+        return held  # prefetched for the batch: no query (and so no autoflush)
     model = RECORD_TYPES[record_type].model
     if lock and (record_type, record_id) not in session.info.get("locked_records", ()):
         # lock the row alone (FOR UPDATE can't cover the eager-loaded outer joins)
@@ -159,12 +162,14 @@ def prefetch(session: Session, events: list[OutboxEvent]) -> None:
         if ev.record_type in RECORD_TYPES and ev.record_id is not None:
             by_type.setdefault(ev.record_type, set()).add(ev.record_id)
     locked: set[tuple[str, int]] = set()
+    held: dict[tuple[str, int], object] = {}  # strong references: the identity map's are weak
     running: dict[tuple[str, int], list[WorkflowInstance]] = {}
     for record_type, ids in by_type.items():
         model = RECORD_TYPES[record_type].model
         ordered = sorted(ids)
         session.execute(select(model.id).where(model.id.in_(ordered)).order_by(model.id).with_for_update())
-        session.scalars(select(model).where(model.id.in_(ordered))).unique().all()
+        for obj in session.scalars(select(model).where(model.id.in_(ordered))).unique():
+            held[(record_type, obj.id)] = obj
         locked |= {(record_type, i) for i in ordered}
         codes = {ev.event_code for ev in events if ev.record_type == record_type}
         for inst in session.scalars(
@@ -177,7 +182,7 @@ def prefetch(session: Session, events: list[OutboxEvent]) -> None:
             running.setdefault((record_type, inst.record_id), []).append(inst)
     lock_instances(session, [inst for group in running.values() for inst in group])
     enabled_workflows(session)
-    session.info.update(locked_records=locked, running_instances=running, workflows_checked=True)
+    session.info.update(locked_records=locked, running_instances=running, workflows_checked=True, batch_records=held)
     session.info["prefetched"] = {(t, i) for t, ids in by_type.items() for i in ids}
 
 
@@ -211,7 +216,7 @@ def _waits_for(codes: set[str]):
 
 def forget_prefetch(session: Session) -> None:
     """Drop what :func:`prefetch` cached for the batch (and the batch's caches)."""
-    for key in ("locked_records", "running_instances", "workflows_checked", "prefetched", "batch_cache"):
+    for key in ("locked_records", "running_instances", "workflows_checked", "prefetched", "batch_cache", "batch_records"):
         session.info.pop(key, None)
 
 
