@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from portal.extensions import db
 from portal.util import utcnow
+from portal.workflow.effects import deliver_inline, forget_inline
 from portal.workflow.engine import ResponseError, forget_prefetch, handle_event, prefetch, record_failure
 from portal.workflow.leases import KEEPER, claim_rows, worker_id
 from portal.workflow.models import OUTBOX_DONE, OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_PROCESSING, OutboxEvent
@@ -108,6 +109,7 @@ def process_batch(session: Session, ids: list[int]) -> dict[str, int]:
     except Exception:  # noqa: BLE001 - fall back to one transaction per event
         forget_prefetch(session)
         session.rollback()
+        forget_inline(session)
         counts = {OUTBOX_DONE: 0, OUTBOX_FAILED: 0, OUTBOX_PENDING: 0}
         for event_id in ids:
             counts[process_event(session, event_id)] += 1
@@ -175,9 +177,11 @@ def dispatch_pending(session: Session | None = None, max_events: int = 100_000, 
                 if len(ids) == batch:
                     enqueue_once(DISPATCH_JOB)  # a backlog: let another worker take the next batch
                 process_batch(session, ids)
+                deliver_inline(session)  # the batch's webhooks and mails, now that it is committed
                 handled += len(ids)
     finally:
         session.info.pop("in_dispatcher", None)
+        forget_inline(session)
     return handled
 
 

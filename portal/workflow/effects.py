@@ -39,7 +39,7 @@ from portal.extensions import db
 from portal.util import utcnow
 from portal.workflow.catalog import EFFECT_PERFORMERS
 from portal.workflow.engine import StepContext, enqueue_after_commit, finish_if_done, step_run_key
-from portal.workflow.leases import KEEPER, claim_rows, worker_id
+from portal.workflow.leases import KEEPER, claim_rows, lease_end, worker_id
 from portal.workflow.models import (
     EFFECT_DONE,
     EFFECT_FAILED,
@@ -90,10 +90,60 @@ def add_effect(ctx: StepContext, kind: str, description: str, payload: dict, max
     effect = Effect(key=key, kind=kind, description=description[:300], instance=ctx.instance, step_instance=ctx.step,
                     payload=payload, max_attempts=max(1, int(max_attempts)), status=EFFECT_PENDING, attempts=0,
                     next_attempt_at=utcnow())
+    if session.info.get("in_dispatcher"):
+        # the dispatcher performs it right after its batch commits (no queue hop, no
+        # claim): it is claimed by this worker from the start, under a lease like any
+        # claim, so if the worker dies first another one takes it over
+        effect.status, effect.attempts = EFFECT_IN_PROGRESS, 1
+        effect.claimed_by, effect.lease_until = worker_id(), lease_end()
+        session.info.setdefault("inline_effects", []).append(effect)
+    else:
+        enqueue_after_commit(session, DELIVERY_JOB)
     session.add(effect)
     session.info.setdefault("instances_with_effects", set()).add(ctx.instance)
-    enqueue_after_commit(session, DELIVERY_JOB)
     return effect
+
+
+def deliver_inline(session: Session) -> dict[str, int]:
+    """Perform the effects the dispatcher's last committed transaction created
+    claimed by this worker (see :func:`add_effect`), outside any transaction, and
+    record their outcomes (:func:`_record`). Effects of a rolled-back transaction are
+    skipped (they were never written). A retry is left to a delivery job, enqueued
+    here. Returns counts of outcomes: ``{"done", "retry", "failed"}``."""
+    from sqlalchemy import inspect
+
+    from portal.queue import enqueue_once
+
+    created = session.info.pop("inline_effects", [])
+    ids = [state.identity[0] for state in map(inspect, created) if state.persistent and state.identity]
+    counts = {"done": 0, "retry": 0, "failed": 0}
+    if not ids:
+        return counts
+    with KEEPER.holding(session.get_bind(), _EF):
+        rows = _claimed_rows(session, ids)
+        session.rollback()  # no transaction stays open while we call out
+        outcomes = _perform(rows)
+        for o in outcomes.values():
+            counts[o.status if o.status in counts else "failed"] += 1
+        _record(session, rows, outcomes)
+    if counts["retry"]:
+        enqueue_once(DELIVERY_JOB)
+    return counts
+
+
+def forget_inline(session: Session) -> None:
+    """Drop the dispatcher's list of effects to perform (its transaction was rolled
+    back: they were never written)."""
+    session.info.pop("inline_effects", None)
+
+
+def _claimed_rows(session: Session, ids: list[int]):
+    """The effects ``ids`` still claimed by this worker, as rows for :func:`_perform`."""
+    return session.execute(
+        select(_EF.c.id, _EF.c.kind, _EF.c.key, _EF.c.payload, _EF.c.attempts, _EF.c.max_attempts,
+               _EF.c.instance_id, _EF.c.step_instance_id, _EF.c.description)
+        .where(_EF.c.id.in_(ids), _EF.c.claimed_by == worker_id(), _EF.c.status == EFFECT_IN_PROGRESS).order_by(_EF.c.id)
+    ).all()
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -236,10 +286,7 @@ def deliver_effects(session: Session | None = None, limit: int = BATCH_SIZE, wai
                 continue
             if len(ids) == limit:
                 enqueue_once(DELIVERY_JOB)
-            rows = session.execute(
-                select(_EF.c.id, _EF.c.kind, _EF.c.key, _EF.c.payload, _EF.c.attempts, _EF.c.max_attempts,
-                       _EF.c.instance_id, _EF.c.step_instance_id, _EF.c.description).where(_EF.c.id.in_(ids)).order_by(_EF.c.id)
-            ).all()
+            rows = _claimed_rows(session, ids)
             session.rollback()  # no transaction stays open while we call out
             outcomes = _perform(rows)
             for o in outcomes.values():

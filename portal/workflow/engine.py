@@ -642,4 +642,14 @@ def pending_count(session: Session, record_type: str | None = None, record_id: i
 
 # The dispatcher lives in :mod:`portal.workflow.dispatch`; its entry points are also
 # reachable from here (older callers and tests).
-from portal.workflow.dispatch import claim, dispatch_pending, process_event, requeue_stale  # noqa: E402,F401
+_DISPATCH_NAMES = ("claim", "dispatch_pending", "process_event", "requeue_stale")
+
+
+def __getattr__(name: str):
+    """``engine.dispatch_pending`` etc. (PEP 562): loaded on first use, so the
+    dispatcher, which imports the engine, can be imported first."""
+    if name in _DISPATCH_NAMES:
+        from portal.workflow import dispatch
+
+        return getattr(dispatch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

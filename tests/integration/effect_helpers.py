@@ -97,7 +97,7 @@ class CountingSmtp:
         self.controller.start()
 
     def to(self, address: str) -> list:
-        return [m for m in self.messages.values() if address in (m["To"] or "")]
+        return [m for m in list(self.messages.values()) if address in (m["To"] or "")]
 
     def stop(self):
         self.controller.stop()
