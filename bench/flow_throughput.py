@@ -82,6 +82,31 @@ def smtp_sink():
     return controller, port
 
 
+def cpu_seconds(pids) -> float:
+    """CPU time (user + system, seconds) used so far by the processes ``pids``
+    (Linux ``/proc``; a process that is gone counts 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def db_backends(session) -> list[int]:
+    """PostgreSQL: the server processes serving the bench database (empty on SQLite)."""
+    from sqlalchemy import text
+
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    pids = [r[0] for r in session.execute(text(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))]
+    session.rollback()
+    return pids
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
@@ -138,6 +163,9 @@ def run_config(name: str, args) -> dict:
         queue = get_queue()
         from rq import Queue
 
+        worker_pids = [p.pid for p in procs[:-1]]
+        backends = db_backends(s)
+        c0 = cpu_seconds(worker_pids), cpu_seconds(backends)
         t0 = time.perf_counter()
         with redis.pipeline() as pipe:
             queue.enqueue_many([Queue.prepare_data("os.getpid", result_ttl=0) for _ in range(args.noops)], pipeline=pipe)
@@ -145,6 +173,7 @@ def run_config(name: str, args) -> dict:
         while queue.count or queue.started_job_registry.count:
             time.sleep(0.01)
         noop_rate = args.noops / (time.perf_counter() - t0)
+        noop_cpu_ms = 1000 * (cpu_seconds(worker_pids) - c0[0]) / args.noops
 
         # sustained: a backlog of automated events drained by the workers
         def change(n_events: int, tag: str, commit_every: int) -> None:
@@ -160,6 +189,8 @@ def run_config(name: str, args) -> dict:
         for p in procs[:-1]:
             p.send_signal(19)  # SIGSTOP: the backlog builds while the workers are paused
         change(args.events, "B", 200)
+        backends = sorted(set(backends) | set(db_backends(s)))
+        c0 = cpu_seconds(worker_pids), cpu_seconds(backends)
         for p in procs[:-1]:
             p.send_signal(18)  # SIGCONT
         deadline = time.monotonic() + 600
@@ -174,6 +205,7 @@ def run_config(name: str, args) -> dict:
         end = s.scalar(select(func.max(WorkflowInstance.ended_at)).where(WorkflowInstance.workflow_code == "BENCH"))
         s.rollback()
         sustained = done / max(1e-6, (end - start).total_seconds())
+        run_cpu_ms = 1000 * (cpu_seconds(worker_pids) - c0[0]) / max(1, done)
         # and everything the runs caused: the notification mails too
         while time.monotonic() < deadline:
             left = s.scalar(select(func.count(NotificationEntry.id)))
@@ -184,6 +216,9 @@ def run_config(name: str, args) -> dict:
         last_mail = s.scalar(select(func.max(SentNotificationEntry.sent_at)))
         s.rollback()
         with_mail = done / max(1e-6, (last_mail - start).total_seconds())
+        backends = sorted(set(backends) | set(db_backends(s)))
+        all_cpu_ms = 1000 * (cpu_seconds(worker_pids) - c0[0]) / max(1, done)
+        db_cpu_ms = 1000 * (cpu_seconds(backends) - c0[1]) / max(1, done)
 
         # latency at a steady rate: each change its own transaction
         first_id = (s.scalar(select(func.max(OutboxEvent.id))) or 0) + 1
@@ -236,7 +271,8 @@ def run_config(name: str, args) -> dict:
     return {
         "config": name, "workers": args.workers, "worker": "forking" if args.forking else "simple",
         "noop_jobs_per_s": round(noop_rate, 1), "flow_runs_per_s": round(sustained, 1),
-        "ratio": round(sustained / noop_rate, 2), "backlog": args.events, "with_mail_per_s": round(with_mail, 1),
+        "ratio": round(sustained / noop_rate, 2), "noop_cpu_ms": round(noop_cpu_ms, 2), "run_cpu_ms": round(run_cpu_ms, 2), "all_cpu_ms": round(all_cpu_ms, 2),
+        "run_db_cpu_ms": round(db_cpu_ms, 2), "backlog": args.events, "with_mail_per_s": round(with_mail, 1),
         "rate_offered": round(offered, 1), "latency_p50_ms": round(pct(latencies, 0.5) * 1000, 1),
         "latency_p99_ms": round(pct(latencies, 0.99) * 1000, 1), "latency_max_ms": round(max(latencies) * 1000, 1),
         "latency_runs": len(latencies), "webhook_calls": len(calls), "distinct_keys": len(set(calls)),
@@ -296,7 +332,8 @@ def main() -> None:
         r = json.loads(line)
         print(f"{r['config']:>8} · {r['workers']} {r['worker']} workers · ceiling {r['noop_jobs_per_s']:.0f} RQ no-op jobs/s · "
               f"sustained {r['flow_runs_per_s']:.0f} flow runs/s (backlog {r['backlog']}; {r['with_mail_per_s']:.0f}/s until "
-              f"every notification was mailed) · ratio {r['ratio']:.2f} · "
+              f"every notification was mailed) · ratio {r['ratio']:.2f} · worker CPU per no-op job {r['noop_cpu_ms']:.2f} ms, "
+              f"per flow run {r['run_cpu_ms']:.2f} ms ({r['all_cpu_ms']:.2f} ms with its mail; database {r['run_db_cpu_ms']:.2f} ms) · "
               f"at {r['rate_offered']:.0f} events/s: p50 {r['latency_p50_ms']:.0f} ms, p99 {r['latency_p99_ms']:.0f} ms, "
               f"max {r['latency_max_ms']:.0f} ms ({r['latency_runs']} runs) · webhook calls {r['webhook_calls']} "
               f"({r['distinct_keys']} keys)" + (f" · NOT FINISHED: {r['unfinished_runs']} {r['effects']}" if r["unfinished_runs"] else ""))

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -322,6 +323,11 @@ def http_session():
     if session is None:
         _http.clear()
         session = _http[pid] = requests.Session()
+        if not urllib.request.getproxies():
+            # no proxy configured: skip requests' per-call look-up of proxy variables
+            # (a fifth of a webhook call's CPU), keeping a CA bundle named there
+            session.trust_env = False
+            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     return session
 
 
