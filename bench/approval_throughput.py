@@ -42,7 +42,7 @@ def main(n: int) -> None:
     from portal.auth.models import User
     from portal.cli import run_worker, setup_demo
     from portal.extensions import db
-    from portal.queue import get_queue
+    from portal.queue import get_queues
     from portal.records.models import SalesHeader
     from portal.workflow.models import OutboxEvent
 
@@ -52,7 +52,8 @@ def main(n: int) -> None:
         t0 = time.perf_counter()
         setup_demo()
         print(f"northwind import: {time.perf_counter() - t0:.2f} s")
-        get_queue().empty()
+        for q in get_queues():
+            q.empty()
         users = {u.user_name.upper(): u for u in db.session.scalars(select(User))}
         docs = db.session.scalars(select(SalesHeader).where(SalesHeader.status == "Open").order_by(SalesHeader.no).limit(n)).unique().all()
         t0 = time.perf_counter()

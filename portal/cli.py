@@ -59,9 +59,9 @@ def run_worker(burst: bool = False, simple: bool = False) -> None:
     which the job queue's run leases notice) instead of a forked work horse."""
     from rq import SimpleWorker, Worker
 
-    from portal.queue import get_queue, get_redis
+    from portal.queue import get_queues, get_redis
 
-    worker = (SimpleWorker if simple else Worker)([get_queue()], connection=get_redis())
+    worker = (SimpleWorker if simple else Worker)(get_queues(), connection=get_redis())
     worker.work(burst=burst, with_scheduler=not burst, logging_level="INFO")
 
 

@@ -30,17 +30,33 @@ def get_redis(url: str | None = None) -> Redis:
     return conn
 
 
-def get_queue() -> Queue:
-    """The portal's RQ queue (name from ``RQ_QUEUE``)."""
-    return Queue(current_app.config["RQ_QUEUE"], connection=get_redis())
+URGENT_JOBS = frozenset({"jobs.outbox.dispatch_outbox"})
+"""Jobs that go to the urgent queue: the dispatcher, which turns users' changes into
+flow runs. Workers take urgent jobs first, so a run starts within one job slice even
+while mail or job queue entries keep the other queue full."""
 
 
-def enqueue(func: str, *args, job_id: str | None = None, retry: int = 3, **kwargs) -> bool:
+def get_queue(urgent: bool = False) -> Queue:
+    """The portal's RQ queue (name from ``RQ_QUEUE``), or with ``urgent`` its urgent
+    queue (``<RQ_QUEUE>-urgent``)."""
+    name = current_app.config["RQ_QUEUE"]
+    return Queue(f"{name}-urgent" if urgent else name, connection=get_redis())
+
+
+def get_queues() -> list[Queue]:
+    """The queues a worker listens on, in the order it takes jobs: urgent first."""
+    return [get_queue(urgent=True), get_queue()]
+
+
+def enqueue(func: str, *args, job_id: str | None = None, retry: int = 3, urgent: bool | None = None, **kwargs) -> bool:
     """Enqueue ``func`` (a dotted path under ``jobs.``) with RQ, retried ``retry`` times
-    with back-off (5, 30, 120 s). Returns False (and logs) if Redis can't be reached:
-    the caller's database rows remain and the periodic sweep picks them up."""
+    with back-off (5, 30, 120 s), on the urgent queue when ``urgent`` (default: when
+    ``func`` is in :data:`URGENT_JOBS`). Returns False (and logs) if Redis can't be
+    reached: the caller's database rows remain and the periodic sweep picks them up."""
+    if urgent is None:
+        urgent = func in URGENT_JOBS
     try:
-        get_queue().enqueue(
+        get_queue(urgent).enqueue(
             func,
             *args,
             job_id=job_id,
@@ -86,7 +102,8 @@ def job_started(func: str) -> None:
 
 def reset_queue() -> None:
     """Empty the portal queue and clear the :func:`enqueue_once` flags (tests, ops)."""
-    get_queue().empty()
+    for queue in get_queues():
+        queue.empty()
     redis = get_redis()
     for key in redis.scan_iter(match=f"portal:{current_app.config['RQ_QUEUE']}:queued:*"):
         redis.delete(key)

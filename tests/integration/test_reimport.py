@@ -34,7 +34,7 @@ def scratch(services, tmp_path_factory):
     from flask_migrate import upgrade
 
     from portal import create_app
-    from portal.queue import get_queue
+    from portal.queue import get_queues
 
     url = os.environ.get("DATABASE_URL", "")
     admin_engine = scratch_name = None
@@ -52,7 +52,8 @@ def scratch(services, tmp_path_factory):
         upgrade()
     yield app
     with app.app_context():
-        get_queue().delete(delete_jobs=True)
+        for queue in get_queues():
+            queue.delete(delete_jobs=True)
         db.session.remove()
         db.engine.dispose()
     if admin_engine is not None:
