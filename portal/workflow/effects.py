@@ -28,8 +28,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -310,58 +312,74 @@ def effects_waiting(session: Session, now: datetime, idle_seconds: float = 2.0) 
 
 # ---------------------------------------------------------------- webhooks
 
-_http: dict[int, object] = {}
+_http = threading.local()
+_pool: dict[int, ThreadPoolExecutor] = {}
+
+WEBHOOK_CONCURRENCY = int(os.environ.get("WEBHOOK_CONCURRENCY", "8"))
+"""How many webhook calls of a batch a worker makes at the same time (threads, each
+with its own HTTP session): a batch of slow receivers takes about as long as its
+slowest call, not the sum of them."""
 
 
 def http_session():
-    """This process's ``requests.Session`` (connections kept alive between calls;
-    a forked work horse makes its own)."""
+    """This thread's ``requests.Session`` (connections kept alive between calls; a
+    forked work horse makes its own)."""
     import requests
 
     pid = os.getpid()
-    session = _http.get(pid)
-    if session is None:
-        _http.clear()
-        session = _http[pid] = requests.Session()
+    if getattr(_http, "pid", None) != pid:
+        session = requests.Session()
         if not urllib.request.getproxies():
             # no proxy configured: skip requests' per-call look-up of proxy variables
             # (a fifth of a webhook call's CPU), keeping a CA bundle named there
             session.trust_env = False
             session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    return session
+        _http.pid, _http.session = pid, session
+    return _http.session
+
+
+def _webhook_pool() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    pool = _pool.get(pid)
+    if pool is None:
+        _pool.clear()
+        pool = _pool[pid] = ThreadPoolExecutor(max_workers=max(1, WEBHOOK_CONCURRENCY), thread_name_prefix="webhook")
+    return pool
 
 
 RETRY_STATUSES = {408, 425, 429}
 
 
-def perform_webhooks(items: list[dict]) -> list[Outcome]:
-    """Call each webhook: ``payload`` = ``{"url", "method", "headers", "body",
-    "timeout"}`` (seconds per try) with the effect's key in ``Idempotency-Key``.
-    2xx → done; 5xx, 408/425/429, connection errors and timeouts → retry; other
-    answers → failed. Returns one :class:`Outcome` per item."""
+def call_webhook(item: dict) -> Outcome:
+    """Make one webhook call: ``item["payload"]`` = ``{"url", "method", "headers",
+    "body", "timeout"}`` (seconds per try), with ``item["key"]`` in
+    ``Idempotency-Key``. 2xx → done; 5xx, 408/425/429, connection errors and
+    timeouts → retry; other answers → failed."""
     import requests
 
-    out = []
-    http = http_session()
-    for item in items:
-        p = item["payload"]
-        method, url = p.get("method", "POST"), p["url"]
-        headers = {**(p.get("headers") or {}), "Idempotency-Key": item["key"]}
-        body = p.get("body")
-        try:
-            response = http.request(method, url, data=body.encode() if (body is not None and method != "GET") else None,
-                                    headers=headers, timeout=float(p.get("timeout") or 10), allow_redirects=False)
-        except requests.RequestException as exc:
-            out.append(Outcome("retry", f"{method} {url} failed: {exc.__class__.__name__}: {exc}"))
-            continue
-        text = f"{method} {url} → {response.status_code}"
-        if 200 <= response.status_code < 300:
-            out.append(Outcome("done", text))
-        elif response.status_code >= 500 or response.status_code in RETRY_STATUSES:
-            out.append(Outcome("retry", f"{method} {url} answered {response.status_code} {response.reason}"))
-        else:
-            out.append(Outcome("failed", f"{method} {url} answered {response.status_code} {response.reason}"))
-    return out
+    p = item["payload"]
+    method, url = p.get("method", "POST"), p["url"]
+    headers = {**(p.get("headers") or {}), "Idempotency-Key": item["key"]}
+    body = p.get("body")
+    try:
+        response = http_session().request(method, url, data=body.encode() if (body is not None and method != "GET") else None,
+                                          headers=headers, timeout=float(p.get("timeout") or 10), allow_redirects=False)
+    except requests.RequestException as exc:
+        return Outcome("retry", f"{method} {url} failed: {exc.__class__.__name__}: {exc}")
+    text = f"{method} {url} → {response.status_code}"
+    if 200 <= response.status_code < 300:
+        return Outcome("done", text)
+    if response.status_code >= 500 or response.status_code in RETRY_STATUSES:
+        return Outcome("retry", f"{method} {url} answered {response.status_code} {response.reason}")
+    return Outcome("failed", f"{method} {url} answered {response.status_code} {response.reason}")
+
+
+def perform_webhooks(items: list[dict]) -> list[Outcome]:
+    """Call each webhook (:func:`call_webhook`), up to :data:`WEBHOOK_CONCURRENCY`
+    at a time. Returns one :class:`Outcome` per item, in order."""
+    if len(items) <= 1 or WEBHOOK_CONCURRENCY <= 1:
+        return [call_webhook(item) for item in items]
+    return list(_webhook_pool().map(call_webhook, items))
 
 
 EFFECT_PERFORMERS["webhook"] = perform_webhooks

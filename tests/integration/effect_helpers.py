@@ -31,6 +31,7 @@ class WebhookStub:
         self.hang_times: dict[str, int] = {}
         self.lock = threading.Lock()
         self.started = threading.Event()
+        self.in_flight = self.max_in_flight = 0  # requests being answered at the same time
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
@@ -38,6 +39,8 @@ class WebhookStub:
                 key = self.headers.get("Idempotency-Key")
                 with stub.lock:
                     stub.calls.append((self.path, key))
+                    stub.in_flight += 1
+                    stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)
                     delay = 0.0
                     if stub.hang_times.get(self.path, 0) > 0:
                         stub.hang_times[self.path] -= 1
@@ -50,6 +53,9 @@ class WebhookStub:
                     self.end_headers()
                 except OSError:
                     pass  # the caller gave up (timeout or killed)
+                finally:
+                    with stub.lock:
+                        stub.in_flight -= 1
 
             def log_message(self, *args):
                 pass

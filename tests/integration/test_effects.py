@@ -297,3 +297,23 @@ def test_the_watchdog_enqueues_work_nobody_is_doing(db_session):
     s.delete(ev)
     s.commit()
     reset_queue()
+
+
+def test_a_batch_of_webhooks_is_called_side_by_side():
+    """A worker calls a batch's webhooks several at a time (each with its own
+    Idempotency-Key, each once): slow receivers don't add up."""
+    from collections import Counter
+
+    from portal.workflow.effects import perform_webhooks
+
+    stub = WebhookStub()
+    try:
+        stub.hang["/slow"], stub.hang_times["/slow"] = 0.5, 6
+        items = [{"id": i, "key": f"side-by-side-{i}", "attempts": 1, "max_attempts": 5,
+                  "payload": {"url": stub.url + "/slow", "method": "POST", "body": "{}", "timeout": 5}} for i in range(6)]
+        outcomes = perform_webhooks(items)
+        assert [o.status for o in outcomes] == ["done"] * 6
+        assert stub.max_in_flight >= 2
+        assert stub.keys("/slow") == Counter({f"side-by-side-{i}": 1 for i in range(6)})
+    finally:
+        stub.stop()
