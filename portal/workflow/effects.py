@@ -196,9 +196,8 @@ def _record(session: Session, rows, outcomes: dict[int, Outcome]) -> None:
     history line and the run's result) and finish the runs that have nothing left to
     do. A few statements per batch, not per effect. Commits."""
     from sqlalchemy import bindparam
-    from sqlalchemy.orm import selectinload
 
-    from portal.workflow.models import WorkflowStepRun
+    from portal.workflow.models import ACTIVE, WorkflowStepInstance, WorkflowStepRun
 
     now = utcnow()
     mine = (_EF.c.id == bindparam("b_id"), _EF.c.claimed_by == worker_id(), _EF.c.status == EFFECT_IN_PROGRESS)
@@ -240,8 +239,10 @@ def _record(session: Session, rows, outcomes: dict[int, Outcome]) -> None:
                             .order_by(WorkflowInstance.id).with_for_update())
         instances = {i.id: i for i in session.scalars(
             select(WorkflowInstance).where(WorkflowInstance.id.in_(touched))
-            .options(selectinload(WorkflowInstance.step_instances))
             .execution_options(populate_existing=True)).unique()}
+        steps = WorkflowStepInstance.__table__
+        active = set(session.scalars(select(steps.c.instance_id).where(
+            steps.c.instance_id.in_(touched), steps.c.status == ACTIVE).distinct()))
         states: dict[int, set[str]] = {}
         for instance_id, status in session.execute(
                 select(_EF.c.instance_id, _EF.c.status).where(_EF.c.instance_id.in_(touched)).distinct()):
@@ -252,7 +253,8 @@ def _record(session: Session, rows, outcomes: dict[int, Outcome]) -> None:
                 inst.result = inst.result.replace(r.description, message, 1)
         for instance_id in touched:
             if instance_id in instances:
-                finish_if_done(session, instances[instance_id], states.get(instance_id, set()))
+                finish_if_done(session, instances[instance_id], states.get(instance_id, set()),
+                               has_active_step=instance_id in active)
     session.commit()
 
 

@@ -526,15 +526,20 @@ def _chain_is_id_free(inst: WorkflowInstance, step: WorkflowStepInstance) -> boo
             return True
 
 
-def finish_if_done(session: Session, inst: WorkflowInstance, effect_states: set[str] | None = None) -> bool:
+def finish_if_done(session: Session, inst: WorkflowInstance, effect_states: set[str] | None = None,
+                   has_active_step: bool | None = None) -> bool:
     """Complete a running instance that has no Active step left and no effect still
     to be done (an e-mail or webhook call waiting for delivery keeps it Running); an
     instance one of whose effects failed for good is Failed with that error. Its
     step instances are then archived. ``effect_states``: the statuses of its effects
-    when the caller has them. Returns True if the instance ended."""
+    when the caller has them; ``has_active_step``: whether one of its steps is Active,
+    when the caller has looked (else its step instances are read). Returns True if
+    the instance ended."""
     from portal.workflow.models import EFFECT_FAILED, EFFECT_PENDING, EFFECT_UNFINISHED, Effect
 
-    if inst.status not in (RUN_RUNNING, RUN_QUEUED) or any(s.status == ACTIVE for s in inst.step_instances):
+    if has_active_step is None:
+        has_active_step = any(s.status == ACTIVE for s in inst.step_instances)
+    if inst.status not in (RUN_RUNNING, RUN_QUEUED) or has_active_step:
         return False
     if effect_states is not None:  # the caller already knows (a batch of effects)
         states = effect_states
