@@ -123,12 +123,7 @@ def deliver_inline(session: Session) -> dict[str, int]:
     if not ids:
         return counts
     with KEEPER.holding(session.get_bind(), _EF):
-        rows = _claimed_rows(session, ids)
-        session.rollback()  # no transaction stays open while we call out
-        outcomes = _perform(rows)
-        for o in outcomes.values():
-            counts[o.status if o.status in counts else "failed"] += 1
-        _record(session, rows, outcomes)
+        _deliver_claimed(session, ids, counts)
     if counts["retry"]:
         enqueue_once(DELIVERY_JOB)
     return counts
@@ -138,6 +133,17 @@ def forget_inline(session: Session) -> None:
     """Drop the dispatcher's list of effects to perform (its transaction was rolled
     back: they were never written)."""
     session.info.pop("inline_effects", None)
+
+
+def _deliver_claimed(session: Session, ids: list[int], counts: dict[str, int]) -> None:
+    """Perform the effects ``ids`` this worker has claimed, with no transaction open,
+    record their outcomes and add them to ``counts``."""
+    rows = _claimed_rows(session, ids)
+    session.rollback()  # no transaction stays open while we call out
+    outcomes = _perform(rows)
+    for o in outcomes.values():
+        counts[o.status if o.status in counts else "failed"] += 1
+    _record(session, rows, outcomes)
 
 
 def _claimed_rows(session: Session, ids: list[int]):
@@ -291,12 +297,7 @@ def deliver_effects(session: Session | None = None, limit: int = BATCH_SIZE, wai
                 continue
             if len(ids) == limit:
                 enqueue_once(DELIVERY_JOB)
-            rows = _claimed_rows(session, ids)
-            session.rollback()  # no transaction stays open while we call out
-            outcomes = _perform(rows)
-            for o in outcomes.values():
-                counts[o.status if o.status in counts else "failed"] += 1
-            _record(session, rows, outcomes)
+            _deliver_claimed(session, ids, counts)
     return counts
 
 
