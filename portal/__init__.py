@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask, g, request
 
 from portal.config import ROOT, Config, instance_dir
-from portal.extensions import csrf, db, htmx, login, mail, migrate
+from portal.extensions import csrf, db, htmx, limiter, login, mail, migrate
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -26,6 +26,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     htmx.init_app(app)
     csrf.init_app(app)
     login.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", f"portal:{app.config['RQ_QUEUE']}:limits")
+    limiter.init_app(app)
     login.login_view = "auth.sign_in"
     login.login_message = "Please sign in to open that page."
 
@@ -62,6 +65,19 @@ def create_app(overrides: dict | None = None) -> Flask:
             response.headers["Vary"] = "HX-Request"
         elif "Vary" not in response.headers:
             response.headers["Vary"] = "HX-Request"
+        return response
+
+    @app.after_request
+    def _security_headers(response):
+        """Headers every answer carries: no framing by other sites, no MIME sniffing,
+        no full URLs (with record ids) leaked to other sites, and HSTS over HTTPS."""
+        headers = response.headers
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        if request.is_secure or app.config["PORTAL_BASE_URL"].startswith("https://"):
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
 
     from portal.ui import register as register_ui

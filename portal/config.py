@@ -65,6 +65,19 @@ class Config:
         self.PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")
         self.NORTHWIND_DIR = os.environ.get("NORTHWIND_DIR", str(ROOT / "data" / "northwind"))
         self.WTF_CSRF_TIME_LIMIT = None
+        # Cookies: never readable by scripts, not sent on cross-site posts, HTTPS-only when
+        # the portal is served over HTTPS (or SESSION_COOKIE_SECURE says so).
+        secure = _bool("SESSION_COOKIE_SECURE", self.PORTAL_BASE_URL.startswith("https://"))
+        self.SESSION_COOKIE_HTTPONLY = self.REMEMBER_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = self.REMEMBER_COOKIE_SECURE = secure
+        # Failed sign-ins allowed per user name and per client address (Flask-Limiter syntax)
+        self.SIGN_IN_LIMIT_PER_USER = os.environ.get("SIGN_IN_LIMIT_PER_USER", "5 per minute")
+        self.SIGN_IN_LIMIT_PER_ADDRESS = os.environ.get("SIGN_IN_LIMIT_PER_ADDRESS", "20 per minute")
+        self.RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        self.RATELIMIT_SWALLOW_ERRORS = True
+        self.RATELIMIT_HEADERS_ENABLED = False
         self.PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "25"))
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from flask_htmx import HTMX
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
@@ -29,3 +31,5 @@ mail = Mail()
 htmx = HTMX()
 login = LoginManager()
 csrf = CSRFProtect()
+# Rate limits (sign-in) on the portal's Redis; counts fall back to memory while it is down.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from portal.approvals import service
 from portal.extensions import db
+from portal.util import local_path
 from portal.records.registry import RECORD_TYPES, SLUG_OF
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
@@ -70,10 +71,9 @@ def act_on_selected(action: str, record_type: str):
     if action == "send":
         _may_send()
     _act_on(record_type, [int(i) for i in request.form.getlist("ids") if i.isdigit()], action)
-    target = request.form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//"):
-        return redirect(target)  # back to the list the user came from (e.g. Purchase Quotes)
-    return redirect(url_for("records.list_page", slug=SLUG_OF[record_type], q=request.form.get("q") or None))
+    # back to the list the user came from (e.g. Purchase Quotes)
+    return redirect(local_path(request.form.get("next"),
+                               url_for("records.list_page", slug=SLUG_OF[record_type], q=request.form.get("q") or None)))
 
 
 @bp.route("/factbox/<record_type>/<int:record_id>")
@@ -104,10 +104,7 @@ def requests_to_approve():
 
 
 def _safe_next(default: str):
-    target = request.form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//"):
-        return redirect(target)
-    return redirect(default)
+    return redirect(local_path(request.form.get("next"), default))
 
 
 @bp.route("/decide", methods=["POST"])

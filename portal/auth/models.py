@@ -45,7 +45,19 @@ class User(UserMixin, db.Model):
     # IANA time zone name: the user's "today" (e.g. when an approval entry is overdue)
     time_zone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIME_ZONE, server_default=DEFAULT_TIME_ZONE)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # part of the id in the session cookie: signing out raises it, so a cookie saved
+    # before (on any device) no longer signs anyone in
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    def get_id(self) -> str:
+        """The id kept in the session cookie (Flask-Login's alternative id):
+        ``"<user id>.<session version>"``."""
+        return f"{self.id}.{self.session_version or 0}"
+
+    def end_sessions(self) -> None:
+        """Make every session cookie issued so far invalid (signing out)."""
+        self.session_version = (self.session_version or 0) + 1
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

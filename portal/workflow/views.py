@@ -12,6 +12,7 @@ from sqlalchemy import select
 from portal.auth.models import AuditEntry
 from portal.auth.permissions import require_role
 from portal.extensions import db
+from portal.util import local_path
 from portal.workflow.catalog import RECORD_TYPES
 from portal.workflow import service
 from portal.workflow.catalog import EVENTS, RESPONSES
@@ -105,7 +106,7 @@ def toggle(code: str, action: str):
         flash(f"Workflow {code} can't be {action}d:", "error")
         for p in exc.problems:
             flash(p, "error")
-    return redirect(request.form.get("next") or url_for("workflows.card", code=code))
+    return redirect(local_path(request.form.get("next"), url_for("workflows.card", code=code)))
 
 
 @bp.route("/<code>/copy", methods=["POST"])
@@ -121,7 +122,7 @@ def copy(code: str):
     except service.WorkflowError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-        return redirect(request.referrer or url_for("workflows.list_page"))
+        return redirect(url_for("workflows.card", code=source.code))
 
 
 @bp.route("/<code>/delete", methods=["POST"])
