@@ -65,7 +65,7 @@ def normalize(field: dict) -> dict:
     default = field.get("default")
     return {
         "name": str(field.get("name") or "").strip(),
-        "caption": str(field.get("caption") or field.get("label") or field.get("name") or "").strip(),
+        "caption": str(field.get("caption") or field.get("label") or "").strip(),
         "type": kind,
         "required": bool(field.get("required")),
         "default": "" if default is None else (("true" if default else "") if isinstance(default, bool) else str(default)),
