@@ -17,7 +17,7 @@ Values handed to the flow (``WorkflowInstance.inputs``, ``inputs.<name>`` in
 templates) are JSON values: text → str, whole number → int, decimal amount → str
 (exact, e.g. ``"12.50"``), date → ISO ``"YYYY-MM-DD"``, yes/no → bool, choice →
 the chosen str, record → the record's no. (its id as str for record types without
-one). An empty optional field gives ``None`` (``""`` for text).
+one). An empty optional field gives ``""`` (a template shows nothing, not "None").
 
 Older definitions (``label``, type ``textarea``) are read as captions and long text."""
 from __future__ import annotations
@@ -138,7 +138,7 @@ def parse_value(session: Session | None, field: dict, raw: Any) -> tuple[Any, st
     if text == "":
         if field.get("required"):
             return None, f"{caption} is required."
-        return ("" if kind in ("text", "long_text") else None), None
+        return "", None
     if kind in ("text", "long_text"):
         if len(text) > MAX_TEXT:
             return None, f"{caption} is too long (at most 2,000 characters)."
