@@ -63,18 +63,6 @@ def status_word(status: str | None) -> str:
 
 # ---------------------------------------------------------------- the Automate menu
 
-def may_run_flows(user: User, session: Session | None = None) -> bool:
-    """True if Automate is on and ``user`` may run flows (see
-    :mod:`portal.workflow.flow_setup`); ``session`` defaults to ``db.session``."""
-    return flow_setup.may_run_flows(session or _db_session(), user)
-
-
-def _db_session() -> Session:
-    from portal.extensions import db
-
-    return db.session
-
-
 def automate_state(session: Session, user: User) -> str:
     """What the Automate menu shows ``user``: ``off`` (an admin turned Automate off),
     ``not_permitted``, ``notice`` (Get started not yet accepted) or ``ready``."""
@@ -164,8 +152,9 @@ def validate_inputs(wf: Workflow, form, session: Session | None = None) -> dict:
     """The flow's input values from ``form`` (name → text), typed (see
     :mod:`portal.workflow.inputs`). Raises :class:`InputErrors` with a message per
     field: required, text over 2,000 characters, not a whole number / amount / date,
-    a choice not in the list, a record that doesn't exist."""
-    values, errors = flow_inputs.parse_values(session or _db_session(), flow_inputs.definitions(wf), form)
+    a choice not in the list, a record that doesn't exist (record pickers need
+    ``session``)."""
+    values, errors = flow_inputs.parse_values(session, flow_inputs.definitions(wf), form)
     if errors:
         raise InputErrors(errors)
     return values

@@ -128,8 +128,8 @@ def record_choices(session: Session, record_type: str) -> list[tuple[str, str]]:
 
 def parse_value(session: Session | None, field: dict, raw: Any) -> tuple[Any, str | None]:
     """The value of one (normalized) input ``field`` from its text ``raw`` (None or
-    "" = empty). Returns ``(value, None)`` or ``(None, message)``; a record picker
-    needs ``session`` to check the record exists."""
+    "" = empty). Returns ``(value, None)`` or ``(None, message)``. A record picker
+    needs ``session`` to check the record exists (``ValueError`` without one)."""
     caption = field["caption"]
     text = "" if raw is None else str(raw).strip()
     kind = field["type"]
@@ -168,8 +168,10 @@ def parse_value(session: Session | None, field: dict, raw: Any) -> tuple[Any, st
         return text, None
     if kind == "record":
         rt = RECORD_TYPES.get(field.get("record_type") or "")
-        if rt is None or session is None:
+        if rt is None:
             return None, f"{caption}: the record type to pick from is not set."
+        if session is None:
+            raise ValueError("a record picker needs a database session to check the record")
         model = rt.model
         if hasattr(model, "no"):
             found = session.scalar(rt.filter_query(select(model.id)).where(model.no == text))

@@ -105,7 +105,7 @@ def test_create_a_purchase_order_with_lines_in_the_ui(client, app):
         doc = db.session.scalar(select(PurchaseHeader).where(PurchaseHeader.no == no))
         assert doc.amount == Decimal("30.00") and len(doc.lines) == 1
         events = db.session.scalars(select(OutboxEvent).where(OutboxEvent.record_type == "purchase_header",
-                                                              OutboxEvent.record_id == doc.id)).all()
+                                                              OutboxEvent.record_id == doc.id).order_by(OutboxEvent.id)).all()
         assert [e.event_code for e in events][0] == "record_created" and "record_modified" in [e.event_code for e in events]
 
     # the header's fields are edited with the generic edit page
