@@ -114,7 +114,12 @@ def toggle(code: str, action: str):
 @bp.route("/<code>/copy", methods=["POST"])
 @require_role(*MAKERS)
 def copy(code: str):
+    from portal.workflow.flow_setup import may_create_flow
+
     source = _workflow(code)
+    if not may_create_flow(db.session, current_user, source.trigger_kind):
+        flash(f"You are not permitted to create {source.trigger_kind} flows.", "error")
+        return redirect(request.referrer or url_for("workflows.card", code=code))
     try:
         wf = service.copy(db.session, source, request.form.get("new_code") or None)
         _audit("copy", f"{source.code} → {wf.code}")

@@ -297,6 +297,10 @@ def test_permissions_per_role(client, app, reset_setup):
                                                  "record_type": "customer", "trigger_kind": "instant"})
         assert res.status_code == 302
         assert "Create a flow" in maker.get(f"/customers/{alfki}").get_data(as_text=True)
+        res = maker.post("/workflows/SO-APPROVAL/copy", data={"csrf_token": csrf(page)}, follow_redirects=True)
+        assert "You are not permitted to create automated flows." in res.get_data(as_text=True)
+        with app.app_context():
+            assert db.session.scalar(select(func.count(Workflow.id)).where(Workflow.code.like("SO-APPROVAL-%"))) == 0
     finally:
         with app.app_context():
             db.session.delete(db.session.scalar(select(User).where(User.user_name == "approveronly")))
