@@ -43,7 +43,8 @@ def run(code: str):
     try:
         wf = service.get_instant_flow(db.session, code, current_user, notice=True)
     except service.FlowError as exc:
-        return render_template("flows/_pane_error.html", message=str(exc)), 403
+        # htmx swaps only 2xx and 422 answers (base.html): the pane must show why
+        return render_template("flows/_pane_error.html", message=str(exc)), (200 if request.headers.get("HX-Request") else 403)
     ids = _ids()
     rt = RECORD_TYPES[wf.record_type]
     records = [r for r in (db.session.get(rt.model, i) for i in ids) if r is not None]

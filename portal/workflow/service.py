@@ -1,5 +1,6 @@
 """Workflow definitions: validation and the enable rules, enable / disable, copy
-(also "new from template"), delete, export and import.
+(also "new from template"), delete, export and import; and runs: retry a failed run
+from the step that failed, cancel a queued or running one.
 
 Enable rules (Business Central's workflow checks, plus ours):
 - a workflow has steps; only events can be entry points; exactly one entry point,
