@@ -1,22 +1,51 @@
-"""Instant flows: the flows an Automate menu offers and starting runs of them.
+"""Instant flows: the flows an Automate menu offers, starting runs of them with typed
+inputs, and the runs themselves (My runs, Flow runs, a run's page in words, retry,
+cancel, a record's recent runs).
 
 A run is a workflow instance (status Queued) plus a ``run_from_automate`` outbox event
-naming it; the dispatcher job on RQ runs it and the Run flow pane polls its status."""
+naming it; the dispatcher job on RQ runs it and the Run flow pane polls its status.
+Statuses are shown in words: the engine's Completed is "Succeeded"."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.auth.models import AuditEntry, User
 from portal.records.registry import RECORD_TYPES
+from portal.workflow import flow_setup, inputs as flow_inputs
+from portal.workflow import service as workflow_service
+from portal.workflow.catalog import EVENTS, RESPONSES
 from portal.workflow.engine import create_instance, load_record, raise_event
-from portal.workflow.models import RUN_QUEUED, TRIGGER_INSTANT, Workflow, WorkflowInstance
+from portal.workflow.models import (
+    ACTIVE,
+    COMPLETED,
+    EFFECT_FAILED,
+    IGNORED,
+    RUN_CANCELED,
+    RUN_COMPLETED,
+    RUN_FAILED,
+    RUN_QUEUED,
+    RUN_RUNNING,
+    STEP_EVENT,
+    TRIGGER_INSTANT,
+    Effect,
+    Workflow,
+    WorkflowInstance,
+    WorkflowStepRun,
+)
 
-RUN_ROLES = ("business_user", "flow_maker")
+#: Run statuses in words (filter value → engine status, and the caption shown).
+STATUS_WORDS = {RUN_QUEUED: "Queued", RUN_RUNNING: "Running", RUN_COMPLETED: "Succeeded", RUN_FAILED: "Failed",
+                RUN_CANCELED: "Canceled"}
+STATUS_FILTERS = {word.lower(): status for status, word in STATUS_WORDS.items()}
+TRIGGER_KINDS = {"instant": "Instant", "automated": "Automated", "scheduled": "Scheduled"}
+RUN_VIEWERS = ("admin", "flow_maker")  # see everyone's runs (Flow runs)
 
 
 class FlowError(Exception):
-    """A flow can't be started (message for the user)."""
+    """A flow can't be started or a run can't be changed (message for the user)."""
 
 
 class InputErrors(FlowError):
@@ -27,13 +56,51 @@ class InputErrors(FlowError):
         self.errors = errors
 
 
-def may_run_flows(user: User) -> bool:
-    return user.has_role(*RUN_ROLES)
+def status_word(status: str | None) -> str:
+    """A run status in words (``Completed`` → ``Succeeded``)."""
+    return STATUS_WORDS.get(status or "", status or "")
+
+
+# ---------------------------------------------------------------- the Automate menu
+
+def automate_state(session: Session, user: User) -> str:
+    """What the Automate menu shows ``user``: ``off`` (an admin turned Automate off),
+    ``not_permitted``, ``notice`` (Get started not yet accepted) or ``ready``."""
+    if not flow_setup.automate_enabled(session):
+        return "off"
+    if not flow_setup.may_run_flows(session, user):
+        return "not_permitted"
+    if not flow_setup.notice_accepted(user):
+        return "notice"
+    return "ready"
+
+
+def automate_menu(session: Session, record_type: str, user: User) -> dict:
+    """The Automate menu's template values for a page of ``record_type``:
+    ``automate_state`` (see :func:`automate_state`), ``flows`` (instant flows the
+    user may run there, only when ready), ``may_create_flow`` (instant flows) and
+    ``may_run_flows``."""
+    state = automate_state(session, user)
+    return {
+        "automate_state": state,
+        "flows": instant_flows(session, record_type, user) if state == "ready" else [],
+        "may_run_flows": state in ("ready", "notice"),
+        "may_create_flow": flow_setup.may_create_flow(session, user, TRIGGER_INSTANT),
+    }
+
+
+def accept_notice(session: Session, user: User) -> None:
+    """``user`` clicked Get started: remembered in the database (and audited). The
+    caller commits."""
+    if not flow_setup.notice_accepted(user):
+        flow_setup.accept_notice(user)
+        session.add(AuditEntry(user_id=user.id, action="accept_automation_notice"))
 
 
 def instant_flows(session: Session, record_type: str, user: User) -> list[Workflow]:
-    """Enabled instant flows for ``record_type`` that ``user`` may run."""
-    if not may_run_flows(user):
+    """Enabled instant flows for ``record_type`` that ``user`` may run (none while
+    Automate is off or the user may not run flows)."""
+    if not flow_setup.may_run_flows(session, user):
         return []
     return list(
         session.scalars(
@@ -49,38 +116,57 @@ def instant_flows(session: Session, record_type: str, user: User) -> list[Workfl
     )
 
 
-def get_instant_flow(session: Session, code: str, user: User) -> Workflow:
-    """The enabled instant flow ``code``. Raises :class:`FlowError`."""
+def get_instant_flow(session: Session, code: str, user: User, notice: bool = False) -> Workflow:
+    """The enabled instant flow ``code`` that ``user`` may run now. Raises
+    :class:`FlowError` (no such flow, disabled, Automate off, not permitted; with
+    ``notice``, as the Run flow pane asks, also while the user has not accepted the
+    automation notice: Get started)."""
     wf = session.scalar(select(Workflow).where(Workflow.code == code))
-    if wf is None or wf.trigger_kind != TRIGGER_INSTANT:
+    if wf is None or wf.trigger_kind != TRIGGER_INSTANT or wf.template:
         raise FlowError(f"There is no instant flow {code!r}.")
+    state = automate_state(session, user)
+    if state == "off":
+        raise FlowError("Automate is turned off for everyone by an administrator.")
+    if state == "not_permitted":
+        raise FlowError("You are not permitted to run flows.")
+    if state == "notice" and notice:
+        raise FlowError("Open Automate and click Get started before you run a flow.")
     if not wf.enabled:
         raise FlowError(f"The flow “{wf.description}” is disabled.")
-    if not may_run_flows(user):
-        raise FlowError("You are not permitted to run flows.")
     return wf
 
 
-def validate_inputs(wf: Workflow, form: dict) -> dict[str, str]:
-    """The flow's input values from ``form`` (text, stripped). Raises
-    :class:`InputErrors` for missing required inputs or text over 2,000 characters."""
-    values, errors = {}, {}
-    for f in wf.input_fields or []:
-        value = (form.get(f["name"]) or "").strip()
-        if f.get("required") and not value:
-            errors[f["name"]] = f"{f['label']} is required."
-        elif len(value) > 2000:
-            errors[f["name"]] = f"{f['label']} is too long (at most 2,000 characters)."
-        values[f["name"]] = value
+def input_fields(session: Session, wf: Workflow) -> list[dict]:
+    """The flow's input field definitions for the Run flow pane, each with
+    ``type_caption`` and, for a record picker, ``options`` (``(value, caption)``)."""
+    out = []
+    for f in flow_inputs.definitions(wf):
+        f = dict(f, type_caption=flow_inputs.INPUT_TYPES.get(f["type"], f["type"]))
+        if f["type"] == "record":
+            f["options"] = flow_inputs.record_choices(session, f["record_type"])
+        out.append(f)
+    return out
+
+
+def validate_inputs(wf: Workflow, form, session: Session | None = None) -> dict:
+    """The flow's input values from ``form`` (name → text), typed (see
+    :mod:`portal.workflow.inputs`). Raises :class:`InputErrors` with a message per
+    field: required, text over 2,000 characters, not a whole number / amount / date,
+    a choice not in the list, a record that doesn't exist (record pickers need
+    ``session``)."""
+    values, errors = flow_inputs.parse_values(session, flow_inputs.definitions(wf), form)
     if errors:
         raise InputErrors(errors)
     return values
 
 
 def start_runs(session: Session, wf: Workflow, record_ids: list[int], inputs: dict, user: User) -> list[WorkflowInstance]:
-    """Queue one run of ``wf`` per record; returns the queued instances. The caller
-    commits (which enqueues the dispatcher). Raises :class:`FlowError` when no record
-    is selected or a record doesn't exist."""
+    """Queue one run of ``wf`` per record (``inputs`` as parsed by
+    :func:`validate_inputs`); returns the queued instances. The caller commits
+    (which enqueues the dispatcher). Raises :class:`FlowError` when the user may not
+    run flows, no record is selected or a record doesn't exist."""
+    if not flow_setup.may_run_flows(session, user):
+        raise FlowError("You are not permitted to run flows.")
     if not record_ids:
         raise FlowError("Select at least one record to run the flow on.")
     runs = []
@@ -95,4 +181,188 @@ def start_runs(session: Session, wf: Workflow, record_ids: list[int], inputs: di
 
 
 def runs(session: Session, ids: list[int]) -> list[WorkflowInstance]:
+    """The runs with ``ids`` that exist, in the given order."""
     return [r for r in (session.get(WorkflowInstance, i) for i in ids) if r is not None]
+
+
+# ---------------------------------------------------------------- runs
+
+def may_see_all_runs(user: User) -> bool:
+    """Admins and flow makers see everyone's runs."""
+    return user.has_role(*RUN_VIEWERS)
+
+
+def may_see_run(user: User, inst: WorkflowInstance) -> bool:
+    """The run's starter, admins and flow makers may open a run."""
+    return inst.started_by_id == user.id or may_see_all_runs(user)
+
+
+def runs_query(user: User | None = None, flow: str = "", status: str = "", record: str = "", trigger_kind: str = "",
+               since: date | None = None, until: date | None = None):
+    """A SELECT of runs, newest first: ``user`` set → only the runs that user started
+    (My runs); ``flow`` a workflow code; ``status`` a word (queued, running,
+    succeeded, failed, canceled); ``record`` text found in the record's title;
+    ``trigger_kind`` instant / automated / scheduled; ``since`` / ``until`` dates
+    (UTC, inclusive) of the run's creation. Unknown filter values match nothing."""
+    q = select(WorkflowInstance).order_by(WorkflowInstance.id.desc())
+    if user is not None:
+        q = q.where(WorkflowInstance.started_by_id == user.id)
+    if flow:
+        q = q.where(WorkflowInstance.workflow_code == flow)
+    if status:
+        q = q.where(WorkflowInstance.status == STATUS_FILTERS.get(status.lower(), "-"))
+    if record:
+        q = q.where(func.lower(WorkflowInstance.record_title).like(f"%{record.lower()}%"))
+    if trigger_kind:
+        q = q.where(WorkflowInstance.workflow_id.in_(select(Workflow.id).where(Workflow.trigger_kind == trigger_kind)))
+    if since:
+        q = q.where(WorkflowInstance.created_at >= datetime.combine(since, time.min))
+    if until:
+        q = q.where(WorkflowInstance.created_at < datetime.combine(until + timedelta(days=1), time.min))
+    return q
+
+
+def filter_flows(session: Session) -> list[tuple[str, str]]:
+    """``(code, description)`` of the workflows the Flow runs filter offers: not the
+    read-only templates."""
+    return session.execute(select(Workflow.code, Workflow.description).where(Workflow.template.is_(False))
+                           .order_by(Workflow.description)).all()
+
+
+def user_names(session: Session, ids: set[int]) -> dict[int, str]:
+    """``{user id: full name}`` for ``ids``."""
+    if not ids:
+        return {}
+    return dict(session.execute(select(User.id, User.full_name).where(User.id.in_(sorted(ids)))).all())
+
+
+def record_runs(session: Session, record_type: str, record_id: int, limit: int = 5) -> list[WorkflowInstance]:
+    """The record's most recent runs (newest first), for its Flow runs fact box."""
+    return list(session.scalars(
+        select(WorkflowInstance).where(WorkflowInstance.record_type == record_type, WorkflowInstance.record_id == record_id)
+        .order_by(WorkflowInstance.id.desc()).limit(limit)).unique())
+
+
+def duration_text(start: datetime | None, end: datetime | None) -> str:
+    """``end - start`` in words: "0.4 s", "12 s", "3 min 5 s", "2 h 4 min"; "" if unknown."""
+    if start is None or end is None:
+        return ""
+    seconds = max(0.0, (end - start).total_seconds())
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
+def _caption(step) -> str:
+    catalog = EVENTS if step.type == STEP_EVENT else RESPONSES
+    return catalog[step.function_name].description if step.function_name in catalog else step.function_name
+
+
+def run_view(session: Session, inst: WorkflowInstance) -> dict:
+    """A run in words for its page: ``status`` (word), ``trigger`` (the event's
+    caption), ``trigger_kind``, ``inputs`` (``(caption, value)`` pairs), ``steps``
+    (rows: ``kind`` When/Then, ``caption``, ``depth``, ``status`` in words,
+    ``started``, ``ended``, ``duration``, ``output``, ``error``), ``failed_effects``
+    and whether it may be retried / canceled."""
+    from portal.workflow.editor import lines_of
+
+    step_runs: dict[int, WorkflowStepRun] = {}
+    for r in session.scalars(select(WorkflowStepRun).where(WorkflowStepRun.instance_id == inst.id).order_by(WorkflowStepRun.id)):
+        step_runs[r.step_instance_id] = r  # the latest run of each step
+    effect_errors: dict[int, str] = {}
+    for e in session.scalars(select(Effect).where(Effect.instance_id == inst.id, Effect.status == EFFECT_FAILED)):
+        if e.step_instance_id:
+            effect_errors[e.step_instance_id] = e.error or f"{e.description}: failed"
+    failed_chain = inst.status == RUN_FAILED and not effect_errors
+    rows = []
+    for line in lines_of(inst.step_instances):
+        chain_failed = failed_chain and line.event.status == ACTIVE
+        for s in [line.event, *line.responses]:
+            run = step_runs.get(s.id)
+            error = effect_errors.get(s.id) or (inst.error if (chain_failed and s is line.event) else None)
+            if error:
+                status = "Failed"
+            elif s.status == COMPLETED:
+                status = "Done"
+            elif s.status == IGNORED:
+                status = "Skipped: another branch ran"
+            elif chain_failed:
+                status = "Not done: the run failed before this step"
+            elif s.status == ACTIVE:
+                status = "Waiting for this event" if inst.status in (RUN_RUNNING, RUN_QUEUED) else "Not reached"
+            else:
+                status = "Not reached"
+            rows.append({
+                "kind": "When" if s is line.event else "Then", "caption": _caption(s), "depth": line.indent, "status": status,
+                "state": s.status.lower(),
+                "started": run.started_at if run else None, "ended": run.ended_at if run else None,
+                "duration": duration_text(run.started_at, run.ended_at) if run else "",
+                "output": (run.message if run and not (s is line.event) else "") or "", "error": error or "",
+            })
+    definitions = {f["name"]: f for f in flow_inputs.definitions(inst.workflow)}
+    values = []
+    for name, value in (inst.inputs or {}).items():
+        f = definitions.get(name)
+        values.append((f["caption"] if f else name, flow_inputs.display(f, value) if f else str(value)))
+    trigger = EVENTS[inst.trigger].description if inst.trigger in EVENTS else (inst.trigger or "")
+    return {
+        "status": status_word(inst.status), "trigger": trigger,
+        "trigger_kind": TRIGGER_KINDS.get(inst.workflow.trigger_kind, inst.workflow.trigger_kind),
+        "inputs": values, "steps": rows, "duration": duration_text(inst.started_at or inst.created_at, inst.ended_at),
+        "may_retry": inst.status == RUN_FAILED, "may_cancel": inst.status in (RUN_QUEUED, RUN_RUNNING),
+    }
+
+
+def retry_run(session: Session, inst: WorkflowInstance, user: User) -> str:
+    """Retry the failed run ``inst`` from its failed step (see
+    :func:`portal.workflow.service.retry_instance`), audited. The caller commits.
+    Returns what happens, in words. Raises :class:`FlowError` (not permitted, not
+    failed, nothing to retry)."""
+    if not may_see_run(user, inst):
+        raise FlowError("You are not permitted to retry this run.")
+    try:
+        what = workflow_service.retry_instance(session, inst)
+    except workflow_service.WorkflowError as exc:
+        raise FlowError(str(exc)) from exc
+    session.add(AuditEntry(user_id=user.id, action="retry_run", record_type=inst.record_type, record_id=inst.record_id,
+                           detail=f"{inst.workflow_code} run {inst.id}"))
+    return what
+
+
+def cancel_run(session: Session, inst: WorkflowInstance, user: User) -> None:
+    """Cancel the queued or running run ``inst`` (see
+    :func:`portal.workflow.service.cancel_instance`), audited. The caller commits.
+    Raises :class:`FlowError` (not permitted, already ended)."""
+    if not may_see_run(user, inst):
+        raise FlowError("You are not permitted to cancel this run.")
+    try:
+        workflow_service.cancel_instance(session, inst)
+    except workflow_service.WorkflowError as exc:
+        raise FlowError(str(exc)) from exc
+    session.add(AuditEntry(user_id=user.id, action="cancel_run", record_type=inst.record_type, record_id=inst.record_id,
+                           detail=f"{inst.workflow_code} run {inst.id}"))
+
+
+# ---------------------------------------------------------------- input field editor
+
+def save_input_fields(session: Session, wf: Workflow, fields: list[dict], user: User) -> None:
+    """Replace the instant flow's input field definitions with ``fields`` (normalized,
+    see :func:`portal.workflow.inputs.from_form`). Raises
+    :class:`portal.workflow.service.WorkflowError` listing every problem (not
+    permitted, not an instant flow, a template or enabled, definitions not valid).
+    The caller commits."""
+    if not flow_setup.may_create_flow(session, user, TRIGGER_INSTANT):
+        raise workflow_service.WorkflowError("You are not permitted to change instant flows.")
+    if wf.trigger_kind != TRIGGER_INSTANT:
+        raise workflow_service.WorkflowError("Only instant flows have input fields.")
+    workflow_service.check_editable(wf)
+    problems = flow_inputs.definition_problems(fields)
+    if problems:
+        raise workflow_service.WorkflowError(problems)
+    wf.input_fields = [{k: v for k, v in f.items()} for f in fields]
+    session.add(AuditEntry(user_id=user.id, action="edit_input_fields", record_type="workflow", detail=wf.code))
+    session.flush()

@@ -1,15 +1,24 @@
-"""The Automate menu's Run flow pane, run status polling and run history."""
+"""The Automate menu's Run flow pane and Get started, run status polling, My runs,
+Flow runs (everyone's, for admins and flow makers), a run's page with Retry and
+Cancel, the flow setup (admins) and the input field editor of instant flows."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 from sqlalchemy import select
+from wtforms import BooleanField, SelectMultipleField, widgets
 
 from portal.auth.permissions import require_role
 from portal.extensions import db
 from portal.flows import service
 from portal.records.registry import RECORD_TYPES, SLUG_OF
-from portal.workflow.models import RUN_COMPLETED, RUN_FAILED, Workflow, WorkflowInstance, WorkflowStepRun
+from portal.workflow import flow_setup
+from portal.workflow import inputs as flow_inputs
+from portal.workflow import service as workflow_service
+from portal.workflow.models import Workflow, WorkflowInstance
 
 bp = Blueprint("flows", __name__, url_prefix="/flows")
 
@@ -20,26 +29,33 @@ def _ids() -> list[int]:
     return [int(i) for i in raw if i.strip().isdigit()]
 
 
+def _safe_next(default: str) -> str:
+    target = request.form.get("next") or request.args.get("next") or ""
+    return target if target.startswith("/") and not target.startswith("//") else default
+
+
 @bp.route("/<code>/run", methods=["GET", "POST"])
 @login_required
 def run(code: str):
-    """GET: the Run flow pane (input fields) for the selected record(s). POST
-    (Continue): queue the runs and return the progress fragment, or re-render the
-    pane with field errors."""
+    """GET: the Run flow pane (typed input fields) for the selected record(s). POST
+    (Continue): queue one run per record and return the progress fragment, or
+    re-render the pane with a message per field (nothing started)."""
     try:
-        wf = service.get_instant_flow(db.session, code, current_user)
+        wf = service.get_instant_flow(db.session, code, current_user, notice=True)
     except service.FlowError as exc:
-        return render_template("flows/_pane_error.html", message=str(exc)), 403
+        # htmx swaps only 2xx and 422 answers (base.html): the pane must show why
+        return render_template("flows/_pane_error.html", message=str(exc)), (200 if request.headers.get("HX-Request") else 403)
     ids = _ids()
     rt = RECORD_TYPES[wf.record_type]
     records = [r for r in (db.session.get(rt.model, i) for i in ids) if r is not None]
-    ctx = dict(wf=wf, rt=rt, records=records, ids=ids, values={}, errors={})
+    fields = service.input_fields(db.session, wf)
+    ctx = dict(wf=wf, rt=rt, records=records, ids=ids, fields=fields, values={f["name"]: f["default"] for f in fields}, errors={})
     if request.method == "POST":
         try:
-            inputs = service.validate_inputs(wf, request.form)
+            inputs = service.validate_inputs(wf, request.form, db.session)
             runs = service.start_runs(db.session, wf, ids, inputs, current_user)
             db.session.commit()
-            return render_template("flows/_progress.html", runs=runs, wf=wf)
+            return render_template("flows/_progress.html", runs=runs, wf=wf, words=service.status_word)
         except service.InputErrors as exc:
             db.session.rollback()
             ctx.update(values=request.form.to_dict(), errors=exc.errors)
@@ -51,43 +67,167 @@ def run(code: str):
     return render_template("flows/_pane.html", **ctx)
 
 
+@bp.route("/get-started", methods=["POST"])
+@login_required
+def get_started():
+    """Get started: the user accepts the automation notice (remembered per user);
+    back to the page they were on."""
+    service.accept_notice(db.session, current_user)
+    db.session.commit()
+    flash("Automate is ready: choose a flow from the Automate menu.")
+    return redirect(_safe_next(url_for("records.home")))
+
+
 @bp.route("/runs/status")
 @login_required
 def run_status():
-    runs = service.runs(db.session, _ids())
-    runs = [r for r in runs if r.started_by_id == current_user.id or current_user.has_role("admin")]
+    """The progress fragment of the given runs (the Run flow pane polls it)."""
+    runs = [r for r in service.runs(db.session, _ids()) if service.may_see_run(current_user, r)]
     if not runs:
         abort(404)
-    wf = runs[0].workflow
-    return render_template("flows/_progress.html", runs=runs, wf=wf)
+    return render_template("flows/_progress.html", runs=runs, wf=runs[0].workflow, words=service.status_word)
+
+
+def _date_arg(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get(name) or "")
+    except ValueError:
+        return None
+
+
+def _runs_page(template: str, user=None):
+    f = {k: (request.args.get(k) or "").strip() for k in ("flow", "status", "record", "trigger_kind", "since", "until")}
+    q = service.runs_query(user, flow=f["flow"], status=f["status"], record=f["record"], trigger_kind=f["trigger_kind"],
+                           since=_date_arg("since"), until=_date_arg("until"))
+    pagination = db.paginate(q, page=max(request.args.get("page", 1, type=int), 1), per_page=50, error_out=False)
+    starters = service.user_names(db.session, {r.started_by_id for r in pagination.items if r.started_by_id})
+    return render_template(template, pagination=pagination, f=f, starters=starters, flows=service.filter_flows(db.session),
+                           statuses=list(service.STATUS_WORDS.values()), kinds=service.TRIGGER_KINDS, slugs=SLUG_OF,
+                           words=service.status_word)
+
+
+@bp.route("/my-runs")
+@login_required
+def my_runs():
+    """My runs: the runs the signed-in user started, newest first, with status."""
+    return _runs_page("flows/my_runs.html", current_user)
 
 
 @bp.route("/history")
-@require_role("admin", "flow_maker")
+@require_role(*service.RUN_VIEWERS)
 def history():
-    """Run history: workflow instances filtered by workflow, status and record."""
-    q = select(WorkflowInstance).order_by(WorkflowInstance.id.desc())
-    code = request.args.get("workflow") or ""
-    status = request.args.get("status") or ""
-    if code:
-        q = q.where(WorkflowInstance.workflow_code == code)
-    if status:
-        q = q.where(WorkflowInstance.status == status)
-    pagination = db.paginate(q, page=request.args.get("page", 1, type=int), per_page=50, error_out=False)
-    codes = db.session.scalars(select(Workflow.code).order_by(Workflow.code)).all()
-    return render_template("flows/history.html", pagination=pagination, code=code, status=status, codes=codes,
-                           statuses=("Queued", "Running", RUN_COMPLETED, RUN_FAILED, "Canceled"), slugs=SLUG_OF)
+    """Flow runs: everyone's runs, filtered by flow, status, record, trigger kind and time."""
+    return _runs_page("flows/history.html")
+
+
+def _run_or_404(instance_id: int) -> WorkflowInstance:
+    inst = db.session.get(WorkflowInstance, instance_id)
+    if inst is None:
+        abort(404, description=f"There is no run {instance_id}.")
+    if not service.may_see_run(current_user, inst):
+        abort(403, description="You are not permitted to open this run.")
+    return inst
 
 
 @bp.route("/history/<int:instance_id>")
-@require_role("admin", "flow_maker")
+@login_required
 def run_detail(instance_id: int):
-    inst = db.session.get(WorkflowInstance, instance_id) or abort(404)
-    step_runs = db.session.scalars(select(WorkflowStepRun).where(WorkflowStepRun.instance_id == inst.id).order_by(WorkflowStepRun.id)).all()
+    """A run's page: trigger, inputs, each step with start, end, duration, output and
+    error in words; Retry / Cancel; approval entries of approval workflows."""
+    inst = _run_or_404(instance_id)
     from portal.approvals.models import ApprovalEntry
-    from portal.workflow.editor import diagram
-    from portal.workflow.views import step_lines
 
-    entries = db.session.scalars(select(ApprovalEntry).where(ApprovalEntry.workflow_instance_id == inst.id).order_by(ApprovalEntry.sequence_no)).unique().all()
-    return render_template("flows/run_detail.html", inst=inst, step_runs=step_runs, slugs=SLUG_OF, lines=step_lines(inst),
-                           d=diagram(inst.step_instances), entries=entries)
+    entries = db.session.scalars(select(ApprovalEntry).where(ApprovalEntry.workflow_instance_id == inst.id)
+                                 .order_by(ApprovalEntry.sequence_no)).unique().all()
+    from portal.workflow.editor import diagram
+
+    view = service.run_view(db.session, inst)
+    return render_template("flows/run_detail.html", inst=inst, v=view, slugs=SLUG_OF, entries=entries, d=diagram(inst.step_instances),
+                           see_all=service.may_see_all_runs(current_user))
+
+
+@bp.route("/history/<int:instance_id>/<any(retry, cancel):action>", methods=["POST"])
+@login_required
+def run_action(instance_id: int, action: str):
+    """Retry a failed run from its failed step, or cancel a queued or running one."""
+    inst = _run_or_404(instance_id)
+    try:
+        if action == "retry":
+            what = service.retry_run(db.session, inst, current_user)
+            db.session.commit()
+            flash(f"Run {inst.id} is retried. {what}")
+        else:
+            service.cancel_run(db.session, inst, current_user)
+            db.session.commit()
+            flash(f"Run {inst.id} is canceled.")
+    except service.FlowError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("flows.run_detail", instance_id=instance_id))
+
+
+# ---------------------------------------------------------------- flow setup (admins)
+
+class _Checkboxes(SelectMultipleField):
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+class FlowSetupForm(FlaskForm):
+    automate_enabled = BooleanField("Automate is on for everyone")
+    run_roles = _Checkboxes("Who may run flows")
+    instant_roles = _Checkboxes("Who may create instant flows")
+    automated_roles = _Checkboxes("Who may create automated and scheduled flows")
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+@require_role("admin")
+def setup():
+    """Flow setup: Automate on / off for everyone and the roles that may run and create flows."""
+    current = flow_setup.get_setup(db.session)
+    form = FlowSetupForm(data=None if request.method == "POST" else {
+        "automate_enabled": current.automate_enabled, "run_roles": current.run_roles,
+        "instant_roles": current.instant_roles, "automated_roles": current.automated_roles})
+    choices = [(r, flow_setup.ROLE_CAPTIONS.get(r, r)) for r in flow_setup.GRANTABLE_ROLES]
+    for field in (form.run_roles, form.instant_roles, form.automated_roles):
+        field.choices = choices
+    if form.validate_on_submit():
+        flow_setup.save_setup(db.session, current_user, form.automate_enabled.data, form.run_roles.data,
+                              form.instant_roles.data, form.automated_roles.data)
+        db.session.commit()
+        flash("Flow setup saved." + ("" if form.automate_enabled.data else " Automate is off for everyone."))
+        return redirect(url_for("flows.setup"))
+    return render_template("flows/setup.html", form=form), (422 if form.errors else 200)
+
+
+# ---------------------------------------------------------------- input field editor
+
+@bp.route("/<code>/inputs", methods=["GET", "POST"])
+@login_required
+def edit_inputs(code: str):
+    """The input field editor of an instant flow (disabled flows; for those who may
+    create instant flows): add, order, type, required, default, help, choices."""
+    wf = db.session.scalar(select(Workflow).where(Workflow.code == code))
+    if wf is None:
+        abort(404, description=f"There is no workflow {code}.")
+    if not flow_setup.may_create_flow(db.session, current_user, "instant"):
+        abort(403, description="You are not permitted to change instant flows.")
+    problems: list[str] = []
+    fields = flow_inputs.definitions(wf)
+    if request.method == "POST":
+        fields = flow_inputs.from_form(request.form)
+        try:
+            service.save_input_fields(db.session, wf, fields, current_user)
+            db.session.commit()
+            flash(f"Input fields of {wf.code} saved.")
+            return redirect(url_for("workflows.card", code=wf.code))
+        except workflow_service.WorkflowError as exc:
+            db.session.rollback()
+            problems = exc.problems
+    else:
+        try:
+            workflow_service.check_editable(wf)
+        except workflow_service.WorkflowError as exc:
+            problems = exc.problems
+    return render_template("flows/inputs.html", wf=wf, fields=fields, problems=problems, types=flow_inputs.INPUT_TYPES,
+                           record_types=RECORD_TYPES), (422 if problems and request.method == "POST" else 200)

@@ -13,7 +13,7 @@ from sqlalchemy import func, inspect, or_, select
 
 from portal.approvals import service as approvals
 from portal.extensions import db, htmx
-from portal.flows.service import instant_flows, may_run_flows
+from portal.flows.service import automate_menu, record_runs, status_word
 from portal.records import posting, service
 from portal.records.models import (
     STATUS_OPEN,
@@ -132,8 +132,7 @@ def list_page(slug: str):
     ctx = dict(rt=rt, slug=slug, pagination=pagination, search=search, sort=sort)
     if htmx and htmx.target == "list-results":
         return render_template("records/_list_results.html", **ctx)
-    ctx["flows"] = instant_flows(db.session, rt.key, current_user)
-    ctx["may_run_flows"] = may_run_flows(current_user)
+    ctx.update(automate_menu(db.session, rt.key, current_user))
     ctx["can_create"] = bool(rt.new_fields) and not rt.read_only and current_user.has_role("business_user")
     return render_template("records/list.html", **ctx)
 
@@ -187,8 +186,9 @@ def record_page_context(rt: RecordType, record, slug: str | None = None) -> dict
         rt=rt,
         record=record,
         slug=slug or slug_for(rt.key, record),
-        flows=instant_flows(session, rt.key, user),
-        may_run_flows=may_run_flows(user),
+        **automate_menu(session, rt.key, user),
+        flow_runs=record_runs(session, rt.key, record.id),
+        words=status_word,
         entries=approvals.entries_for_record(session, rt.key, record.id) if rt.approvable else [],
         comments=approvals.comments_for_record(session, rt.key, record.id)
         if (rt.approvable and approvals.may_see_comments(session, rt.key, record.id, user)) else [],

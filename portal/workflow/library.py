@@ -47,8 +47,8 @@ CUSTOMER_STATEMENT_FLOW = {
     "record_type": "customer",
     "trigger_kind": TRIGGER_INSTANT,
     "input_fields": [
-        {"name": "message", "label": "Message", "type": "textarea", "required": False,
-         "help": "A personal note placed at the top of the email."},
+        {"name": "message", "caption": "Message", "type": "long_text", "required": False, "default": "",
+         "help": "A personal note placed at the top of the email.", "choices": [], "record_type": ""},
     ],
     "steps": [
         (1, None, None, 1, E, "run_from_automate", {}, []),

@@ -41,7 +41,8 @@ RUN_CANCELED = "Canceled"
 
 class Workflow(db.Model):
     """A workflow or flow definition. ``trigger_kind``: automated, scheduled or instant.
-    ``input_fields`` (instant flows): list of ``{"name", "label", "type", "required"}``."""
+    ``input_fields`` (instant flows): list of ``{"name", "caption", "type", "required",
+    "default", "help", "choices", "record_type"}`` (see :mod:`portal.workflow.inputs`)."""
 
     __tablename__ = "workflow"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -256,3 +257,29 @@ class Effect(db.Model):
     done_at: Mapped[datetime | None]
     instance: Mapped["WorkflowInstance | None"] = relationship()
     step_instance: Mapped["WorkflowStepInstance | None"] = relationship()
+
+
+#: Roles that may run flows / create instant flows / create automated and scheduled
+#: flows when an admin has not said otherwise (admins always may).
+DEFAULT_FLOW_ROLES = {
+    "run": ["business_user", "flow_maker"],
+    "instant": ["flow_maker"],
+    "automated": ["flow_maker"],
+}
+
+
+class FlowSetup(db.Model):
+    """The admin's settings for flows (one row, created on first use):
+    ``automate_enabled`` turns the Automate menu on or off for everyone; the role
+    lists say who may run flows (``run_roles``), create instant flows
+    (``instant_roles``) and create automated and scheduled flows
+    (``automated_roles``). Admins may do everything while Automate is on."""
+
+    __tablename__ = "flow_setup"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    automate_enabled: Mapped[bool] = mapped_column(default=True)
+    run_roles: Mapped[list] = mapped_column(JSON, default=lambda: list(DEFAULT_FLOW_ROLES["run"]))
+    instant_roles: Mapped[list] = mapped_column(JSON, default=lambda: list(DEFAULT_FLOW_ROLES["instant"]))
+    automated_roles: Mapped[list] = mapped_column(JSON, default=lambda: list(DEFAULT_FLOW_ROLES["automated"]))
+    modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    modified_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))

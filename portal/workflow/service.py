@@ -1,5 +1,6 @@
 """Workflow definitions: validation and the enable rules, enable / disable, copy
-(also "new from template"), delete, export and import.
+(also "new from template"), delete, export and import; and runs: retry a failed run
+from the step that failed, cancel a queued or running one.
 
 Enable rules (Business Central's workflow checks, plus ours):
 - a workflow has steps; only events can be entry points; exactly one entry point,
@@ -425,3 +426,79 @@ def import_workflows(session: Session, data: Any) -> list[str]:
         codes.append(wf.code)
     session.flush()
     return codes
+
+
+# ---------------------------------------------------------------- runs: retry and cancel
+
+def retry_instance(session: Session, inst: WorkflowInstance) -> str:
+    """Retry the failed run ``inst`` from the step that failed; steps already done are
+    not repeated. Two kinds of failure:
+
+    - an **effect** failed (a mail or webhook call, after its step was done): the
+      failed effects go back to pending with their own idempotency keys and are
+      delivered again; done effects and done steps stay as they are;
+    - a **response** failed while its event was handled: that event's whole chain was
+      rolled back (nothing of it was done), so the same event is raised again for
+      this instance (same payload and user); the instance's completed steps are not
+      Active and don't run again.
+
+    The run goes back to Queued (no error, not ended). The caller commits (which
+    enqueues the dispatcher or the delivery job). Returns what was done, in words.
+    Raises :class:`WorkflowError` when the run isn't Failed or nothing can be retried."""
+    from portal.util import utcnow
+    from portal.workflow.effects import DELIVERY_JOB
+    from portal.workflow.engine import enqueue_after_commit, raise_event
+    from portal.workflow.models import EFFECT_FAILED, EFFECT_PENDING, OUTBOX_FAILED, RUN_FAILED, Effect, OutboxEvent
+
+    if inst.status != RUN_FAILED:
+        raise WorkflowError(f"Run {inst.id} is {inst.status.lower()}: only a failed run can be retried.")
+    failed_effects = session.scalars(select(Effect).where(Effect.instance_id == inst.id, Effect.status == EFFECT_FAILED)).all()
+    if failed_effects:
+        now = utcnow()
+        for effect in failed_effects:
+            effect.status, effect.attempts, effect.next_attempt_at = EFFECT_PENDING, 0, now
+            effect.error = effect.done_at = effect.claimed_by = effect.lease_until = None
+        enqueue_after_commit(session, DELIVERY_JOB)
+        what = f"{len(failed_effects)} failed action(s) will be tried again: " + "; ".join(e.description for e in failed_effects)
+    else:
+        same_record = (OutboxEvent.record_type.is_(None) if inst.record_type is None else OutboxEvent.record_type == inst.record_type,
+                       OutboxEvent.record_id.is_(None) if inst.record_id is None else OutboxEvent.record_id == inst.record_id)
+        candidates = session.scalars(
+            select(OutboxEvent).where(OutboxEvent.status == OUTBOX_FAILED, *same_record).order_by(OutboxEvent.id.desc()).limit(50)
+        ).all()
+        active_codes = {s.function_name for s in inst.step_instances if s.status == "Active" and s.type == STEP_EVENT}
+        failed = next((ev for ev in candidates if (ev.payload or {}).get("instance_id") == inst.id), None)
+        if failed is None:  # an event that would have started the run (no instance named yet)
+            failed = next((ev for ev in candidates if not (ev.payload or {}).get("instance_id")
+                           and ev.event_code in active_codes and ev.created_at <= inst.created_at), None)
+        if failed is None or failed.event_code not in active_codes:
+            raise WorkflowError(f"Run {inst.id} can't be retried: the event it failed on is not known any more.")
+        payload = {k: v for k, v in (failed.payload or {}).items() if k != "retry_of"}
+        payload.update(instance_id=inst.id, retry_of=failed.id)
+        raise_event(session, failed.event_code, inst.record_type, inst.record_id, payload, failed.user_id)
+        what = "The run goes on from the step that failed."
+    inst.status = RUN_QUEUED
+    inst.error = None
+    inst.ended_at = inst.archived_at = None
+    inst.attempts = (inst.attempts or 0) + 1
+    session.flush()
+    return what
+
+
+def cancel_instance(session: Session, inst: WorkflowInstance) -> None:
+    """Cancel the queued or running run ``inst``: it ends as Canceled now (UTC); its
+    effects not yet done (mails, webhook calls) are not performed; events still
+    waiting for it are ignored when they come. Approval entries it created are left
+    as they are. The caller commits. Raises :class:`WorkflowError` for a run that
+    has already ended."""
+    from portal.util import utcnow
+    from portal.workflow.models import EFFECT_FAILED, EFFECT_UNFINISHED, RUN_CANCELED, Effect
+
+    if inst.status not in (RUN_QUEUED, RUN_RUNNING):
+        raise WorkflowError(f"Run {inst.id} is {inst.status.lower()}: only a queued or running run can be canceled.")
+    now = utcnow()
+    for effect in session.scalars(select(Effect).where(Effect.instance_id == inst.id, Effect.status.in_(EFFECT_UNFINISHED))):
+        effect.status, effect.error, effect.done_at, effect.lease_until = EFFECT_FAILED, "Canceled: the run was canceled.", now, None
+    inst.status = RUN_CANCELED
+    inst.ended_at = inst.archived_at = now
+    session.flush()

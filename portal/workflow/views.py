@@ -83,9 +83,12 @@ def card(code: str):
     problems = [] if (wf.enabled or wf.template) else service.enable_problems(db.session, wf)
     from portal.workflow.editor import diagram
 
+    from portal.workflow import flow_setup, inputs
+
     return render_template("workflows/card.html", wf=wf, lines=step_lines(wf), problems=problems, record_types=RECORD_TYPES,
                            running=service.running_instances(db.session, wf), may_change=current_user.has_role(*MAKERS),
-                           d=diagram(wf.steps))
+                           d=diagram(wf.steps), input_fields=inputs.definitions(wf), input_types=inputs.INPUT_TYPES,
+                           may_edit_inputs=flow_setup.may_create_flow(db.session, current_user, "instant"))
 
 
 def _audit(action: str, wf_code: str) -> None:
@@ -112,7 +115,12 @@ def toggle(code: str, action: str):
 @bp.route("/<code>/copy", methods=["POST"])
 @require_role(*MAKERS)
 def copy(code: str):
+    from portal.workflow.flow_setup import may_create_flow
+
     source = _workflow(code)
+    if not may_create_flow(db.session, current_user, source.trigger_kind):
+        flash(f"You are not permitted to create {source.trigger_kind} flows.", "error")
+        return redirect(request.referrer or url_for("workflows.card", code=code))
     try:
         wf = service.copy(db.session, source, request.form.get("new_code") or None)
         _audit("copy", f"{source.code} → {wf.code}")
@@ -238,10 +246,16 @@ def new():
     """A new, empty, disabled workflow (code, description, record type, trigger). GET
     shows the form (the Automate menu's "Create a flow" fills in the record type and
     the instant trigger)."""
+    from portal.workflow.flow_setup import creatable_kinds
+
+    kinds = creatable_kinds(db.session, current_user)
+    if not kinds:
+        abort(403, description="You are not permitted to create flows.")
     if request.method == "GET":
-        return render_template("workflows/new.html", record_types=RECORD_TYPES,
+        wanted = request.args.get("trigger_kind") or "automated"
+        return render_template("workflows/new.html", record_types=RECORD_TYPES, kinds=kinds,
                                record_type=request.args.get("record_type") or "",
-                               trigger_kind=request.args.get("trigger_kind") or "automated")
+                               trigger_kind=wanted if wanted in kinds else kinds[0])
     code = (request.form.get("code") or "").strip().upper()
     description = (request.form.get("description") or "").strip()
     record_type = request.form.get("record_type") or None
@@ -257,12 +271,15 @@ def new():
         problems.append("Choose a record type from the list.")
     if trigger not in ("automated", "scheduled", "instant"):
         problems.append("Choose a trigger: automated, scheduled or instant.")
+    elif trigger not in kinds:
+        problems.append(f"You are not permitted to create {trigger} flows.")
     if problems:
-        return render_template("workflows/new.html", record_types=RECORD_TYPES, record_type=record_type or "",
+        return render_template("workflows/new.html", record_types=RECORD_TYPES, record_type=record_type or "", kinds=kinds,
                                trigger_kind=trigger, problems=problems, form=request.form), 422
     wf = Workflow(code=code, description=description, record_type=record_type, trigger_kind=trigger, enabled=False,
                   category=request.form.get("category") or None,
-                  input_fields=[{"name": "message", "label": "Message", "type": "textarea", "required": False}] if trigger == "instant" else [])
+                  input_fields=[{"name": "message", "caption": "Message", "type": "long_text", "required": False, "default": "",
+                                 "help": "", "choices": [], "record_type": ""}] if trigger == "instant" else [])
     db.session.add(wf)
     _audit("create", code)
     db.session.commit()

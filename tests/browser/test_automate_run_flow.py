@@ -22,6 +22,11 @@ def search_customers(page: Page, open_nav, text: str) -> None:
 
 def choose_flow(page: Page) -> None:
     page.locator("details.automate > summary").click()
+    get_started = page.get_by_role("button", name="Get started")
+    if get_started.is_visible():  # the user's first time in Automate: accept the notice
+        get_started.click()
+        page.wait_for_load_state("load")
+        page.locator("details.automate > summary").click()
     page.get_by_role("menuitem", name=FLOW).click()
 
 

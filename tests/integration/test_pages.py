@@ -71,7 +71,8 @@ def test_list_search_sort_and_htmx_fragment(client):
 
 
 def test_card_and_document_pages(client):
-    sign_in(client, "msuyama", "northwind")
+    home = sign_in(client, "msuyama", "northwind").get_data(as_text=True)
+    client.post("/flows/get-started", data={"csrf_token": csrf(home)})  # the automation notice (once per user)
     alfki = record_id(client.application, Customer, "ALFKI")
     card = client.get(f"/customers/{alfki}").get_data(as_text=True)
     assert "Obere Str. 57" in card and "Email the customer a statement of open orders" in card and "Manage flows" in card

@@ -117,6 +117,7 @@ def test_build_an_instant_flow_in_the_editor_and_run_it(admin, app, run_jobs):
 
     with app.app_context():
         alfki = db.session.scalar(select(Customer.id).where(Customer.no == "ALFKI"))
+    admin.post("/flows/get-started", data={"csrf_token": csrf(page)})  # accept the automation notice (once per user)
     card_page = admin.get(f"/customers/{alfki}").get_data(as_text=True)
     assert "Say hello" in card_page
     done = admin.post("/flows/HELLO/run", data={"ids": alfki, "message": ""}, headers=hx)
