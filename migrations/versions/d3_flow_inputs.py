@@ -1,7 +1,7 @@
 """flow inputs and flow setup: typed input fields, the Automate switch and flow roles
 
 Revision ID: d3_flow_inputs
-Revises: c8_no_series
+Revises: d4_session_version
 
 - ``flow_setup``: one row of admin settings (Automate on / off for everyone, the roles
   that may run flows, create instant flows, create automated and scheduled flows).
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 
 revision = "d3_flow_inputs"
-down_revision = "c8_no_series"
+down_revision = "d4_session_version"
 branch_labels = None
 depends_on = None
 
