@@ -55,6 +55,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.register_blueprint(no_series_bp)
 
+    from portal.ops.views import bp as ops_bp, mount_rq_dashboard  # health, queue dashboard
+
+    app.register_blueprint(ops_bp)
+    mount_rq_dashboard(app)
+
     from portal.cli import register as register_cli
 
     register_cli(app)

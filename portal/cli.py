@@ -65,6 +65,15 @@ def run_worker(burst: bool = False, simple: bool = False) -> None:
     worker.work(burst=burst, with_scheduler=not burst, logging_level="INFO")
 
 
+def gunicorn_command(host: str, port: int) -> list[str]:
+    """The production web server's command line: gunicorn serving ``app:app`` with
+    ``WEB_CONCURRENCY`` worker processes (default 2) of 4 threads each, access log on
+    standard output, no ``Server`` version banner beyond its name."""
+    workers = os.environ.get("WEB_CONCURRENCY", "2")
+    return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", workers, "--threads", "4",
+            "--worker-class", "gthread", "--access-logfile", "-", "--timeout", "60", "app:app"]
+
+
 def register(app: Flask) -> None:
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="Quit when the queue is empty.")
@@ -111,10 +120,12 @@ def register(app: Flask) -> None:
     @click.option("--host", default=os.environ.get("PORTAL_HOST", "127.0.0.1"))
     @click.option("--port", default=int(os.environ.get("PORTAL_PORT", "5000")), type=int)
     @click.option("--no-import", is_flag=True, help="Skip the Northwind import.")
-    def up_command(host: str, port: int, no_import: bool):
-        """Everything at once for development: migrate, import Northwind, start the
-        embedded Redis-compatible server and SMTP sink (when not configured), a worker,
-        the scheduler and the web server."""
+    @click.option("--production", is_flag=True,
+                  help="Serve with gunicorn (WEB_CONCURRENCY processes, 4 threads each) instead of the development server.")
+    def up_command(host: str, port: int, no_import: bool, production: bool):
+        """Everything at once: migrate, import Northwind, start the embedded
+        Redis-compatible server and SMTP sink (when not configured), a worker, the
+        scheduler and the web server (gunicorn with ``--production``)."""
         from flask_migrate import upgrade
         from werkzeug.serving import run_simple
 
@@ -160,6 +171,10 @@ def register(app: Flask) -> None:
             click.echo(f"    {user:10} / {password:10} {who}")
         click.echo("Press Ctrl+C to stop.")
         try:
-            run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+            if production:
+                children.append(subprocess.Popen(gunicorn_command(host, port), env=env))
+                children[-1].wait()
+            else:
+                run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
         finally:
             stop()
