@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import User
 from portal.extensions import db
+from portal.versioning import Versioned
 from portal.util import utcnow
 
 Money = Numeric(18, 2)
@@ -24,7 +25,7 @@ REJECTED = "Rejected"
 CANCELED = "Canceled"
 
 
-class ApprovalUserSetup(db.Model):
+class ApprovalUserSetup(Versioned, db.Model):
     __tablename__ = "approval_user_setup"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), unique=True)

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 from wtforms import BooleanField, DecimalField, IntegerField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
@@ -18,6 +19,7 @@ from portal.approvals.models import WorkflowUserGroup, WorkflowUserGroupMember
 from portal.auth.models import User
 from portal.extensions import db
 from portal.records.models import Salesperson
+from portal.versioning import CONFLICT_MESSAGE, Conflict, check_version, differences, form_version
 
 try:  # WTForms 3.3+: options as SelectChoice (tuples are deprecated there)
     from wtforms.fields.choices import SelectChoice
@@ -137,11 +139,11 @@ def users():
     return render_template("approvals/setup_users.html", rows=setup.users_with_setups(db.session), limit_kinds=setup.LIMIT_KINDS)
 
 
-def _render_setup(user: User, form: SetupForm, errors: dict, status: int = 200):
+def _render_setup(user: User, form: SetupForm, errors: dict, status: int = 200, conflict: list | None = None):
     codes = db.session.scalars(select(Salesperson).order_by(Salesperson.code)).all()
     return render_template("approvals/setup_user.html", user=user, existing=setup.setup_for(db.session, user.id),
                            form=form, errors=errors, codes=codes, limit_kinds=setup.LIMIT_KINDS,
-                           time_zones=setup.TIME_ZONES), status
+                           time_zones=setup.TIME_ZONES, conflict=conflict or []), status
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -161,14 +163,43 @@ def user_setup(user_id: int):
         errors.setdefault(name, message)
     if not errors:
         try:
+            existing = setup.setup_for(db.session, user.id)
+            if existing is not None:
+                check_version(existing, form_version(request.form))
             setup.save_setup(db.session, user, data, current_user.id)
             db.session.commit()
             flash(f"Approval user setup of {user.full_name} saved.")
             return redirect(url_for("approval_setup.users"))
         except setup.SetupErrors as exc:
             errors = exc.errors
+        except (Conflict, StaleDataError):  # saved by someone else since the form was loaded
+            db.session.rollback()
+            saved = setup.SetupData.of(setup.setup_for(db.session, user.id), user)
+            return _render_setup(user, form, {"_": CONFLICT_MESSAGE}, 409, conflict=_setup_differences(saved, data))
     db.session.rollback()
     return _render_setup(user, form, errors, 422)
+
+
+def _setup_differences(saved: "setup.SetupData", yours: "setup.SetupData") -> list[tuple[str, str, str]]:
+    """The approval user setup fields that differ between the saved setup and the
+    form, in words (user names, not ids)."""
+    names = dict(db.session.execute(select(User.id, User.full_name)).all())
+
+    def flat(d: setup.SetupData) -> dict:
+        out = {"approver": names.get(d.approver_id), "substitute": names.get(d.substitute_id),
+               "salespers_purch_code": d.salespers_purch_code, "email": d.email,
+               "approval_administrator": d.approval_administrator}
+        for k in setup.LIMIT_KINDS:
+            out[f"{k}_limit"] = d.limits.get(k)
+            out[f"{k}_unlimited"] = d.unlimited.get(k)
+        return out
+
+    labels = {"approver": "Approver ID", "substitute": "Substitute", "salespers_purch_code": "Salespers./Purch. Code",
+              "email": "E-Mail", "approval_administrator": "Approval Administrator"}
+    for k in setup.LIMIT_KINDS:
+        labels[f"{k}_limit"] = f"{k.capitalize()} Amount Approval Limit"
+        labels[f"{k}_unlimited"] = f"Unlimited {k.capitalize()} Approval"
+    return differences(flat(saved), flat(yours), labels)
 
 
 @bp.route("/test")

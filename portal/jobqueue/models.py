@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import User
 from portal.extensions import db
+from portal.versioning import Versioned
 from portal.util import utcnow
 
 # Entry statuses (Business Central's Job Queue Entry statuses)
@@ -59,7 +60,7 @@ class JobQueueCategory(db.Model):
     running_entry_id: Mapped[int | None]
 
 
-class JobQueueEntry(db.Model):
+class JobQueueEntry(Versioned, db.Model):
     """What to run (a registered system job, or a workflow with a schedule trigger),
     with which ``parameters``, and when.
 

@@ -11,6 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 from wtforms import DateTimeLocalField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField, TimeField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -29,6 +30,7 @@ from portal.jobqueue.models import (
 )
 from portal.jobqueue.recurrence import WEEKDAY_NAMES
 from portal.util import utcnow
+from portal.versioning import CONFLICT_MESSAGE, Conflict, check_version, differences, form_version
 
 try:  # WTForms 3.3+: options as SelectChoice (tuples are deprecated there)
     from wtforms.fields.choices import SelectChoice
@@ -159,13 +161,13 @@ def list_page():
     return render_template("jobqueue/list.html", **ctx)
 
 
-def _render_card(entry: JobQueueEntry | None, form: EntryForm, errors: dict, status: int = 200):
+def _render_card(entry: JobQueueEntry | None, form: EntryForm, errors: dict, status: int = 200, conflict: list | None = None):
     recent = []
     if entry is not None:
         recent = db.session.scalars(
             select(JobQueueLogEntry).where(JobQueueLogEntry.entry_id == entry.id).order_by(JobQueueLogEntry.id.desc()).limit(10)
         ).all()
-    return render_template("jobqueue/card.html", entry=entry, form=form, errors=errors, recent=recent,
+    return render_template("jobqueue/card.html", entry=entry, form=form, errors=errors, recent=recent, conflict=conflict or [],
                            zones=COMMON_ZONES, categories=db.session.scalars(select(JobQueueCategory.code)).all()), status
 
 
@@ -179,6 +181,8 @@ def _save(entry: JobQueueEntry | None):
     db.session.rollback()
     if not errors:
         try:
+            if entry is not None:
+                check_version(entry, form_version(request.form))
             saved = service.save_entry(db.session, entry, data, current_user)
             db.session.commit()
             flash(f"Job queue entry saved. {saved.status}; next run {service.local_time(saved.next_run_at, saved.time_zone) or '—'}.")
@@ -186,6 +190,13 @@ def _save(entry: JobQueueEntry | None):
         except service.EntryErrors as exc:
             db.session.rollback()
             errors = exc.errors
+        except (Conflict, StaleDataError):  # saved by someone else since the form was loaded
+            db.session.rollback()
+            entry = db.session.get(JobQueueEntry, entry.id)
+            saved_values = vars(service.EntryData.of(entry))
+            labels = {name: field.label.text for name, field in form._fields.items() if name in saved_values}
+            return _render_card(entry, form, {"_": CONFLICT_MESSAGE}, 409,
+                                conflict=differences(saved_values, vars(data), labels))
     return _render_card(entry, form, errors, 422)
 
 

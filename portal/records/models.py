@@ -14,6 +14,7 @@ from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from portal.extensions import db
+from portal.versioning import Versioned
 from portal.util import money, utcnow
 
 Money = Numeric(18, 2)
@@ -66,7 +67,7 @@ class AddressMixin:
     contact_title: Mapped[str | None] = mapped_column(String(100))
 
 
-class Customer(AddressMixin, db.Model):
+class Customer(Versioned, AddressMixin, db.Model):
     __tablename__ = "customer"
     id: Mapped[int] = mapped_column(primary_key=True)
     no: Mapped[str] = mapped_column(String(20), unique=True)
@@ -79,7 +80,7 @@ class Customer(AddressMixin, db.Model):
     modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class Vendor(AddressMixin, db.Model):
+class Vendor(Versioned, AddressMixin, db.Model):
     __tablename__ = "vendor"
     id: Mapped[int] = mapped_column(primary_key=True)
     no: Mapped[str] = mapped_column(String(20), unique=True)
@@ -92,7 +93,7 @@ class Vendor(AddressMixin, db.Model):
     modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class Item(db.Model):
+class Item(Versioned, db.Model):
     __tablename__ = "item"
     id: Mapped[int] = mapped_column(primary_key=True)
     no: Mapped[str] = mapped_column(String(20), unique=True)
@@ -188,7 +189,7 @@ class DocumentLineMixin:
         return self.line_amount
 
 
-class SalesHeader(DocumentHeaderMixin, db.Model):
+class SalesHeader(Versioned, DocumentHeaderMixin, db.Model):
     """A sales document (Quote, Order, Invoice, Credit Memo) for a customer."""
 
     __tablename__ = "sales_header"
@@ -226,7 +227,7 @@ class SalesLine(DocumentLineMixin, db.Model):
     header: Mapped[SalesHeader] = relationship(back_populates="lines")
 
 
-class PurchaseHeader(DocumentHeaderMixin, db.Model):
+class PurchaseHeader(Versioned, DocumentHeaderMixin, db.Model):
     """A purchase document (Quote, Order, Invoice, Credit Memo) from a vendor.
     ``vendor_invoice_no`` / the vendor's credit memo no. is the vendor's own number."""
 

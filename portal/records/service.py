@@ -196,6 +196,35 @@ def check_released_fields(record_type: str, record, changed: list[str]) -> None:
         raise FieldErrors({name: f"{rt.field(name).label} can't be changed: {message}" for name in refused})
 
 
+def conflicting_fields(rt: RecordType, record, form) -> list[tuple]:
+    """After a save refused because someone else saved ``record`` meanwhile: the
+    editable fields whose value in ``form`` (what this user typed) differs from the
+    saved one, as ``[(field, saved value, typed text)]`` (for the conflict table)."""
+
+    def as_text(f, value) -> str:
+        if f.kind == "bool":
+            return "Yes" if value else "No"
+        if value is None:
+            return ""
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+    out = []
+    for f in rt.fields:
+        if not f.editable or (f.kind != "bool" and f.name not in form):
+            continue
+        typed = ("Yes" if form.get(f.name) in ("on", "true", "1", "y") else "No") if f.kind == "bool" else (form.get(f.name) or "").strip()
+        saved = f.value(record)
+        same = typed == as_text(f, saved)
+        if not same and f.kind in ("money", "decimal", "int") and typed:
+            try:
+                same = saved is not None and Decimal(typed.replace(",", "")) == Decimal(str(saved))
+            except (ArithmeticError, ValueError):
+                same = False
+        if not same:
+            out.append((f, saved, typed))
+    return out
+
+
 def parse_values(rt: RecordType, form: dict[str, str]) -> dict[str, Any]:
     """Parse editable field values from form text. Raises :class:`FieldErrors`."""
     return parse_fields(rt.fields, form)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, inspect, or_, select
+from sqlalchemy.orm.exc import StaleDataError
 
 from portal.approvals import service as approvals
 from portal.extensions import db, htmx
@@ -26,6 +27,7 @@ from portal.records.models import (
     Vendor,
 )
 from portal.records.registry import LIST_VIEWS, POSTED_KEYS, SLUG_OF, RecordType, slug_for
+from portal.versioning import CONFLICT_MESSAGE, Conflict, check_version, form_version
 from portal.workflow.engine import pending_count
 
 bp = Blueprint("records", __name__)
@@ -261,10 +263,12 @@ def edit(slug: str, record_id: int):
         abort(404)
     _may_change()
     errors: dict[str, str] = {}
+    conflict: list[tuple] = []
     form_values = {f.name: f.value(record) for f in rt.fields}
     if request.method == "POST":
         form_values.update(request.form.to_dict())
         try:
+            check_version(record, form_version(request.form))
             values = service.parse_values(rt, request.form.to_dict())
             changes = service.modify_record(db.session, rt.key, record, values, current_user.id)
             db.session.commit()
@@ -276,8 +280,14 @@ def edit(slug: str, record_id: int):
         except service.RecordError as exc:
             db.session.rollback()
             errors = {"_": str(exc)}
+        except (Conflict, StaleDataError):  # saved by someone else since the form was loaded
+            db.session.rollback()
+            record = _get(rt, record_id)
+            conflict = service.conflicting_fields(rt, record, request.form)
+            errors = {"_": CONFLICT_MESSAGE}
+    status = 409 if conflict else (422 if errors else 200)
     return render_template("records/edit.html", rt=rt, record=record, slug=slug, values=form_values, errors=errors,
-                           locked=service.released_locked_fields(rt.key, record)), (422 if errors else 200)
+                           conflict=conflict, locked=service.released_locked_fields(rt.key, record)), status
 
 
 # ---------------------------------------------------------------- lines

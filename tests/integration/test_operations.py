@@ -70,15 +70,15 @@ def test_gunicorn_serves_the_portal(app, tmp_path):
         deadline = time.monotonic() + 60
         while True:
             try:
-                res = requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
+                res = requests.get(f"http://127.0.0.1:{port}/health", timeout=30)  # (a worker boots first)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()
                 assert time.monotonic() < deadline, "gunicorn did not answer"
                 time.sleep(0.3)
         assert res.status_code == 200 and res.json()["status"] == "ok"
         assert res.headers["Server"] == "gunicorn"  # its name, no version
-        page = requests.get(f"http://127.0.0.1:{port}/sign-in", timeout=5)
+        page = requests.get(f"http://127.0.0.1:{port}/sign-in", timeout=30)
         assert page.status_code == 200 and "Sign in" in page.text and page.headers["X-Frame-Options"] == "DENY"
     finally:
         proc.terminate()
