@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from portal.auth.models import User
 from portal.auth.permissions import require_role
+from portal.jobqueue.service import JobQueueError
 from portal.extensions import db
 from portal.notifications import schedule as sched
 from portal.notifications import service, setup
@@ -115,7 +116,13 @@ def settings():
         form.for_default()
     errors: dict[str, str] = {}
     if request.method == "POST":
-        if form.validate():
+        form.validate()
+        errors = form.field_errors()
+        if user is not None:  # the schedule's own rules, shown together with the form's
+            for t, sub in form.rows():
+                for field, message in setup.validate_schedule(sub.schedule_data()).items():
+                    errors.setdefault(f"{t}.{field}", message)
+        if not errors:
             methods = {t: (sub.method.data or None) for t, sub in form.rows()}
             schedules = {t: sub.schedule_data() for t, sub in form.rows()} if user is not None else None
             try:
@@ -127,15 +134,9 @@ def settings():
             except setup.SettingsError as exc:
                 db.session.rollback()
                 errors = exc.errors
-            except Exception as exc:  # noqa: BLE001 - e.g. the digest is being sent right now
-                from portal.jobqueue.service import JobQueueError
-
-                if not isinstance(exc, JobQueueError):
-                    raise
+            except JobQueueError as exc:  # the digest is being sent right now
                 db.session.rollback()
                 errors = {"form": str(exc)}
-        else:
-            errors = form.field_errors()
     else:
         methods = setup.setup_methods(db.session, user.id if user else None)
         schedules = setup.schedules_of(db.session, user.id) if user else {}
