@@ -10,7 +10,7 @@ import time
 from playwright.sync_api import Page, expect
 from sqlalchemy import delete, select, update
 
-from test_requests_to_approve import send_orders
+from .test_requests_to_approve import send_orders
 
 ASYNC = 20_000  # ms
 
