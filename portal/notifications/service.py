@@ -213,12 +213,15 @@ class Dropped(Exception):
     deleted): removed without a sent entry and without an error."""
 
 
-def prepare_entry(session: Session, n: NotificationEntry, templates: dict[str, NotificationTemplate]) -> dict:
+def prepare_entry(session: Session, n: NotificationEntry, templates: dict[str, NotificationTemplate],
+                  methods: dict | None = None) -> dict:
     """Render one notification entry for its recipient: ``{"subject", "body" (HTML,
     ending with the settings link), "link", "method", "address"}``; ``method`` is the
     recipient's setup (:func:`portal.notifications.setup.notification_method`), Email
     without an address falling back to Note. Raises :class:`Dropped` when the record
-    or the recipient no longer exists, ResponseError when the template can't render."""
+    or the recipient no longer exists, ResponseError when the template can't render.
+    ``templates`` and ``methods`` cache templates by code and methods by (recipient,
+    type) across a batch."""
     from portal.notifications.setup import notification_method
 
     if n.recipient is None:
@@ -231,7 +234,10 @@ def prepare_entry(session: Session, n: NotificationEntry, templates: dict[str, N
     tmpl = templates[code]
     context = _entry_context(session, n, tmpl.subject + tmpl.body)
     subject, body = render_template_code(session, code, context, tmpl)
-    method = notification_method(session, n.recipient_id, n.type)
+    methods = {} if methods is None else methods
+    if (n.recipient_id, n.type) not in methods:
+        methods[(n.recipient_id, n.type)] = notification_method(session, n.recipient_id, n.type)
+    method = methods[(n.recipient_id, n.type)]
     address = recipient_address(session, n.recipient) if method == METHOD_EMAIL else None
     return {"subject": subject, "body": with_settings_link(body, context["settings_link"]), "link": n.link,
             "method": METHOD_EMAIL if address else METHOD_NOTE, "address": address}
@@ -284,9 +290,10 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
             if not ids:
                 break
             prepared: list[tuple[int, dict | None, Exception | None]] = []
+            methods: dict = {}
             for n in session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids)).order_by(NotificationEntry.id)).unique():
                 try:
-                    p = prepare_entry(session, n, templates)
+                    p = prepare_entry(session, n, templates, methods)
                     p["key"] = f"notification-{n.id}-{n.created_at:%Y%m%d%H%M%S%f}"
                     prepared.append((n.id, p, None))
                 except Exception as exc:  # noqa: BLE001 - kept with its error (or dropped), the others go on
