@@ -35,6 +35,18 @@ class TypeSettings(Form):
     date_of_month = IntegerField("Day of the month", default=1,
                                  validators=[Optional(), NumberRange(1, 31, "Enter a day of the month from 1 to 31.")])
 
+    def relevant(self, name: str) -> bool:
+        """Whether field ``name`` matters for the chosen schedule (the page hides the
+        others, so their errors are not shown)."""
+        r = self.recurrence.data
+        return {
+            "at": r != sched.INSTANTLY,
+            "daily_frequency": r == sched.DAILY,
+            "weekdays": r == sched.WEEKLY,
+            "monthly_date": r == sched.MONTHLY,
+            "date_of_month": r == sched.MONTHLY and self.monthly_date.data == sched.CHOSEN_DAY,
+        }.get(name, True)
+
     def schedule_data(self) -> ScheduleData:
         """The schedule as entered."""
         chosen = {int(i) for i in (self.weekdays.data or []) if str(i).isdigit()}
@@ -83,6 +95,6 @@ class SettingsForm(FlaskForm):
         out = {}
         for type_, sub in self.rows():
             for name, messages in sub.errors.items():
-                if messages:
+                if messages and sub.relevant(name):
                     out[f"{type_}.{name}"] = messages[0] if isinstance(messages, list) else str(messages)
         return out

@@ -199,7 +199,7 @@ def save_schedule(session: Session, user: User, type_: str, data: ScheduleData, 
     row.daily_frequency = data.daily_frequency
     row.weekdays = (data.weekdays or sched.WORKING_WEEK).ljust(7, "0")[:7]
     row.monthly_date = data.monthly_date
-    row.date_of_month = int(data.date_of_month or 1)
+    row.date_of_month = min(31, max(1, int(data.date_of_month or 1)))
     row.user = user
     session.flush()
     arm_schedule(session, row, now, force=True)

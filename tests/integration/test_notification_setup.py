@@ -419,6 +419,14 @@ def test_the_settings_page_saves_method_and_schedule_and_refuses_bad_input(app, 
     assert "Weekly on Monday, Thursday at 08:30" in r.get_data(as_text=True)
     r = client.post("/notifications/settings", data={**form, "approval-method": "Fax"})
     assert r.status_code == 422
+    # a day typed for a first-working-day schedule (the field is hidden) is no error
+    r = client.post("/notifications/settings", data={**form, "approval-method": "Note", "approval-recurrence": "Weekly",
+                                                     "approval-weekdays": ["0", "3"], "approval-at": "08:30",
+                                                     "overdue-recurrence": "Monthly", "overdue-date_of_month": "40"})
+    assert r.status_code == 302
+    r = client.post("/notifications/settings", data={**form, "overdue-recurrence": "Monthly", "overdue-monthly_date": "Chosen day",
+                                                     "overdue-date_of_month": "soon"})
+    assert r.status_code == 422 and "Not a valid integer value" in r.get_data(as_text=True)
     assert client.get("/notifications/settings?user=sbuchanan").status_code == 403
     assert client.post("/notifications/settings?user=default", data=form).status_code == 403
     with app.app_context():
@@ -428,6 +436,8 @@ def test_the_settings_page_saves_method_and_schedule_and_refuses_bad_input(app, 
         assert setup.notification_method(db.session, u.id, "Approval") == "Note"
         row = setup.scheduled(db.session, u.id, "Approval")
         assert (row.recurrence, row.weekdays, row.time) == ("Weekly", "1001000", time(8, 30))
+        overdue = setup.scheduled(db.session, u.id, "Overdue")
+        assert (overdue.recurrence, overdue.monthly_date, overdue.date_of_month) == ("Monthly", "First working day", 31)
         assert db.session.get(JobQueueEntry, row.job_queue_entry_id).parameters["recipient_id"] == u.id
 
     admin = client_factory("afuller", "northwind")
@@ -447,3 +457,18 @@ def test_the_settings_page_saves_method_and_schedule_and_refuses_bad_input(app, 
 
         assert setup.setup_methods(db.session, None)["New Record"] == "Note"
         assert setup.scheduled(db.session, user(db.session, "msuyama").id, "Approval") is None  # back to Instantly
+
+
+@pytest.mark.parametrize("junk", [
+    {"approval-recurrence": "Hourly"}, {"approval-at": "25:99", "approval-recurrence": "Daily"},
+    {"approval-weekdays": ["9", "x"], "approval-recurrence": "Weekly"}, {"approval-monthly_date": "Second Tuesday", "approval-recurrence": "Monthly"},
+    {"approval-date_of_month": "-3", "approval-recurrence": "Monthly", "approval-monthly_date": "Chosen day"},
+    {"new_record-method": "Pigeon"}, {"overdue-daily_frequency": "Weekends", "overdue-recurrence": "Daily"}, {},
+])
+def test_the_settings_page_answers_junk_with_field_errors_never_a_500(app, settings_reset, client_factory, junk):
+    client = client_factory("msuyama", "northwind")
+    page = client.get("/notifications/settings").get_data(as_text=True)
+    r = client.post("/notifications/settings", data={"csrf_token": csrf(page), **junk})
+    assert r.status_code in (302, 422), r.status_code
+    if r.status_code == 422:
+        assert 'class="field-error"' in r.get_data(as_text=True)
