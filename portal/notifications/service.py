@@ -261,18 +261,19 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
     sent ones to sent notification entries (Notes go straight there: the inbox),
     drop those whose record or recipient was deleted, and keep failures with their
     error, retried after a back-off up to ``MAX_SEND_ATTEMPTS`` times — one entry's
-    failure never stops the others. First arms the digest entries of schedules with
-    notifications waiting (:func:`portal.notifications.setup.rearm_waiting_schedules`).
+    failure never stops the others. First makes sure the default setup exists and arms
+    the digest entries of schedules with notifications waiting
+    (:func:`portal.notifications.setup.rearm_waiting_schedules`).
     ``max_seconds``: after this long the rest goes to a new job (other jobs get their
     turn). Returns ``{"sent": n, "failed": n, "dropped": n}``."""
-    from portal.notifications.setup import rearm_waiting_schedules
+    from portal.notifications.setup import ensure_default_setup, rearm_waiting_schedules
     from portal.workflow.leases import KEEPER, worker_id
 
     sent = failed = dropped = 0
     templates: dict[str, NotificationTemplate] = {}
     started = time.monotonic()
     try:
-        if rearm_waiting_schedules(session):
+        if ensure_default_setup(session) + rearm_waiting_schedules(session):
             session.commit()
         else:
             session.rollback()

@@ -76,8 +76,9 @@ def notification_method(session: Session, user_id: int | None, type_: str) -> st
     """The method (``"Email"`` or ``"Note"``) by which ``user_id`` gets notifications
     of type ``type_``: their own setup, else the default setup (no user), else a
     default setup created now with Email (Business Central's order in the
-    notification entry dispatcher). Other types (e.g. the job queue's notices) resolve
-    the same way under their own name. Flushes a created default; the caller commits."""
+    notification entry dispatcher). Other types (e.g. the job queue's notices) use a
+    setup row of their own name when there is one, else Email (nothing is created).
+    Flushes a created default; the caller commits."""
     rows = {r.user_id: r.method for r in session.scalars(
         select(NotificationSetup).where(NotificationSetup.notification_type == type_,
                                         (NotificationSetup.user_id == user_id) | NotificationSetup.user_id.is_(None)))}
@@ -85,8 +86,9 @@ def notification_method(session: Session, user_id: int | None, type_: str) -> st
         return rows[user_id]
     if None in rows:
         return rows[None]
-    session.add(NotificationSetup(user_id=None, notification_type=type_, method=METHOD_EMAIL))
-    session.flush()
+    if type_ in NOTIFICATION_TYPES:  # (other types, e.g. job queue notices, have no setup page: Email)
+        session.add(NotificationSetup(user_id=None, notification_type=type_, method=METHOD_EMAIL))
+        session.flush()
     return METHOD_EMAIL
 
 
