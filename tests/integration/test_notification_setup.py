@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 import pytest
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 
 from portal.approvals import service as approvals
 from portal.approvals.models import ApprovalUserSetup
@@ -388,6 +388,8 @@ def test_inbox_unread_count_and_mark_read(app, settings_reset, client_factory):
         alfki = db.session.scalar(select(Customer).where(Customer.no == "ALFKI"))
         box = client.get(f"/notifications/record/customer/{alfki.id}").get_data(as_text=True)
         assert box.count("<li") == 3 and "someone else" not in box
+        card = client.get(f"/customers/{alfki.id}").get_data(as_text=True)
+        assert f'hx-get="/notifications/record/customer/{alfki.id}"' in card  # the card page loads the fact box
 
 
 @pytest.fixture
