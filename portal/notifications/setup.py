@@ -9,8 +9,8 @@ codeunit "Notification Entry Dispatcher"):
   setup → the default setup (no user) → a default created with Email
   (:func:`notification_method`).
 - No schedule row means Instantly: instant notifications share **one** dispatcher job
-  queue entry (``notification_dispatch``), reused and set back to Ready when it had
-  failed (:func:`ensure_dispatch_entry`).
+  queue entry (the system job ``notification_dispatch``), reused and set back to Ready
+  when it had failed (:func:`ensure_dispatch_entry`).
 - A Daily / Weekly / Monthly schedule has **one** job queue entry per recipient and
   type (system job ``notification_digest`` with ``recipient_id`` and
   ``notification_type`` as its parameters), reused when the schedule changes and
@@ -303,13 +303,12 @@ def rearm_waiting_schedules(session: Session, now: datetime | None = None) -> in
 
 def ensure_dispatch_entry(session: Session, now: datetime | None = None) -> JobQueueEntry | None:
     """The one job queue entry of the instant notification dispatcher (system job
-    ``notification_dispatch``): created when missing (as the scheduler would register
-    it), set back to Ready when it is in Error, otherwise left as it is (an admin's On
-    Hold stays). Looked at once per ``_DISPATCH_CHECK_SECONDS`` per process. Returns
-    the entry (None when it was looked at recently). The caller commits."""
-    from portal.jobqueue.service import EntryData, default_owner_id, save_entry
-    from portal.jobqueue.system_jobs import SYSTEM_JOBS
-
+    ``notification_dispatch``, registered by the scheduler when it becomes active:
+    :func:`portal.jobqueue.service.ensure_system_jobs`), reused: set back to Ready
+    when it is in Error, otherwise left as it is (an admin's On Hold stays). Looked
+    at once per ``_DISPATCH_CHECK_SECONDS`` per session. Returns the entry (None when
+    it was looked at recently or is not registered yet: commits still enqueue the
+    dispatcher on RQ directly). The caller commits."""
     checked = session.info.get("notification_dispatch_checked")
     if checked is not None and time_mod.monotonic() - checked < _DISPATCH_CHECK_SECONDS:
         return None
@@ -317,14 +316,7 @@ def ensure_dispatch_entry(session: Session, now: datetime | None = None) -> JobQ
     now = now or utcnow()
     entry = session.scalar(select(JobQueueEntry).where(JobQueueEntry.target_type == TARGET_SYSTEM_JOB,
                                                        JobQueueEntry.system_job == DISPATCH_JOB).order_by(JobQueueEntry.id).limit(1))
-    if entry is None:
-        job = SYSTEM_JOBS[DISPATCH_JOB]
-        values = {"recurrence_kind": None, **job.recurrence}
-        data = EntryData(description=job.description, target=f"system_job:{DISPATCH_JOB}", parameters=dict(job.parameters),
-                         owner_id=default_owner_id(session), max_attempts=3, rerun_delay_seconds=60, timeout_seconds=600,
-                         **{k: v for k, v in values.items() if k in EntryData.__dataclass_fields__})
-        return save_entry(session, None, data, None, now)
-    if entry.status == ERROR:
+    if entry is not None and entry.status == ERROR:
         session.execute(update(JobQueueEntry).where(JobQueueEntry.id == entry.id, JobQueueEntry.status == ERROR)
                         .values(status=READY, next_run_at=now, due_at=now, attempt=0, last_error=None)
                         .execution_options(synchronize_session=False))

@@ -334,6 +334,9 @@ def test_the_digest_job_runs_from_its_job_queue_entry(s, run_jobs, sink):
 
 
 def test_the_instant_dispatcher_shares_one_entry_set_back_to_ready_after_an_error(s):
+    from portal.jobqueue.service import ensure_system_jobs
+
+    ensure_system_jobs(s)  # (what the scheduler does when it becomes active)
     s.info.pop("notification_dispatch_checked", None)
     entry = setup.ensure_dispatch_entry(s)
     s.commit()
