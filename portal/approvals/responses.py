@@ -42,7 +42,7 @@ def approve_approval_request(ctx: StepContext) -> str:
     """Approve the instance's Open entries (and notify the sender if asked)."""
     from portal.approvals.models import APPROVED, OPEN
 
-    n = approvals._close_all(ctx, [OPEN], APPROVED, bool(ctx.options.get("notify_sender")), "approval_request")
+    n = approvals._close_all(ctx, [OPEN], APPROVED, bool(ctx.options.get("notify_sender")), "approval_approved")
     return f"{n} approval request(s) approved"
 
 

@@ -412,6 +412,10 @@ def _decide(session: Session, entry_id: int, user: User, new_status: str, event_
         )
     if comment:
         session.add(ApprovalCommentLine(record_type=entry.record_type, record_id=entry.record_id, approval_entry_id=entry.id, user_id=user.id, comment=comment))
+    if new_status == APPROVED and entry.sender_id != user.id and not pending_approvals(
+            session, entry.record_type, entry.record_id, entry.workflow_instance_id):
+        # the last approval needed: the sender learns the request is approved (and released by the workflow)
+        notify_about(session, entry, entry.sender_id, "approval_approved", user.id, message=comment)
     session.add(AuditEntry(user_id=user.id, action=new_status.lower(), record_type=entry.record_type, record_id=entry.record_id, detail=f"approval entry {entry.id}"))
     raise_event(session, event_code, entry.record_type, entry.record_id,
                 {"instance_id": entry.workflow_instance_id, "entry_id": entry.id, "comment": comment}, user.id)
@@ -964,9 +968,21 @@ def cancel_all(ctx: StepContext) -> str:
     of the record) that isn't Rejected or Canceled yet — Created, Open and Approved
     ones, the sender's automatically approved entry included (Business Central's
     ``CancelApprovalRequestsForRecord`` filters ``Status <> Rejected & <> Canceled``).
-    Option ``notify_sender`` (default off) tells the sender."""
+    The approvers of the entries that were Open are told (except the one canceling);
+    option ``notify_sender`` (default off) tells the sender."""
+    open_entries_before = list(open_entries_of_request(ctx))
     n = _close_all(ctx, [CREATED, OPEN, APPROVED], CANCELED, bool(ctx.options.get("notify_sender", False)), "approval_canceled")
+    for approver_id, entry in {e.approver_id: e for e in open_entries_before}.items():
+        if approver_id != ctx.user_id:  # the approvers who were asked learn they needn't answer
+            notify_about(ctx.session, entry, approver_id, "approval_request_canceled", ctx.user_id)
     return f"Approval request canceled ({n} entries canceled)"
+
+
+def open_entries_of_request(ctx: StepContext) -> list[ApprovalEntry]:
+    """The Open entries of the running instance's request (whose approvers were asked)."""
+    return list(ctx.session.scalars(select(ApprovalEntry).where(
+        ApprovalEntry.workflow_instance_id == ctx.instance.id, ApprovalEntry.record_type == ctx.instance.record_type,
+        ApprovalEntry.record_id == ctx.instance.record_id, ApprovalEntry.status == OPEN).order_by(ApprovalEntry.id)).unique())
 
 
 # ---------------------------------------------------------------- posting

@@ -221,7 +221,7 @@ def target_choices(session: Session) -> list[tuple[str, list[tuple[str, str]]]]:
     schedule trigger (``(group label, [(value, label)])``)."""
     from portal.workflow.models import TRIGGER_SCHEDULED, Workflow
 
-    jobs = [(f"system_job:{code}", job.description) for code, job in SYSTEM_JOBS.items()]
+    jobs = [(f"system_job:{code}", job.description) for code, job in SYSTEM_JOBS.items() if job.register]
     flows = [
         (f"workflow:{wf.id}", f"{wf.code} — {wf.description}{'' if wf.enabled else ' (disabled)'}")
         for wf in session.scalars(
@@ -489,7 +489,7 @@ def ensure_system_jobs(session: Session, now: datetime | None = None) -> list[st
     existing = set(session.scalars(select(JobQueueEntry.system_job).where(JobQueueEntry.target_type == TARGET_SYSTEM_JOB)))
     added = []
     for code, job in SYSTEM_JOBS.items():
-        if code in existing:
+        if code in existing or not job.register:
             continue
         values = {"recurrence_kind": None, **job.recurrence}
         data = EntryData(description=job.description, target=f"system_job:{code}", parameters=dict(job.parameters),

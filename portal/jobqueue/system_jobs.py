@@ -16,12 +16,15 @@ from typing import NamedTuple
 
 class SystemJob(NamedTuple):
     """``func``: dotted path of the job function; ``recurrence``: default values of the
-    entry's recurrence fields; ``parameters``: default keyword arguments."""
+    entry's recurrence fields; ``parameters``: default keyword arguments;
+    ``register``: False for jobs whose entries are made by their area, one per use
+    (e.g. a notification digest per recipient and type), rather than once at start."""
 
     func: str
     description: str
     recurrence: dict
     parameters: dict = {}
+    register: bool = True
 
 
 SYSTEM_JOBS: dict[str, SystemJob] = {
@@ -29,6 +32,12 @@ SYSTEM_JOBS: dict[str, SystemJob] = {
         "jobs.notifications.send_notifications",
         "Send due notification entries",
         {"recurrence_kind": "minutes", "minutes_between_runs": 1},
+    ),
+    "notification_digest": SystemJob(
+        "jobs.notifications.send_digest",
+        "Send one recipient's digest of pending notifications of one type (made per notification schedule)",
+        {},
+        register=False,
     ),
     "outbox_sweep": SystemJob(
         "jobs.outbox.sweep_outbox",

@@ -13,6 +13,26 @@ DEFAULT_TEMPLATES = [
 <p><a href="{{ link }}">Open the request</a> or go to Requests to Approve: <a href="{{ requests_link }}">{{ requests_link }}</a></p>""",
     },
     {
+        "code": "approval_approved",
+        "type": "Approval",
+        "description": "The sender's request was approved by everyone it went to",
+        "subject": "Approved: {{ entry.record_title }}",
+        "body": """<p>Dear {{ recipient.full_name }},</p>
+<p>Your approval request for <strong>{{ entry.record_title }}</strong> was approved{% if entry.approver %} by {{ entry.approver }}{% endif %}.
+Nobody else has to approve it{% if record.status %}; its status is now {{ record.status }}{% endif %}.</p>
+{% if message %}<p>Comment: {{ message }}</p>{% endif %}
+<p><a href="{{ link }}">Open the record</a></p>""",
+    },
+    {
+        "code": "approval_request_canceled",
+        "type": "Approval",
+        "description": "A request the recipient was asked to approve was canceled by its sender",
+        "subject": "Request canceled: {{ entry.record_title }}",
+        "body": """<p>Dear {{ recipient.full_name }},</p>
+<p>{{ entry.sender }} canceled the approval request for <strong>{{ entry.record_title }}</strong>: you don't need to approve it any more.</p>
+<p><a href="{{ link }}">Open the record</a></p>""",
+    },
+    {
         "code": "approval_rejected",
         "type": "Approval",
         "description": "The sender's request was rejected",
@@ -79,6 +99,18 @@ to {{ entry.approver }}, was due {{ entry.due_date }} and has not been decided y
 <p>{{ message }}</p>
 <p>It won't run again until it is set to Ready or restarted.
 <a href="{{ link }}">Open the job queue entry</a> to see the error and its log entries.</p>""",
+    },
+    {
+        "code": "notification_digest",
+        "type": "Digest",
+        "description": "The digest of a Daily, Weekly or Monthly notification schedule: one message listing every pending notification",
+        "subject": "{{ count }} {{ notification_type|lower }} notification{{ 's' if count != 1 else '' }}",
+        "body": """<p>Dear {{ recipient.full_name }},</p>
+<p>Here {{ 'are' if count != 1 else 'is' }} your {{ count }} {{ notification_type|lower }} notification{{ 's' if count != 1 else '' }} since the last digest:</p>
+<ul>
+{% for e in entries %}<li><a href="{{ e.link }}">{{ e.subject }}</a> <small>({{ e.created_at }})</small></li>
+{% endfor %}</ul>
+<p><a href="{{ inbox_link }}">Open your notifications</a> · <a href="{{ settings_link }}">Change notification settings</a></p>""",
     },
     {
         "code": "customer_statement",

@@ -52,12 +52,20 @@ def create_notification_response(ctx: StepContext) -> str:
     if recipient_id is None:
         raise ResponseError(f"There is no {who.lower()} to notify for {ctx.instance.record_title or 'this run'}.")
     message = render_option(ctx, ctx.options.get("message") or "")
-    create_notification(
+    record_type, record_id = ctx.instance.record_type, ctx.instance.record_id
+    payload = ctx.event.payload or {}
+    if ctx.record is None and payload.get("posted_record_type") and payload.get("posted_record_id"):
+        # the document was posted (and removed): the notification is about the posted document
+        record_type, record_id = payload["posted_record_type"], payload["posted_record_id"]
+    made = create_notification(
         ctx.session, recipient_id=recipient_id, type_=ctx.options.get("notification_type", "New Record"),
-        record_type=ctx.instance.record_type, record_id=ctx.instance.record_id, template_code="workflow_notification",
+        record_type=record_type, record_id=record_id, template_code="workflow_notification",
         sender_id=ctx.user_id, custom_message=message, link=ctx.options.get("link") or None,
     )
     recipient = ctx.session.get(User, recipient_id)  # (from the identity map when just looked up)
+    if made is None:
+        return (f"No notification for {recipient.full_name if recipient else 'the recipient'}: they have no approval "
+                "user setup, or the record no longer exists")
     return f"Notification for {recipient.full_name}"
 
 

@@ -1,5 +1,13 @@
 """Notifications: create notification entries, render templates (sandboxed), send
-due entries by email and keep them as sent notification entries.
+due entries by the recipient's method (Email or Note, :mod:`portal.notifications.setup`)
+and keep them as sent notification entries; the inbox (read state) of sent ones.
+
+Business Central's rules (codeunit "Notification Management", codeunit "Notification
+Entry Dispatcher"): no entry is made for a blank recipient, a recipient without
+approval user setup or a record that no longer exists (no error); the dispatcher
+drops entries whose record has since been deleted (no error); one recipient's failure
+never stops the others' delivery; entries of a recipient and type with a Daily /
+Weekly / Monthly schedule wait for its digest (:mod:`portal.notifications.digest`).
 
 Sending happens in workers (the ``jobs.notifications.send_notifications`` job), never
 in a web request."""
@@ -10,14 +18,21 @@ import time
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.approvals.models import ApprovalEntry
 from portal.auth.models import User
 from portal.notifications.defaults import DEFAULT_TEMPLATES
 from portal.notifications.mail import build_message, send_messages
-from portal.notifications.models import METHOD_EMAIL, METHOD_NOTE, NotificationEntry, NotificationTemplate, SentNotificationEntry
+from portal.notifications.models import (
+    METHOD_EMAIL,
+    METHOD_NOTE,
+    NotificationEntry,
+    NotificationSchedule,
+    NotificationTemplate,
+    SentNotificationEntry,
+)
 from portal.notifications.rendering import TemplateRenderError, render
 from portal.records.registry import RECORD_TYPES, SLUG_OF
 from portal.util import utcnow
@@ -27,6 +42,7 @@ from portal.workflow.rendering import record_context
 log = logging.getLogger(__name__)
 MAX_SEND_ATTEMPTS = 5
 SEND_JOB = "jobs.notifications.send_notifications"
+SETTINGS_PATH = "/notifications/settings"
 
 
 def ensure_default_templates(session: Session) -> int:
@@ -52,8 +68,19 @@ def create_notification(
     sender_id: int | None = None,
     custom_message: str | None = None,
     link: str | None = None,
-) -> NotificationEntry:
-    """Add a notification entry (sent by the dispatcher after the commit)."""
+) -> NotificationEntry | None:
+    """Add a notification entry for ``recipient_id`` (sent after the commit: at once by
+    the instant dispatcher, or in the digest of the recipient's schedule for
+    ``type_``). Returns None and makes no entry — raising nothing — for a blank
+    recipient, a recipient without approval user setup, or a record
+    (``record_type``/``record_id``) that no longer exists (Business Central's
+    ``CreateNotificationEntry``). The caller commits."""
+    from portal.notifications import setup
+
+    if not recipient_id or not has_approval_user_setup(session, recipient_id):
+        return None
+    if record_type in RECORD_TYPES and record_id is not None and session.get(RECORD_TYPES[record_type].model, record_id) is None:
+        return None
     if link is None and record_type:
         link = record_link(record_type, record_id)
     entry = NotificationEntry(
@@ -62,8 +89,45 @@ def create_notification(
         link=link, created_by_id=sender_id,
     )
     session.add(entry)
-    enqueue_after_commit(session, SEND_JOB)
+    schedule = setup.scheduled(session, recipient_id, type_)
+    if schedule is not None:
+        setup.arm_schedule(session, schedule)  # its digest sends it; an entry already Ready stays as it is
+    else:
+        setup.ensure_dispatch_entry(session)
+        enqueue_after_commit(session, SEND_JOB)
     return entry
+
+
+def has_approval_user_setup(session: Session, user_id: int) -> bool:
+    """True when ``user_id`` has an approval user setup (Business Central's User Setup:
+    only users in it get notifications). Looked up once per user per transaction."""
+    from portal.approvals.models import ApprovalUserSetup
+
+    cache = session.info.setdefault("approval_user_setup_ids", {})
+    if user_id not in cache:
+        cache[user_id] = session.scalar(select(ApprovalUserSetup.id).where(ApprovalUserSetup.user_id == user_id)) is not None
+    return cache[user_id]
+
+
+def record_exists(session: Session, record_type: str | None, record_id: int | None) -> bool:
+    """False only for a record of a registered type that no longer exists (entries
+    without a record, e.g. a job queue notice, always count as existing)."""
+    if record_type not in RECORD_TYPES or record_id is None:
+        return True
+    return session.get(RECORD_TYPES[record_type].model, record_id) is not None
+
+
+def settings_link() -> str:
+    """The absolute address of the "change notification settings" page."""
+    return current_app.config["PORTAL_BASE_URL"].rstrip("/") + SETTINGS_PATH
+
+
+def with_settings_link(body: str, link: str) -> str:
+    """``body`` (HTML) ending with a "Change notification settings" link (unless the
+    template already put the link in)."""
+    if link in body:
+        return body
+    return body + f'\n<p style="font-size:smaller;color:#666"><a href="{link}">Change notification settings</a></p>'
 
 
 def record_link(record_type: str, record_id: int | None) -> str:
@@ -75,6 +139,9 @@ def record_link(record_type: str, record_id: int | None) -> str:
 def _template(session: Session, code: str | None) -> NotificationTemplate:
     tmpl = session.scalar(select(NotificationTemplate).where(NotificationTemplate.code == (code or "")))
     if tmpl is None:
+        default = next((t for t in DEFAULT_TEMPLATES if t["code"] == code), None)
+        if default is not None:  # a shipped template not installed yet: its default text (not saved)
+            return NotificationTemplate(method=METHOD_EMAIL, **default)
         raise ResponseError(f"Notification template {code!r} does not exist.")
     return tmpl
 
@@ -99,6 +166,7 @@ def _entry_context(session: Session, n: NotificationEntry, needs: str | None = N
     ctx["recipient"] = {"full_name": recipient.full_name, "user_name": recipient.user_name, "email": recipient.email}
     ctx["link"] = base + (n.link or "/")
     ctx["requests_link"] = base + "/approvals/requests"
+    ctx["settings_link"] = base + SETTINGS_PATH
     ctx["message"] = n.custom_message or ""
     entry = session.get(ApprovalEntry, n.approval_entry_id) if n.approval_entry_id else None
     ctx["entry"] = (
@@ -121,7 +189,8 @@ def claim_due(session: Session, limit: int = 100) -> list[int]:
     """Claim up to ``limit`` due notification entries for this worker (a conditional
     UPDATE with a lease; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL): two workers never
     send the same entry; a dead worker's claims are taken over when their lease runs
-    out. Commits. Returns the ids."""
+    out. Entries whose recipient has a Daily / Weekly / Monthly schedule for their
+    type are left for its digest. Commits. Returns the ids."""
     from sqlalchemy import or_
 
     from portal.workflow.leases import claim_rows
@@ -129,26 +198,88 @@ def claim_due(session: Session, limit: int = 100) -> list[int]:
     now = utcnow()
     table = NotificationEntry.__table__
 
+    sch = NotificationSchedule.__table__
+
     def claimable(c):
-        return (c.c.send_after <= now) & (c.c.attempts < MAX_SEND_ATTEMPTS) & or_(c.c.lease_until.is_(None), c.c.lease_until < now)
+        scheduled_c = exists().where(sch.c.user_id == c.c.recipient_id, sch.c.notification_type == c.c.type)
+        return ((c.c.send_after <= now) & (c.c.attempts < MAX_SEND_ATTEMPTS) & or_(c.c.lease_until.is_(None), c.c.lease_until < now)
+                & ~scheduled_c)
 
     return claim_rows(session, table, claimable, limit, attempts=table.c.attempts + 1)
 
 
+class Dropped(Exception):
+    """An entry that can't be delivered any more (its record or its recipient was
+    deleted): removed without a sent entry and without an error."""
+
+
+def prepare_entry(session: Session, n: NotificationEntry, templates: dict[str, NotificationTemplate],
+                  methods: dict | None = None) -> dict:
+    """Render one notification entry for its recipient: ``{"subject", "body" (HTML,
+    ending with the settings link), "link", "method", "address"}``; ``method`` is the
+    recipient's setup (:func:`portal.notifications.setup.notification_method`), Email
+    without an address falling back to Note. Raises :class:`Dropped` when the record
+    or the recipient no longer exists, ResponseError when the template can't render.
+    ``templates`` and ``methods`` cache templates by code and methods by (recipient,
+    type) across a batch."""
+    from portal.notifications.setup import notification_method
+
+    if n.recipient is None:
+        raise Dropped(f"recipient {n.recipient_id} no longer exists")
+    if not record_exists(session, n.record_type, n.record_id):
+        raise Dropped(f"{n.record_type} {n.record_id} no longer exists")
+    code = n.template_code or "approval_request"
+    if code not in templates:
+        templates[code] = _template(session, code)
+    tmpl = templates[code]
+    context = _entry_context(session, n, tmpl.subject + tmpl.body)
+    subject, body = render_template_code(session, code, context, tmpl)
+    methods = {} if methods is None else methods
+    if (n.recipient_id, n.type) not in methods:
+        methods[(n.recipient_id, n.type)] = notification_method(session, n.recipient_id, n.type)
+    method = methods[(n.recipient_id, n.type)]
+    address = recipient_address(session, n.recipient) if method == METHOD_EMAIL else None
+    return {"subject": subject, "body": with_settings_link(body, context["settings_link"]), "link": n.link,
+            "method": METHOD_EMAIL if address else METHOD_NOTE, "address": address}
+
+
+def sent_entry(n: NotificationEntry, p: dict, entry_count: int = 1) -> SentNotificationEntry:
+    """The sent notification entry of ``n`` delivered as ``p`` (see :func:`prepare_entry`)."""
+    return SentNotificationEntry(
+        type=n.type, recipient_id=n.recipient_id, record_type=n.record_type, record_id=n.record_id,
+        approval_entry_id=n.approval_entry_id, method=p["method"], subject=p["subject"][:300], body=p["body"],
+        link=p.get("link", n.link), created_at=n.created_at, entry_count=entry_count,
+    )
+
+
 def send_due(session: Session, limit: int = 100, max_seconds: float | None = None) -> dict[str, int]:
     """Send the notification entries that are due, batch after batch: claim a batch
-    (:func:`claim_due`), render it, end the transaction, e-mail the ones whose
-    recipient has an address over one SMTP connection (each with the stable
-    Message-ID ``<notification-<id>-<created>@…>``), then in one transaction move the sent ones
-    to sent notification entries (Notes go straight there) and keep failures with
-    their error, retried after a back-off up to ``MAX_SEND_ATTEMPTS`` times.
+    (:func:`claim_due`: entries of recipients with a digest schedule are left for it),
+    render it (:func:`prepare_entry`: the recipient's method, Email or Note), end the
+    transaction, e-mail the Email ones over one SMTP connection (each with the stable
+    Message-ID ``<notification-<id>-<created>@…>``), then in one transaction move the
+    sent ones to sent notification entries (Notes go straight there: the inbox),
+    drop those whose record or recipient was deleted, and keep failures with their
+    error, retried after a back-off up to ``MAX_SEND_ATTEMPTS`` times — one entry's
+    failure never stops the others. First makes sure the default setup exists and arms
+    the digest entries of schedules with notifications waiting
+    (:func:`portal.notifications.setup.rearm_waiting_schedules`).
     ``max_seconds``: after this long the rest goes to a new job (other jobs get their
-    turn). Returns ``{"sent": n, "failed": n}``."""
+    turn). Returns ``{"sent": n, "failed": n, "dropped": n}``."""
+    from portal.notifications.setup import ensure_default_setup, rearm_waiting_schedules
     from portal.workflow.leases import KEEPER, worker_id
 
-    sent = failed = 0
+    sent = failed = dropped = 0
     templates: dict[str, NotificationTemplate] = {}
     started = time.monotonic()
+    try:
+        if ensure_default_setup(session) + rearm_waiting_schedules(session):
+            session.commit()
+        else:
+            session.rollback()
+    except Exception:  # noqa: BLE001 - the instant notifications still go out
+        session.rollback()
+        log.exception("arming notification digests failed")
     with KEEPER.holding(session.get_bind(), NotificationEntry.__table__):
         while True:
             if max_seconds is not None and time.monotonic() - started > max_seconds:
@@ -160,18 +291,13 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
             if not ids:
                 break
             prepared: list[tuple[int, dict | None, Exception | None]] = []
+            methods: dict = {}
             for n in session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids)).order_by(NotificationEntry.id)).unique():
                 try:
-                    code = n.template_code or "approval_request"
-                    if code not in templates:
-                        templates[code] = _template(session, code)
-                    tmpl = templates[code]
-                    subject, body = render_template_code(session, code, _entry_context(session, n, tmpl.subject + tmpl.body), tmpl)
-                    address = recipient_address(session, n.recipient)
-                    prepared.append((n.id, {"subject": subject, "body": body, "address": address,
-                                            "key": f"notification-{n.id}-{n.created_at:%Y%m%d%H%M%S%f}",
-                                            "method": METHOD_EMAIL if address else METHOD_NOTE}, None))
-                except Exception as exc:  # noqa: BLE001 - kept with its error
+                    p = prepare_entry(session, n, templates, methods)
+                    p["key"] = f"notification-{n.id}-{n.created_at:%Y%m%d%H%M%S%f}"
+                    prepared.append((n.id, p, None))
+                except Exception as exc:  # noqa: BLE001 - kept with its error (or dropped), the others go on
                     prepared.append((n.id, None, exc))
             session.rollback()  # no transaction stays open while mail goes out
             mails = [(i, p) for i, p, e in prepared if p and p["method"] == METHOD_EMAIL]
@@ -182,12 +308,12 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
                 n = session.get(NotificationEntry, entry_id)
                 if n is None or n.claimed_by != worker_id():
                     continue  # taken over meanwhile: the other worker records it
-                if error is None:
-                    session.add(SentNotificationEntry(
-                        type=n.type, recipient_id=n.recipient_id, record_type=n.record_type, record_id=n.record_id,
-                        approval_entry_id=n.approval_entry_id, method=p["method"], subject=p["subject"], body=p["body"],
-                        link=n.link, created_at=n.created_at,
-                    ))
+                if isinstance(error, Dropped):
+                    log.info("notification %s dropped: %s", entry_id, error)
+                    session.delete(n)
+                    dropped += 1
+                elif error is None:
+                    session.add(sent_entry(n, p))
                     session.delete(n)
                     sent += 1
                 else:
@@ -197,7 +323,7 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
                     n.lease_until = None
                     failed += 1
             session.commit()
-    return {"sent": sent, "failed": failed}
+    return {"sent": sent, "failed": failed, "dropped": dropped}
 
 
 def recipient_address(session: Session, user: User) -> str | None:
@@ -210,10 +336,37 @@ def recipient_address(session: Session, user: User) -> str | None:
     return (setup_email or "").strip() or user.email or None
 
 
-def inbox(session: Session, user: User, limit: int = 50) -> list[SentNotificationEntry]:
-    """The user's sent notifications, newest first."""
-    return list(
-        session.scalars(
-            select(SentNotificationEntry).where(SentNotificationEntry.recipient_id == user.id).order_by(SentNotificationEntry.id.desc()).limit(limit)
-        ).unique()
-    )
+def inbox(session: Session, user: User, limit: int = 50, unread_only: bool = False) -> list[SentNotificationEntry]:
+    """The user's sent notifications (notes and mails), newest first; with
+    ``unread_only`` those not marked read."""
+    q = select(SentNotificationEntry).where(SentNotificationEntry.recipient_id == user.id)
+    if unread_only:
+        q = q.where(SentNotificationEntry.read_at.is_(None))
+    return list(session.scalars(q.order_by(SentNotificationEntry.sent_at.desc(), SentNotificationEntry.id.desc()).limit(limit)).unique())
+
+
+def unread_count(session: Session, user_id: int) -> int:
+    """How many of the user's sent notifications are not marked read (the header's count)."""
+    return session.scalar(select(func.count(SentNotificationEntry.id)).where(
+        SentNotificationEntry.recipient_id == user_id, SentNotificationEntry.read_at.is_(None))) or 0
+
+
+def mark_read(session: Session, user_id: int, ids: list[int] | None = None, now=None) -> int:
+    """Mark the user's sent notifications ``ids`` read (all unread ones when ``ids`` is
+    None); others' notifications are never touched. Returns how many changed. The
+    caller commits."""
+    q = update(SentNotificationEntry).where(SentNotificationEntry.recipient_id == user_id, SentNotificationEntry.read_at.is_(None))
+    if ids is not None:
+        if not ids:
+            return 0
+        q = q.where(SentNotificationEntry.id.in_(ids))
+    return session.execute(q.values(read_at=now or utcnow()).execution_options(synchronize_session=False)).rowcount or 0
+
+
+def record_notes(session: Session, user_id: int, record_type: str, record_id: int, limit: int = 10) -> list[SentNotificationEntry]:
+    """The user's notes (method Note) about one record, newest first (the record
+    page's Notifications fact box)."""
+    return list(session.scalars(
+        select(SentNotificationEntry).where(SentNotificationEntry.recipient_id == user_id, SentNotificationEntry.method == METHOD_NOTE,
+                                            SentNotificationEntry.record_type == record_type, SentNotificationEntry.record_id == record_id)
+        .order_by(SentNotificationEntry.id.desc()).limit(limit)).unique())
