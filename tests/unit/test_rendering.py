@@ -18,5 +18,5 @@ def test_templates_cannot_reach_code():
 
 
 def test_unknown_placeholders_are_reported():
-    with pytest.raises(TemplateRenderError, match="undefined"):
+    with pytest.raises(TemplateRenderError, match="not a placeholder"):
         render("{{ nothing.here }}", {})
