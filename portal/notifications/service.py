@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from portal.approvals.models import ApprovalEntry
 from portal.auth.models import User
-from portal.notifications.defaults import DEFAULT_TEMPLATES
+from portal.notifications.defaults import all_defaults
 from portal.notifications.mail import build_message, send_messages
+from portal.notifications.placeholders import add_template_extras
 from portal.notifications.models import METHOD_EMAIL, METHOD_NOTE, NotificationEntry, NotificationTemplate, SentNotificationEntry
 from portal.notifications.rendering import TemplateRenderError, render
 from portal.records.registry import RECORD_TYPES, SLUG_OF
@@ -30,12 +31,13 @@ SEND_JOB = "jobs.notifications.send_notifications"
 
 
 def ensure_default_templates(session: Session) -> int:
-    """Create the default notification templates that don't exist yet. Returns count."""
-    existing = set(session.scalars(select(NotificationTemplate.code)))
+    """Create the default notification templates (per code and method) that don't
+    exist yet. Returns count."""
+    existing = set(session.execute(select(NotificationTemplate.code, NotificationTemplate.method)).tuples())
     n = 0
-    for t in DEFAULT_TEMPLATES:
-        if t["code"] not in existing:
-            session.add(NotificationTemplate(method=METHOD_EMAIL, **t))
+    for t in all_defaults():
+        if (t["code"], t["method"]) not in existing:
+            session.add(NotificationTemplate(**t))
             n += 1
     session.flush()
     return n
@@ -72,8 +74,9 @@ def record_link(record_type: str, record_id: int | None) -> str:
     return f"/{slug}/{record_id}" if slug else "/"
 
 
-def _template(session: Session, code: str | None) -> NotificationTemplate:
-    tmpl = session.scalar(select(NotificationTemplate).where(NotificationTemplate.code == (code or "")))
+def _template(session: Session, code: str | None, method: str = METHOD_EMAIL) -> NotificationTemplate:
+    tmpl = session.scalar(select(NotificationTemplate).where(NotificationTemplate.code == (code or ""),
+                                                             NotificationTemplate.method == method))
     if tmpl is None:
         raise ResponseError(f"Notification template {code!r} does not exist.")
     return tmpl
@@ -114,6 +117,7 @@ def _entry_context(session: Session, n: NotificationEntry, needs: str | None = N
         if entry
         else {"record_title": ctx["record"].get("title", ""), "amount": 0, "currency_code": "", "due_date": "", "sender": "", "approver": "", "status": ""}
     )
+    add_template_extras(session, ctx, n, entry, needs)  # settings link, one-click links, comments
     return ctx
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, nodes
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
@@ -171,6 +171,8 @@ class LimitedSandbox(SandboxedEnvironment):
 
     def getattr(self, obj, attribute):
         _tick()
+        if isinstance(obj, Undefined):
+            return getattr(obj, attribute)  # strict: "'x' is undefined"; the trial's chainable: undefined again
         if isinstance(obj, dict):
             if attribute in obj:
                 return obj[attribute]
@@ -181,6 +183,8 @@ class LimitedSandbox(SandboxedEnvironment):
 
     def getitem(self, obj, argument):
         _tick()
+        if isinstance(obj, Undefined):
+            return obj[argument]
         if isinstance(obj, dict) or (isinstance(obj, (list, tuple, str)) and isinstance(argument, (int, slice))):
             return super().getitem(obj, argument)
         return self.undefined(obj=obj, name=argument)
