@@ -33,7 +33,7 @@ SEND_JOB = "jobs.notifications.send_notifications"
 def ensure_default_templates(session: Session) -> int:
     """Create the default notification templates (per code and method) that don't
     exist yet. Returns count."""
-    existing = set(session.execute(select(NotificationTemplate.code, NotificationTemplate.method)).tuples())
+    existing = {(c, m) for c, m in session.execute(select(NotificationTemplate.code, NotificationTemplate.method))}
     n = 0
     for t in all_defaults():
         if (t["code"], t["method"]) not in existing:
