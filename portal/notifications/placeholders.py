@@ -60,9 +60,11 @@ def placeholders() -> dict[str, Any]:
 
 def sample_context() -> dict:
     """The sample data a template is trial-rendered with when it is saved."""
+    from portal.workflow.rendering import sample_record
+
     base = "https://portal.example"
     return {
-        "record": {"title": "Sales Order 10249 — Toms Spezialitäten — 1,863.40", "no": "10249", "name": "Toms Spezialitäten",
+        "record": sample_record() | {"title": "Sales Order 10249 — Toms Spezialitäten — 1,863.40", "no": "10249", "name": "Toms Spezialitäten",
                    "amount": 1863.40, "lines": [{"line_no": 10000, "item_no": "14", "description": "Tofu", "quantity": 9,
                                                  "unit_price": 18.6, "line_amount": 167.4}]},
         "entry": {"record_title": "Sales Order 10249 — Toms Spezialitäten — 1,863.40", "amount": 1863.40, "currency_code": "",

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, Undefined, nodes
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, Undefined, UndefinedError, nodes
 from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
@@ -285,6 +285,8 @@ def check_template(source: str, placeholders: dict[str, Any], sample: dict | Non
     try:
         _render(env, source, sample or {}, None)
     except TemplateRenderError as exc:
+        if isinstance(exc.__cause__, UndefinedError):
+            return []  # a value the sample lacks (names were checked above): not the template's fault
         reason = str(exc).removeprefix("The template ")
         return [f"{label} failed its trial render with sample data: {reason[:1].lower() + reason[1:]}"]
     return []
@@ -446,6 +448,26 @@ def record_placeholders() -> dict:
         line_fields |= {f.name for f in rt.line_fields}
     fields["lines"] = None  # a list: its items are loop variables (checked at render)
     return fields
+
+
+_SAMPLE_BY_KIND = {"money": 100.0, "decimal": 1.0, "int": 1, "bool": False, "date": "2026-01-31", "datetime": "2026-01-31 12:00"}
+
+
+def sample_record() -> dict:
+    """Sample values for every field of every record type (by kind: numbers 1 or 100,
+    dates, empty texts), ``title`` and one line with every line field — the record of
+    save-time trial renders."""
+    from portal.workflow.catalog import RECORD_TYPES
+
+    values: dict[str, Any] = {}
+    line: dict[str, Any] = {}
+    for rt in RECORD_TYPES.values():
+        for f in rt.fields:
+            values.setdefault(f.name, _SAMPLE_BY_KIND.get(f.kind, ""))
+        for f in rt.line_fields:
+            line.setdefault(f.name, _SAMPLE_BY_KIND.get(f.kind, ""))
+    values.update(title="Sample record", lines=[line])
+    return values
 
 
 def flow_placeholders() -> dict:

@@ -27,7 +27,7 @@ from portal.auth.models import User
 from portal.workflow.catalog import RECORD_TYPES
 from portal.workflow import conditions as cond
 from portal.workflow.catalog import EVENTS, OPTION_VALIDATORS, RESPONSES
-from portal.workflow.rendering import check_template, flow_placeholders
+from portal.workflow.rendering import check_template, flow_placeholders, sample_record
 from portal.workflow.models import (
     RUN_QUEUED,
     RUN_RUNNING,
@@ -55,12 +55,6 @@ class WorkflowError(Exception):
 
 
 # ---------------------------------------------------------------- options
-
-#: Sample values a flow option's template is trial-rendered with at save time.
-FLOW_SAMPLE = {"record": {"title": "Sample record", "no": "10000", "name": "Sample", "amount": 100, "lines": []},
-               "inputs": {"message": "Sample message"}, "event": {"old_values": {}, "new_values": {}, "comment": ""},
-               "open_orders": [], "open_orders_total": 0}
-
 
 def validate_options(code: str, options: dict[str, Any], session: Session | None = None) -> dict[str, str]:
     """Errors per option name for response ``code`` (empty dict = valid): required
@@ -97,7 +91,9 @@ def validate_options(code: str, options: dict[str, Any], session: Session | None
             if session.scalar(select(User.id).where(User.user_name == str(value))) is None:
                 errors[opt.name] = f"{opt.label}: there is no user {value!r}."
         elif opt.kind == "text" and isinstance(value, str) and ("{{" in value or "{%" in value):
-            problems = check_template(value, flow_placeholders(), FLOW_SAMPLE, html=False, label=opt.label)
+            sample = {"record": sample_record(), "inputs": {}, "event": {"old_values": {}, "new_values": {}, "comment": ""},
+                      "open_orders": [], "open_orders_total": 0}
+            problems = check_template(value, flow_placeholders(), sample, html=False, label=opt.label)
             if problems:
                 errors[opt.name] = " ".join(problems)
     validator = OPTION_VALIDATORS.get(code)  # e.g. approvals: approver type needs a group
