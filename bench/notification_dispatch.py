@@ -206,7 +206,7 @@ def run_config(name: str, args) -> dict:
                 prof.disable()
                 took = time.perf_counter() - t0
                 print(f"in-process send_due: {result} in {took:.2f} s = {result['sent'] / took:.0f} mails/s", file=sys.stderr)
-                pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(35)
+                pstats.Stats(prof, stream=sys.stderr).sort_stats(args.profile_sort).print_stats(35)
                 s.execute(delete(SentNotificationEntry))
                 s.commit()
                 return {"config": name, "profile": True}
@@ -310,6 +310,7 @@ def main() -> None:
     parser.add_argument("--sink-procs", type=int, default=1, help="sink processes sharing the port (SO_REUSEPORT)")
     parser.add_argument("--no-store", action="store_true", help="the sink counts mails instead of storing them in a Maildir")
     parser.add_argument("--profile", action="store_true", help="profile one in-process send_due instead")
+    parser.add_argument("--profile-sort", default="cumulative", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args)

@@ -103,3 +103,31 @@ def add_template_extras(session: Session, ctx: dict, n, entry, needs: str | None
             ApprovalCommentLine.record_type == entry.record_type, ApprovalCommentLine.record_id == entry.record_id)
             .order_by(ApprovalCommentLine.id)).unique()
         values["comments"] = "\n".join(f"{c.user.full_name}: {c.comment}" for c in lines)
+
+
+def preload_batch(session: Session, batch: list) -> tuple[dict[int, str | None], list]:
+    """Load what rendering a batch of notification entries needs with one query per
+    kind instead of one per entry: their records (per record type) and approval
+    entries (kept in the session's identity map by the returned list, so
+    ``session.get`` finds them), and each recipient's address (as
+    :func:`portal.notifications.service.recipient_address`: the Approval User Setup
+    e-mail, else the user's). Returns ``({recipient_id: address or None}, loaded)``."""
+    from portal.approvals.models import ApprovalEntry, ApprovalUserSetup
+    from portal.records.registry import RECORD_TYPES
+
+    loaded: list = []
+    by_type: dict[str, set[int]] = {}
+    for n in batch:
+        if n.record_type in RECORD_TYPES and n.record_id is not None:
+            by_type.setdefault(n.record_type, set()).add(n.record_id)
+    for record_type, ids in by_type.items():
+        model = RECORD_TYPES[record_type].model
+        loaded += list(session.scalars(select(model).where(model.id.in_(ids))).unique())
+    entry_ids = {n.approval_entry_id for n in batch if n.approval_entry_id}
+    if entry_ids:
+        loaded += list(session.scalars(select(ApprovalEntry).where(ApprovalEntry.id.in_(entry_ids))).unique())
+    users = {n.recipient_id: n.recipient for n in batch}
+    setup = dict(session.execute(select(ApprovalUserSetup.user_id, ApprovalUserSetup.email)
+                                 .where(ApprovalUserSetup.user_id.in_(users))).all())
+    addresses = {uid: (setup.get(uid) or "").strip() or user.email or None for uid, user in users.items()}
+    return addresses, loaded

@@ -17,7 +17,7 @@ from portal.approvals.models import ApprovalEntry
 from portal.auth.models import User
 from portal.notifications.defaults import all_defaults
 from portal.notifications.mail import build_message, send_messages
-from portal.notifications.placeholders import add_template_extras
+from portal.notifications.placeholders import add_template_extras, preload_batch
 from portal.notifications.models import METHOD_EMAIL, METHOD_NOTE, NotificationEntry, NotificationTemplate, SentNotificationEntry
 from portal.notifications.rendering import TemplateRenderError, render
 from portal.records.registry import RECORD_TYPES, SLUG_OF
@@ -163,15 +163,21 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
             ids = claim_due(session, limit)
             if not ids:
                 break
+            if len(ids) == limit:
+                from portal.queue import enqueue_once
+
+                enqueue_once(SEND_JOB)  # a full batch: more may be due, another worker can help
             prepared: list[tuple[int, dict | None, Exception | None]] = []
-            for n in session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids)).order_by(NotificationEntry.id)).unique():
+            batch = list(session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids)).order_by(NotificationEntry.id)).unique())
+            addresses, _loaded = preload_batch(session, batch)  # records, approval entries, addresses: a query per kind
+            for n in batch:
                 try:
                     code = n.template_code or "approval_request"
                     if code not in templates:
                         templates[code] = _template(session, code)
                     tmpl = templates[code]
                     subject, body = render_template_code(session, code, _entry_context(session, n, tmpl.subject + tmpl.body), tmpl)
-                    address = recipient_address(session, n.recipient)
+                    address = addresses[n.recipient_id] if n.recipient_id in addresses else recipient_address(session, n.recipient)
                     prepared.append((n.id, {"subject": subject, "body": body, "address": address,
                                             "key": f"notification-{n.id}-{n.created_at:%Y%m%d%H%M%S%f}",
                                             "method": METHOD_EMAIL if address else METHOD_NOTE}, None))
@@ -181,9 +187,10 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
             mails = [(i, p) for i, p, e in prepared if p and p["method"] == METHOD_EMAIL]
             errors = dict(zip([i for i, _ in mails], send_messages(
                 [build_message(p["address"], p["subject"], p["body"], p["key"]) for i, p in mails])))
+            claimed = {n.id: n for n in session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids))).unique()}
             for entry_id, p, error in prepared:
                 error = error or errors.get(entry_id)
-                n = session.get(NotificationEntry, entry_id)
+                n = claimed.get(entry_id)
                 if n is None or n.claimed_by != worker_id():
                     continue  # taken over meanwhile: the other worker records it
                 if error is None:
