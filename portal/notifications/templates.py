@@ -150,6 +150,10 @@ def preview(session: Session, subject: str, body: str, method: str, record_type:
         n.recipient = recipient
         ctx = _entry_context(session, n, subject + body)
         about = f"{rt.title(record)}, sent to {recipient.full_name}" + (f" (approval entry {entry.id}, {entry.status})" if entry else "")
+        if entry is None:  # the record was never sent for approval: sample approval values around its own
+            ctx["entry"] = {**sample_context()["entry"], "record_title": ctx["record"].get("title", ""),
+                            "amount": ctx["record"].get("amount") or 0, "approver": recipient.full_name}
+            about += " (no approval entry yet: the approval values are samples)"
     try:
         subj = render(subject, ctx, html=False).strip()
         rendered = render(body, ctx, html=method == METHOD_EMAIL)
