@@ -17,7 +17,6 @@ import socket
 from dataclasses import dataclass
 from functools import lru_cache
 from email import base64mime
-from email.header import Header
 from email.utils import formatdate, parseaddr
 
 import css_inline
@@ -38,9 +37,17 @@ def _header(value: str) -> str:
     value = value.replace("\r", " ").replace("\n", " ")
     if value.isascii():
         return value
-    if len(value) <= 30:
-        return _UTF8.header_encode(value)
-    return Header(value, _UTF8).encode(linesep="\r\n")  # folded into words of at most 75 characters
+    # RFC 2047: encoded words of at most 75 characters (45 bytes of UTF-8 each), one per folded line
+    words, chunk, size = [], [], 0
+    for ch in value:
+        n = len(ch.encode("utf-8"))
+        if size + n > 45:
+            words.append(_UTF8.header_encode("".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(ch)
+        size += n
+    words.append(_UTF8.header_encode("".join(chunk)))
+    return "\r\n ".join(words)
 
 
 @lru_cache(maxsize=4096)
