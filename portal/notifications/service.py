@@ -10,7 +10,7 @@ import time
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from portal.approvals.models import ApprovalEntry
@@ -188,18 +188,20 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
             errors = dict(zip([i for i, _ in mails], send_messages(
                 [build_message(p["address"], p["subject"], p["body"], p["key"]) for i, p in mails])))
             claimed = {n.id: n for n in session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids))).unique()}
+            done: list[dict] = []  # the sent ones: moved with two statements, not an ORM flush per row
+            moved: list[int] = []
             for entry_id, p, error in prepared:
                 error = error or errors.get(entry_id)
                 n = claimed.get(entry_id)
                 if n is None or n.claimed_by != worker_id():
                     continue  # taken over meanwhile: the other worker records it
                 if error is None:
-                    session.add(SentNotificationEntry(
+                    done.append(dict(
                         type=n.type, recipient_id=n.recipient_id, record_type=n.record_type, record_id=n.record_id,
                         approval_entry_id=n.approval_entry_id, method=p["method"], subject=p["subject"], body=p["body"],
-                        link=n.link, created_at=n.created_at,
+                        link=n.link, created_at=n.created_at, sent_at=utcnow(),
                     ))
-                    session.delete(n)
+                    moved.append(entry_id)
                     sent += 1
                 else:
                     log.warning("notification %s failed: %s", entry_id, error)
@@ -207,6 +209,10 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
                     n.send_after = utcnow() + timedelta(seconds=30 * n.attempts)
                     n.lease_until = None
                     failed += 1
+            if done:
+                session.execute(insert(SentNotificationEntry), done)
+                session.execute(delete(NotificationEntry).where(NotificationEntry.id.in_(moved))
+                                .execution_options(synchronize_session=False))
             session.commit()
     return {"sent": sent, "failed": failed}
 
