@@ -418,16 +418,17 @@ def record_context(session, record_type: str | None, record: Any, needs: str | N
     the record type's context provider adds (e.g. a customer's ``open_orders``; see
     :data:`portal.workflow.catalog.CONTEXT_PROVIDERS`) — each only when ``needs`` (the
     template source about to be rendered) names it, or when ``needs`` is None. A
-    missing record gives ``{"record": {"title": ""}}``."""
+    missing record gives ``{"record": {"title": "", "lines": []}}``."""
     from portal.workflow.catalog import CONTEXT_PROVIDERS, RECORD_TYPES
 
     if record is None or record_type not in RECORD_TYPES:
-        return {"record": {"title": ""}}
+        return {"record": {"title": "", "lines": []}}
     rt = RECORD_TYPES[record_type]
     values = dict(rt.values(record))
     values["title"] = rt.title(record)
-    if rt.line_fields and (needs is None or "lines" in needs):
-        values["lines"] = [{f.name: f.value(line) for f in rt.line_fields} for line in (getattr(record, "lines", None) or [])]
+    if needs is None or "lines" in needs:  # (a record type without lines has none)
+        values["lines"] = [{f.name: f.value(line) for f in rt.line_fields} for line in (getattr(record, "lines", None) or [])] \
+            if rt.line_fields else []
     ctx: dict = {"record": values}
     provider = CONTEXT_PROVIDERS.get(record_type)
     if provider is not None and (needs is None or any(name in needs for name in provider.names)):
