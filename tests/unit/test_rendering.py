@@ -68,3 +68,26 @@ def test_send_time_limits_stop_a_render():
     with pytest.raises(TemplateRenderError, match="can't call methods"):
         render("{{ 'abc'.upper() }}", {})
     assert len(render("{{ 'x' * 1000 }}", {})) == 1000 < MAX_OUTPUT_CHARS
+
+
+# ---------------------------------------------------------------- never an unexpected exception
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+PIECES = st.sampled_from([
+    "{{ ", " }}", "{% ", " %}", "for x in ", "range(", ")", "record", ".name", ".__class__", "|upper", "|center(",
+    " * ", "10**8", "'x'", "endfor", "if ", "endif", "macro f()", "endmacro", "f()", "(", "[", "]", "<p>", "{#", "#}",
+    "entry.amount", "|money", " ~ ", "loop.index", "set y = ", "namespace()", "lipsum()", "include 'a'", "\n", "é€",
+])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(PIECES, max_size=14).map("".join))
+def test_any_template_text_gets_a_list_of_sentences_never_an_exception(source):
+    problems = check_template(source, SPEC, SAMPLE)
+    assert isinstance(problems, list) and all(isinstance(p, str) and p for p in problems)
+    if not problems:
+        try:
+            render(source, SAMPLE)
+        except TemplateRenderError:
+            pass  # a value the sample has but the render lacks is reported, never raised as something else
