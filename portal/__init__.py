@@ -45,11 +45,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.auth.views import bp as auth_bp
     from portal.flows.views import bp as flows_bp
     from portal.jobqueue.views import bp as jobqueue_bp
+    from portal.notifications.template_views import bp as notification_templates_bp
     from portal.notifications.views import bp as notifications_bp
     from portal.records.views import bp as records_bp
     from portal.workflow.views import bp as workflows_bp
 
-    for bp in (auth_bp, records_bp, approvals_bp, approval_setup_bp, flows_bp, notifications_bp, workflows_bp, jobqueue_bp):
+    for bp in (auth_bp, records_bp, approvals_bp, approval_setup_bp, flows_bp, notifications_bp, workflows_bp, jobqueue_bp,
+               notification_templates_bp):
         app.register_blueprint(bp)
     from portal.records.no_series_views import bp as no_series_bp  # No. Series (admins)
 

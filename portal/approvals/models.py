@@ -191,3 +191,17 @@ class PostedApprovalCommentLine(db.Model):
     comment: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class ApprovalLinkUse(db.Model):
+    """A one-click approval link (from an approval request mail) that was used: its
+    token id ``jti`` is unique, so a link decides at most once (see
+    :mod:`portal.approvals.links`)."""
+
+    __tablename__ = "approval_link_use"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    jti: Mapped[str] = mapped_column(String(40), unique=True)
+    approval_entry_id: Mapped[int] = mapped_column(index=True)
+    action: Mapped[str] = mapped_column(String(10))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)

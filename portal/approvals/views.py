@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import TextAreaField
+from wtforms.validators import Length
 
-from portal.approvals import service
-from portal.extensions import db
+from portal.approvals import links, service
+from portal.extensions import db, login
 from portal.util import local_path
 from portal.records.registry import RECORD_TYPES, SLUG_OF
 
@@ -174,3 +177,41 @@ def overdue():
     entries = service.overdue_log(db.session, None if sees_all else current_user.id)
     return render_template("approvals/overdue.html", entries=entries, slugs=SLUG_OF,
                            open_overdue=service.overdue_entries(db.session))
+
+
+class LinkForm(FlaskForm):
+    comment = TextAreaField("Comment (optional)", validators=[Length(max=2000, message="A comment can have at most 2,000 characters.")])
+
+
+def _link_refused(exc: links.LinkError):
+    return render_template("approvals/link_result.html", ok=False, message=exc.message), exc.status
+
+
+@bp.route("/link/<token>", methods=["GET", "POST"])
+def one_click(token: str):
+    """A one-click Approve / Reject link from an approval request mail: GET shows the
+    confirmation page (comment box, one button), POST decides through the same
+    service as the portal's buttons. Not signed in: a link with a good signature
+    leads to sign-in first and back here (``next``). Refusals (tampered, used,
+    expired, decided, not the approver) are pages in words with a 4xx status."""
+    if not current_user.is_authenticated:
+        try:
+            links.check_signature(token)
+        except links.LinkError as exc:
+            return _link_refused(exc)
+        return login.unauthorized()
+    form = LinkForm()
+    try:
+        link = links.verify(db.session, token, user=current_user)
+    except links.LinkError as exc:
+        return _link_refused(exc)
+    if form.validate_on_submit():
+        try:
+            entry = links.use(db.session, token, current_user, (form.comment.data or "").strip() or None)
+        except links.LinkError as exc:
+            return _link_refused(exc)
+        verb = "Approved" if link.action == "approve" else "Rejected"
+        return render_template("approvals/link_result.html", ok=True, message=f"{verb}: {entry.record_title}.",
+                               record_url=f"/{SLUG_OF.get(entry.record_type, '')}/{entry.record_id}")
+    status = 422 if form.errors else 200
+    return render_template("approvals/link_confirm.html", form=form, link=link, entry=link.entry), status

@@ -25,15 +25,15 @@ DEMO_WORKFLOWS = "demo workflows"
 
 
 def install_notification_templates(session: Session, report: ImportReport) -> None:
-    """Create the default notification templates that don't exist (by code); count
+    """Create the default notification templates that don't exist (by code and method); count
     each as new or already there in ``report``. Flushes, doesn't commit."""
-    from portal.notifications.defaults import DEFAULT_TEMPLATES
+    from portal.notifications.defaults import all_defaults
     from portal.notifications.service import ensure_default_templates
 
     created = ensure_default_templates(session)
     for _ in range(created):
         report.add(NOTIFICATION_TEMPLATES, NEW)
-    for _ in range(len(DEFAULT_TEMPLATES) - created):
+    for _ in range(len(all_defaults()) - created):
         report.add(NOTIFICATION_TEMPLATES, ALREADY_THERE)
 
 

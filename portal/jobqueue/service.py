@@ -465,7 +465,8 @@ def ensure_job_failed_template(session: Session) -> bool:
     from portal.notifications.defaults import DEFAULT_TEMPLATES
     from portal.notifications.models import METHOD_EMAIL, NotificationTemplate
 
-    if session.scalar(select(NotificationTemplate.id).where(NotificationTemplate.code == "job_failed")):
+    if session.scalar(select(NotificationTemplate.id).where(NotificationTemplate.code == "job_failed",
+                                                            NotificationTemplate.method == METHOD_EMAIL)):
         session.rollback()
         return False
     template = next(t for t in DEFAULT_TEMPLATES if t["code"] == "job_failed")

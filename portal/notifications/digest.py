@@ -20,7 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from portal.auth.models import User
-from portal.notifications.mail import build_message, send_messages
+from portal.notifications.mail import build_messages, send_messages
 from portal.notifications.models import METHOD_EMAIL, METHOD_NOTE, NotificationEntry, NotificationTemplate
 from portal.notifications.service import (
     MAX_SEND_ATTEMPTS,
@@ -120,7 +120,8 @@ def send_digest(session: Session, recipient_id: int, type_: str) -> dict[str, in
                 error = f"{exc.__class__.__name__}: {exc}"
         session.rollback()  # no transaction stays open while mail goes out
         if digest is not None and digest["method"] == METHOD_EMAIL:
-            sent_error = send_messages([build_message(digest["address"], digest["subject"], digest["body"], digest["key"])])[0]
+            built, bad = build_messages([(digest["address"], digest["subject"], digest["body"], digest["key"])])
+            sent_error = bad[0] if bad else send_messages([built[0][1]])[0]
             if sent_error is not None:
                 error = f"{sent_error.__class__.__name__}: {sent_error}"
         first = None

@@ -108,11 +108,14 @@ class NotificationSchedule(db.Model):
 
 
 class NotificationTemplate(db.Model):
-    """Subject and body (HTML) rendered in a Jinja2 sandbox. Placeholders: ``record``,
-    ``entry`` (approval entry), ``recipient``, ``link``, ``message``, ``inputs``."""
+    """One message's template per notification method: ``code`` names the message
+    (e.g. ``approval_request``), ``type`` its notification type, ``method`` Email (an
+    HTML ``body``) or Note (a text ``body``). Rendered in the limited Jinja2 sandbox
+    (:mod:`portal.workflow.rendering`); placeholders: see
+    :mod:`portal.notifications.templates`."""
 
     __tablename__ = "notification_template"
-    __table_args__ = (UniqueConstraint("code"),)
+    __table_args__ = (UniqueConstraint("code", "method"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40))
     type: Mapped[str] = mapped_column(String(20))

@@ -18,13 +18,13 @@ import time
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from portal.approvals.models import ApprovalEntry
 from portal.auth.models import User
-from portal.notifications.defaults import DEFAULT_TEMPLATES
-from portal.notifications.mail import build_message, send_messages
+from portal.notifications.defaults import all_defaults
+from portal.notifications.mail import build_messages, send_messages
 from portal.notifications.models import (
     METHOD_EMAIL,
     METHOD_NOTE,
@@ -33,6 +33,7 @@ from portal.notifications.models import (
     NotificationTemplate,
     SentNotificationEntry,
 )
+from portal.notifications.placeholders import add_template_extras, preload_batch
 from portal.notifications.rendering import TemplateRenderError, render
 from portal.records.registry import RECORD_TYPES, SLUG_OF
 from portal.util import utcnow
@@ -46,12 +47,13 @@ SETTINGS_PATH = "/notifications/settings"
 
 
 def ensure_default_templates(session: Session) -> int:
-    """Create the default notification templates that don't exist yet. Returns count."""
-    existing = set(session.scalars(select(NotificationTemplate.code)))
+    """Create the default notification templates (per code and method) that don't
+    exist yet. Returns count."""
+    existing = {(c, m) for c, m in session.execute(select(NotificationTemplate.code, NotificationTemplate.method))}
     n = 0
-    for t in DEFAULT_TEMPLATES:
-        if t["code"] not in existing:
-            session.add(NotificationTemplate(method=METHOD_EMAIL, **t))
+    for t in all_defaults():
+        if (t["code"], t["method"]) not in existing:
+            session.add(NotificationTemplate(**t))
             n += 1
     session.flush()
     return n
@@ -136,12 +138,18 @@ def record_link(record_type: str, record_id: int | None) -> str:
     return f"/{slug}/{record_id}" if slug else "/"
 
 
-def _template(session: Session, code: str | None) -> NotificationTemplate:
-    tmpl = session.scalar(select(NotificationTemplate).where(NotificationTemplate.code == (code or "")))
+def _template(session: Session, code: str | None, method: str = METHOD_EMAIL) -> NotificationTemplate:
+    """The notification template ``code`` for ``method`` (Email: HTML, Note: text); a
+    message without a Note version uses its Email one; a shipped template not
+    installed yet gives its default text (not saved). Raises ResponseError."""
+    tmpl = session.scalar(select(NotificationTemplate).where(NotificationTemplate.code == (code or ""),
+                                                             NotificationTemplate.method == method))
     if tmpl is None:
-        default = next((t for t in DEFAULT_TEMPLATES if t["code"] == code), None)
-        if default is not None:  # a shipped template not installed yet: its default text (not saved)
-            return NotificationTemplate(method=METHOD_EMAIL, **default)
+        default = next((t for t in all_defaults() if t["code"] == code and t["method"] == method), None)
+        if default is not None:
+            return NotificationTemplate(**default)
+        if method != METHOD_EMAIL:
+            return _template(session, code, METHOD_EMAIL)
         raise ResponseError(f"Notification template {code!r} does not exist.")
     return tmpl
 
@@ -182,6 +190,7 @@ def _entry_context(session: Session, n: NotificationEntry, needs: str | None = N
         if entry
         else {"record_title": ctx["record"].get("title", ""), "amount": 0, "currency_code": "", "due_date": "", "sender": "", "approver": "", "status": ""}
     )
+    add_template_extras(session, ctx, n, entry, needs)  # settings link, one-click links, comments
     return ctx
 
 
@@ -213,8 +222,8 @@ class Dropped(Exception):
     deleted): removed without a sent entry and without an error."""
 
 
-def prepare_entry(session: Session, n: NotificationEntry, templates: dict[str, NotificationTemplate],
-                  methods: dict | None = None) -> dict:
+def prepare_entry(session: Session, n: NotificationEntry, templates: dict[tuple, NotificationTemplate],
+                  methods: dict | None = None, addresses: dict | None = None) -> dict:
     """Render one notification entry for its recipient: ``{"subject", "body" (HTML,
     ending with the settings link), "link", "method", "address"}``; ``method`` is the
     recipient's setup (:func:`portal.notifications.setup.notification_method`), Email
@@ -228,28 +237,39 @@ def prepare_entry(session: Session, n: NotificationEntry, templates: dict[str, N
         raise Dropped(f"recipient {n.recipient_id} no longer exists")
     if not record_exists(session, n.record_type, n.record_id):
         raise Dropped(f"{n.record_type} {n.record_id} no longer exists")
-    code = n.template_code or "approval_request"
-    if code not in templates:
-        templates[code] = _template(session, code)
-    tmpl = templates[code]
-    context = _entry_context(session, n, tmpl.subject + tmpl.body)
-    subject, body = render_template_code(session, code, context, tmpl)
     methods = {} if methods is None else methods
     if (n.recipient_id, n.type) not in methods:
         methods[(n.recipient_id, n.type)] = notification_method(session, n.recipient_id, n.type)
     method = methods[(n.recipient_id, n.type)]
-    address = recipient_address(session, n.recipient) if method == METHOD_EMAIL else None
+    address = None
+    if method == METHOD_EMAIL:
+        address = addresses[n.recipient_id] if addresses and n.recipient_id in addresses else recipient_address(session, n.recipient)
+    method = METHOD_EMAIL if address else METHOD_NOTE
+    code = n.template_code or "approval_request"
+    if (code, method) not in templates:
+        templates[(code, method)] = _template(session, code, method)
+    tmpl = templates[(code, method)]
+    context = _entry_context(session, n, tmpl.subject + tmpl.body)
+    subject, body = render_template_code(session, code, context, tmpl)  # (escaped: text templates too)
+    if tmpl.method == METHOD_NOTE:
+        body = body.replace("\n", "<br>\n")  # a text note, shown as HTML in the inbox
     return {"subject": subject, "body": with_settings_link(body, context["settings_link"]), "link": n.link,
-            "method": METHOD_EMAIL if address else METHOD_NOTE, "address": address}
+            "method": method, "address": address}
+
+
+def sent_values(n: NotificationEntry, p: dict, entry_count: int = 1) -> dict:
+    """The column values of the sent notification entry of ``n`` delivered as ``p``
+    (see :func:`prepare_entry`), for one multi-row insert per batch."""
+    return dict(
+        type=n.type, recipient_id=n.recipient_id, record_type=n.record_type, record_id=n.record_id,
+        approval_entry_id=n.approval_entry_id, method=p["method"], subject=p["subject"][:300], body=p["body"],
+        link=p.get("link", n.link), created_at=n.created_at, sent_at=utcnow(), entry_count=entry_count,
+    )
 
 
 def sent_entry(n: NotificationEntry, p: dict, entry_count: int = 1) -> SentNotificationEntry:
     """The sent notification entry of ``n`` delivered as ``p`` (see :func:`prepare_entry`)."""
-    return SentNotificationEntry(
-        type=n.type, recipient_id=n.recipient_id, record_type=n.record_type, record_id=n.record_id,
-        approval_entry_id=n.approval_entry_id, method=p["method"], subject=p["subject"][:300], body=p["body"],
-        link=p.get("link", n.link), created_at=n.created_at, entry_count=entry_count,
-    )
+    return SentNotificationEntry(**sent_values(n, p, entry_count))
 
 
 def send_due(session: Session, limit: int = 100, max_seconds: float | None = None) -> dict[str, int]:
@@ -290,31 +310,41 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
             ids = claim_due(session, limit)
             if not ids:
                 break
+            if len(ids) == limit:
+                from portal.queue import enqueue_once
+
+                enqueue_once(SEND_JOB)  # a full batch: more may be due, another worker can help
             prepared: list[tuple[int, dict | None, Exception | None]] = []
             methods: dict = {}
-            for n in session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids)).order_by(NotificationEntry.id)).unique():
+            batch = list(session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids)).order_by(NotificationEntry.id)).unique())
+            addresses, _loaded = preload_batch(session, batch)  # records, approval entries, addresses: a query per kind
+            for n in batch:
                 try:
-                    p = prepare_entry(session, n, templates, methods)
+                    p = prepare_entry(session, n, templates, methods, addresses)
                     p["key"] = f"notification-{n.id}-{n.created_at:%Y%m%d%H%M%S%f}"
                     prepared.append((n.id, p, None))
                 except Exception as exc:  # noqa: BLE001 - kept with its error (or dropped), the others go on
                     prepared.append((n.id, None, exc))
             session.rollback()  # no transaction stays open while mail goes out
             mails = [(i, p) for i, p, e in prepared if p and p["method"] == METHOD_EMAIL]
-            errors = dict(zip([i for i, _ in mails], send_messages(
-                [build_message(p["address"], p["subject"], p["body"], p["key"]) for i, p in mails])))
+            built, bad = build_messages([(p["address"], p["subject"], p["body"], p["key"]) for _, p in mails])
+            errors = {mails[index][0]: exc for index, exc in bad.items()}
+            errors.update(zip([mails[index][0] for index, _ in built], send_messages([m for _, m in built])))
+            claimed = {n.id: n for n in session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids))).unique()}
+            done: list[dict] = []  # the sent ones: moved with two statements, not an ORM flush per row
+            moved: list[int] = []
             for entry_id, p, error in prepared:
                 error = error or errors.get(entry_id)
-                n = session.get(NotificationEntry, entry_id)
+                n = claimed.get(entry_id)
                 if n is None or n.claimed_by != worker_id():
                     continue  # taken over meanwhile: the other worker records it
                 if isinstance(error, Dropped):
                     log.info("notification %s dropped: %s", entry_id, error)
-                    session.delete(n)
+                    moved.append(entry_id)
                     dropped += 1
                 elif error is None:
-                    session.add(sent_entry(n, p))
-                    session.delete(n)
+                    done.append(sent_values(n, p))
+                    moved.append(entry_id)
                     sent += 1
                 else:
                     log.warning("notification %s failed: %s", entry_id, error)
@@ -322,6 +352,11 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
                     n.send_after = utcnow() + timedelta(seconds=30 * n.attempts)
                     n.lease_until = None
                     failed += 1
+            if done:
+                session.execute(insert(SentNotificationEntry), done)
+            if moved:  # sent or dropped
+                session.execute(delete(NotificationEntry).where(NotificationEntry.id.in_(moved))
+                                .execution_options(synchronize_session=False))
             session.commit()
     return {"sent": sent, "failed": failed, "dropped": dropped}
 

@@ -28,6 +28,7 @@ from portal.auth.models import User
 from portal.workflow.catalog import RECORD_TYPES
 from portal.workflow import conditions as cond
 from portal.workflow.catalog import EVENTS, OPTION_VALIDATORS, RESPONSES
+from portal.workflow.rendering import check_template, flow_placeholders, sample_record
 from portal.workflow.models import (
     RUN_QUEUED,
     RUN_RUNNING,
@@ -58,7 +59,9 @@ class WorkflowError(Exception):
 
 def validate_options(code: str, options: dict[str, Any], session: Session | None = None) -> dict[str, str]:
     """Errors per option name for response ``code`` (empty dict = valid): required
-    options filled, numbers numeric and not negative, URLs absolute http(s), choices
+    options filled, numbers numeric and not negative, URLs absolute http(s), text
+    options holding a template pass the sandbox's save-time checks
+    (:func:`portal.workflow.rendering.check_template`), choices
     from their list, a Specific Approver limit type names an existing user."""
     definition = RESPONSES.get(code)
     if definition is None:
@@ -88,6 +91,12 @@ def validate_options(code: str, options: dict[str, Any], session: Session | None
         elif opt.kind == "user" and session is not None:
             if session.scalar(select(User.id).where(User.user_name == str(value))) is None:
                 errors[opt.name] = f"{opt.label}: there is no user {value!r}."
+        elif opt.kind == "text" and isinstance(value, str) and ("{{" in value or "{%" in value):
+            sample = {"record": sample_record(), "inputs": {}, "event": {"old_values": {}, "new_values": {}, "comment": ""},
+                      "open_orders": [], "open_orders_total": 0}
+            problems = check_template(value, flow_placeholders(), sample, html=False, label=opt.label)
+            if problems:
+                errors[opt.name] = " ".join(problems)
     validator = OPTION_VALIDATORS.get(code)  # e.g. approvals: approver type needs a group
     if validator is not None:
         validator(session, options, errors)

@@ -196,7 +196,7 @@ def _editor_context(wf: Workflow, errors: list[str] | None = None) -> dict:
     return dict(
         wf=wf, lines=editor.lines_of(wf.steps), errors=errors or [], events=EVENTS, responses=RESPONSES,
         fields=fields, operators=("=", "<>", ">", ">=", "<", "<=", "contains", "in", "increased", "decreased", "changed"),
-        template_codes=db.session.scalars(select(NotificationTemplate.code).order_by(NotificationTemplate.code)).all(),
+        template_codes=db.session.scalars(select(NotificationTemplate.code).distinct().order_by(NotificationTemplate.code)).all(),
         problems=service.enable_problems(db.session, wf) if not (wf.enabled or wf.template) else [],
         step_ids=sorted(s.step_id for s in wf.steps), describe=editor.describe, condition_text=editor.condition_text,
         record_types=RECORD_TYPES,

@@ -1,0 +1,123 @@
+"""Notification Templates (admins): the list with export and import, the editor with
+a live preview (htmx, as you type) against a record chosen from a picker, and the
+placeholders help list."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import StringField, TextAreaField
+
+from portal.auth.permissions import require_role
+from portal.extensions import db
+from portal.notifications import templates as service
+from portal.notifications.models import NotificationTemplate
+from portal.notifications.placeholders import HELP
+from portal.records.registry import RECORD_TYPES
+
+bp = Blueprint("notification_templates", __name__, url_prefix="/notification-templates")
+
+
+class TemplateForm(FlaskForm):
+    description = StringField("Description")
+    subject = StringField("Subject")
+    body = TextAreaField("Body")
+
+
+def _get(template_id: int) -> NotificationTemplate:
+    tmpl = db.session.get(NotificationTemplate, template_id)
+    if tmpl is None:
+        abort(404, description="There is no such notification template.")
+    return tmpl
+
+
+def _picker_types() -> list[tuple[str, str]]:
+    return sorted(((key, rt.label) for key, rt in RECORD_TYPES.items()), key=lambda kv: kv[1])
+
+
+@bp.route("")
+@require_role("admin")
+def list_page():
+    return render_template("notifications/templates_list.html", templates=service.list_templates(db.session))
+
+
+@bp.route("/<int:template_id>", methods=["GET", "POST"])
+@require_role("admin")
+def edit(template_id: int):
+    """The editor: subject, body, description; Save checks the template (sandbox
+    rules and a trial render) and re-renders with the problems under their fields."""
+    tmpl = _get(template_id)
+    form = TemplateForm(obj=tmpl)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            service.save_template(db.session, tmpl, form.subject.data or "", form.body.data or "", form.description.data)
+            db.session.commit()
+            flash(f"Template {tmpl.code} ({tmpl.method}) saved.")
+            return redirect(url_for("notification_templates.edit", template_id=tmpl.id))
+        except service.TemplateProblems as exc:
+            db.session.rollback()
+            for name, msgs in exc.problems.items():
+                getattr(form, name).errors = list(msgs)
+            status = 422
+    return render_template("notifications/template_edit.html", tmpl=tmpl, form=form, help=HELP,
+                           record_types=_picker_types(), default_type="sales_header"), status
+
+
+@bp.route("/<int:template_id>/preview", methods=["POST"])
+@require_role("admin")
+def preview(template_id: int):
+    """The preview fragment for the editor's current subject and body (htmx)."""
+    tmpl = _get(template_id)
+    record_id = request.form.get("record_id", "")
+    result = service.preview(db.session, request.form.get("subject", ""), request.form.get("body", ""), tmpl.method,
+                             request.form.get("record_type"), int(record_id) if record_id.isdigit() else None, current_user)
+    return render_template("notifications/_template_preview.html", p=result, tmpl=tmpl)
+
+
+@bp.route("/records")
+@require_role("admin")
+def records():
+    """The record picker's options for a record type and search text (htmx)."""
+    found = service.search_records(db.session, request.args.get("record_type", ""), request.args.get("record_q", ""))
+    return render_template("notifications/_record_options.html", found=found)
+
+
+@bp.route("/export", methods=["POST"])
+@require_role("admin")
+def export():
+    ids = [int(i) for i in request.form.getlist("template_id") if i.isdigit()]
+    query = select(NotificationTemplate).order_by(NotificationTemplate.code, NotificationTemplate.method)
+    if ids:
+        query = query.where(NotificationTemplate.id.in_(ids))
+    chosen = list(db.session.scalars(query))
+    body = json.dumps(service.export_templates(chosen), indent=2, ensure_ascii=False)
+    return Response(body, mimetype="application/json",
+                    headers={"Content-Disposition": 'attachment; filename="notification-templates.json"'})
+
+
+@bp.route("/import", methods=["POST"])
+@require_role("admin")
+def import_():
+    """Import a template export file: all or nothing, each problem named by its place."""
+    upload = request.files.get("file")
+    problems: dict[str, list[str]] = {}
+    if upload is None or not upload.filename:
+        problems = {"file": ["Choose a notification template export file (.json) to import."]}
+    else:
+        try:
+            data = json.loads(upload.read().decode("utf-8"))
+            created, replaced = service.import_templates(db.session, data)
+            db.session.commit()
+            flash(f"Imported {created + replaced} template(s): {created} new, {replaced} replaced.")
+            return redirect(url_for("notification_templates.list_page"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            problems = {"file": [f"The file is not valid JSON: {exc}"]}
+        except service.TemplateProblems as exc:
+            db.session.rollback()
+            problems = exc.problems
+    return render_template("notifications/templates_list.html", templates=service.list_templates(db.session),
+                           import_problems=problems, filename=upload.filename if upload else ""), 422
