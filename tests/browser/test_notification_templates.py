@@ -34,7 +34,7 @@ def approval_template(app):
         db.session.commit()
 
 
-def test_edit_preview_send_and_approve_from_the_mail(page: Page, worker, clean_state, sink, sign_in, sign_out, open_nav,
+def test_edit_preview_send_and_approve_from_the_mail(page: Page, app, worker, clean_state, sink, sign_in, sign_out, open_nav,
                                                      approval_template):
     tag = uuid.uuid4().hex[:6]
     page.set_viewport_size({"width": 1400, "height": 1000})
@@ -120,3 +120,28 @@ def test_edit_preview_send_and_approve_from_the_mail(page: Page, worker, clean_s
     open_order(page, open_nav)
     expect_status_eventually(page, "Released", timeout=ASYNC)
     expect(page.get_by_role("complementary", name="Approvals")).to_contain_text(f"From the mail {tag}")
+    wait_until_idle(app)
+
+
+def wait_until_idle(app, timeout: float = 20.0) -> None:
+    """Wait until the worker has nothing left of this test (events, runs, effects,
+    notifications), so the next test's clean-up doesn't race it."""
+    import time
+
+    from sqlalchemy import func
+
+    from portal.extensions import db
+    from portal.notifications.models import NotificationEntry
+    from portal.workflow.models import Effect, OutboxEvent, WorkflowInstance
+
+    deadline = time.monotonic() + timeout
+    with app.app_context():
+        while time.monotonic() < deadline:
+            busy = [db.session.scalar(select(func.count(OutboxEvent.id)).where(OutboxEvent.status.in_(["pending", "processing"]))),
+                    db.session.scalar(select(func.count(WorkflowInstance.id)).where(WorkflowInstance.status == "Running")),
+                    db.session.scalar(select(func.count(Effect.id)).where(Effect.status.in_(["pending", "in_progress"]))),
+                    db.session.scalar(select(func.count(NotificationEntry.id)).where(NotificationEntry.error.is_(None)))]
+            db.session.rollback()
+            if not any(busy):
+                return
+            time.sleep(0.2)
