@@ -157,6 +157,7 @@ def run_config(name: str, args) -> dict:
     """One configuration in this process (env already points at its database and Redis)."""
     from flask_migrate import upgrade
     from sqlalchemy import func, select
+    from sqlalchemy.orm.exc import StaleDataError
 
     from portal import create_app
     from portal.cli import setup_demo
@@ -225,6 +226,17 @@ def run_config(name: str, args) -> dict:
                     s.commit()
             s.commit()
 
+        def change_one(i: int) -> None:
+            """One user's change in its own transaction; one that raced with a flow's
+            change of the same customer (the row version moved) is made again."""
+            for _ in range(5):
+                try:
+                    records.modify_record(s, "customer", customers[i % len(customers)], {"phone": f"L-{i}"}, None)
+                    s.commit()
+                    return
+                except StaleDataError:
+                    s.rollback()
+
         first_id = (s.scalar(select(func.max(OutboxEvent.id))) or 0) + 1
         s.rollback()
         for p in procs[:-1]:
@@ -267,9 +279,7 @@ def run_config(name: str, args) -> dict:
         n = int(args.rate * args.seconds)
         t0 = time.perf_counter()
         for i in range(n):
-            c = customers[i % len(customers)]
-            records.modify_record(s, "customer", c, {"phone": f"L-{i}"}, None)
-            s.commit()
+            change_one(i)
             ahead = t0 + (i + 1) / args.rate - time.perf_counter()
             if ahead > 0:
                 time.sleep(ahead)

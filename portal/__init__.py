@@ -74,6 +74,18 @@ def create_app(overrides: dict | None = None) -> Flask:
             response.headers["Vary"] = "HX-Request"
         return response
 
+    from sqlalchemy.orm.exc import StaleDataError
+
+    @app.errorhandler(StaleDataError)
+    def _changed_meanwhile(_error):
+        """A save that raced with another save of the same row (a user's, or a flow's):
+        nothing was saved; 409 with a message instead of a 500 (forms that carry a
+        version show both values themselves, see :mod:`portal.versioning`)."""
+        from flask import render_template
+
+        db.session.rollback()
+        return render_template("changed_meanwhile.html"), 409
+
     @app.after_request
     def _security_headers(response):
         """Headers every answer carries: no framing by other sites, no MIME sniffing,

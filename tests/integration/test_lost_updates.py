@@ -190,3 +190,34 @@ def test_a_job_queue_entry_saved_meanwhile_is_not_overwritten(app):
     assert "Saved first" in res.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(JobQueueEntry, entry_id).description == "Saved first"
+
+
+def test_any_save_that_races_with_another_answers_409_not_500(app, monkeypatch):
+    """A save whose row version moved between its read and its write (SQLAlchemy
+    raises StaleDataError at the flush) is refused with a message, not a 500, and
+    nothing of it is saved."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from portal.extensions import db
+    from portal.records import service
+    from portal.records.models import SalesHeader
+    from test_pages import csrf
+
+    with app.app_context():
+        doc_id = db.session.scalar(select(SalesHeader.id).where(SalesHeader.no == "10251"))
+
+    def release_that_loses_the_race(session, doc, user_id):
+        doc.ship_to_name = "Half-written"
+        session.flush()
+        raise StaleDataError("UPDATE statement on table 'sales_header' expected to update 1 row(s); 0 were matched.")
+
+    monkeypatch.setattr(service, "release", release_that_loses_the_race)
+    client = app.test_client()
+    sign_in(client, "msuyama", "northwind")
+    page = client.get(f"/sales-orders/{doc_id}").get_data(as_text=True)
+    res = client.post(f"/sales-orders/{doc_id}/release", data={"csrf_token": csrf(page)})
+    assert res.status_code == 409
+    assert "Nothing of yours was saved" in res.get_data(as_text=True)
+    with app.app_context():
+        doc = db.session.get(SalesHeader, doc_id)
+        assert doc.status == "Open" and doc.ship_to_name != "Half-written"
