@@ -153,6 +153,7 @@ def clean_state(app):
     from portal.queue import reset_queue
 
     with app.app_context():
+        wait_for_workers_in_flight(db.session)
         for table in WORKFLOW_TABLES:
             db.session.execute(text(f"DELETE FROM {table}"))
         db.session.execute(text("UPDATE sales_header SET status = 'Open'"))
@@ -166,6 +167,31 @@ def clean_state(app):
         reset_queue()
         db.session.remove()
     yield
+
+
+def wait_for_workers_in_flight(session, timeout: float = 20.0) -> None:
+    """Wait (at most ``timeout`` seconds) until no worker holds a live claim: an
+    outbox event being processed, an effect being performed, a notification being
+    sent. Cleaning up under a worker's feet deadlocks on PostgreSQL (the worker holds
+    row locks the clean-up's UPDATE needs, and the other way round); work that is
+    merely pending (no worker in this test) is not waited for."""
+    import time
+
+    from sqlalchemy import text
+
+    from portal.util import utcnow
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = utcnow()
+        busy = session.execute(text(
+            "SELECT (SELECT count(*) FROM outbox_event WHERE status = 'processing' AND lease_until > :now)"
+            " + (SELECT count(*) FROM workflow_effect WHERE status = 'in_progress' AND lease_until > :now)"
+            " + (SELECT count(*) FROM notification_entry WHERE claimed_by IS NOT NULL AND lease_until > :now)"), {"now": now}).scalar()
+        session.rollback()
+        if not busy:
+            return
+        time.sleep(0.1)
 
 
 @pytest.fixture
