@@ -199,7 +199,9 @@ def check_released_fields(record_type: str, record, changed: list[str]) -> None:
 def conflicting_fields(rt: RecordType, record, form) -> list[tuple]:
     """After a save refused because someone else saved ``record`` meanwhile: the
     editable fields whose value in ``form`` (what this user typed) differs from the
-    saved one, as ``[(field, saved value, typed text)]`` (for the conflict table)."""
+    saved one, as ``[(caption, saved value as shown, typed text)]`` (the conflict
+    table, as :func:`portal.versioning.differences` gives it for other forms)."""
+    from portal.ui import fmt_value
 
     def as_text(f, value) -> str:
         if f.kind == "bool":
@@ -221,7 +223,7 @@ def conflicting_fields(rt: RecordType, record, form) -> list[tuple]:
             except (ArithmeticError, ValueError):
                 same = False
         if not same:
-            out.append((f, saved, typed))
+            out.append((f.label, fmt_value(saved, f.kind), typed))
     return out
 
 
