@@ -166,150 +166,152 @@ def run_config(name: str, args) -> dict:
     os.environ["MAIL_PORT"] = str(sink_port)
     app = create_app()
     procs = []
-    with app.app_context():
-        upgrade()
-        setup_demo()
-        s = db.session
-        s.add(build_workflow({
-            "code": "BENCH", "description": "Bench flow", "record_type": "customer", "trigger_kind": "automated",
-            "steps": [
-                (1, None, None, 1, "event", "record_modified", {}, [{"field": "phone", "operator": "changed"}]),
-                (2, 1, None, 1, "response", "update_field", {"field": "fax", "value": "{{ record.phone }}"}, []),
-                (3, 2, None, 1, "response", "create_notification",
-                 {"recipient": "Specific User", "user": "lcallahan", "message": "Phone of {{ record.name }}: {{ record.phone }}"}, []),
-                (4, 3, None, 1, "response", "call_webhook",
-                 {"url": f"http://127.0.0.1:{hook_port}/hook", "method": "POST",
-                  "body": '{"customer": "{{ record.no }}", "phone": "{{ record.phone }}"}'}, []),
-            ],
-        }))
-        s.commit()
-        customers = list(s.scalars(select(Customer).order_by(Customer.no)))
-        for q in get_queues():
-            q.empty()
-        redis = get_redis()
-        env = dict(os.environ, FLASK_APP="app")
-        worker_args = [FLASK, "worker"] + ([] if args.forking else ["--simple"])
-        procs = [subprocess.Popen(worker_args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for _ in range(args.workers)]
-        procs.append(subprocess.Popen([FLASK, "scheduler"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        time.sleep(4)  # workers up and idle
-
-        # ceiling: RQ no-op jobs on the same workers and Redis
-        queue = get_queue()
-        from rq import Queue
-
-        worker_pids = [p.pid for p in procs[:-1]]
-        backends = db_backends(s)
-        c0 = cpu_seconds(worker_pids), cpu_seconds(backends)
-        t0 = time.perf_counter()
-        with redis.pipeline() as pipe:
-            queue.enqueue_many([Queue.prepare_data("os.getpid", result_ttl=0) for _ in range(args.noops)], pipeline=pipe)
-            pipe.execute()
-        while queue.count or queue.started_job_registry.count:
-            time.sleep(0.01)
-        noop_rate = args.noops / (time.perf_counter() - t0)
-        noop_cpu_ms = 1000 * (cpu_seconds(worker_pids) - c0[0]) / args.noops
-
-        # sustained: a backlog of automated events drained by the workers
-        def change(n_events: int, tag: str, commit_every: int) -> None:
-            for i in range(n_events):
-                c = customers[i % len(customers)]
-                records.modify_record(s, "customer", c, {"phone": f"{tag}-{i}"}, None)
-                if (i + 1) % commit_every == 0:
-                    s.commit()
+    try:
+        with app.app_context():
+            upgrade()
+            setup_demo()
+            s = db.session
+            s.add(build_workflow({
+                "code": "BENCH", "description": "Bench flow", "record_type": "customer", "trigger_kind": "automated",
+                "steps": [
+                    (1, None, None, 1, "event", "record_modified", {}, [{"field": "phone", "operator": "changed"}]),
+                    (2, 1, None, 1, "response", "update_field", {"field": "fax", "value": "{{ record.phone }}"}, []),
+                    (3, 2, None, 1, "response", "create_notification",
+                     {"recipient": "Specific User", "user": "lcallahan", "message": "Phone of {{ record.name }}: {{ record.phone }}"}, []),
+                    (4, 3, None, 1, "response", "call_webhook",
+                     {"url": f"http://127.0.0.1:{hook_port}/hook", "method": "POST",
+                      "body": '{"customer": "{{ record.no }}", "phone": "{{ record.phone }}"}'}, []),
+                ],
+            }))
             s.commit()
+            customers = list(s.scalars(select(Customer).order_by(Customer.no)))
+            for q in get_queues():
+                q.empty()
+            redis = get_redis()
+            env = dict(os.environ, FLASK_APP="app")
+            worker_args = [FLASK, "worker"] + ([] if args.forking else ["--simple"])
+            procs = [subprocess.Popen(worker_args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     for _ in range(args.workers)]
+            procs.append(subprocess.Popen([FLASK, "scheduler"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(4)  # workers up and idle
 
-        def change_one(i: int) -> None:
-            """One user's change in its own transaction; one that raced with a flow's
-            change of the same customer (the row version moved) is made again."""
-            for _ in range(5):
-                try:
-                    records.modify_record(s, "customer", customers[i % len(customers)], {"phone": f"L-{i}"}, None)
-                    s.commit()
-                    return
-                except StaleDataError:
-                    s.rollback()
+            # ceiling: RQ no-op jobs on the same workers and Redis
+            queue = get_queue()
+            from rq import Queue
 
-        first_id = (s.scalar(select(func.max(OutboxEvent.id))) or 0) + 1
-        s.rollback()
-        for p in procs[:-1]:
-            p.send_signal(19)  # SIGSTOP: the backlog builds while the workers are paused
-        change(args.events, "B", 200)
-        backends = sorted(set(backends) | set(db_backends(s)))
-        c0 = cpu_seconds(worker_pids), cpu_seconds(backends)
-        for p in procs[:-1]:
-            p.send_signal(18)  # SIGCONT
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            done = s.scalar(select(func.count(WorkflowInstance.id)).where(
-                WorkflowInstance.workflow_code == "BENCH", WorkflowInstance.status == "Completed"))
+            worker_pids = [p.pid for p in procs[:-1]]
+            backends = db_backends(s)
+            c0 = cpu_seconds(worker_pids), cpu_seconds(backends)
+            t0 = time.perf_counter()
+            with redis.pipeline() as pipe:
+                queue.enqueue_many([Queue.prepare_data("os.getpid", result_ttl=0) for _ in range(args.noops)], pipeline=pipe)
+                pipe.execute()
+            while queue.count or queue.started_job_registry.count:
+                time.sleep(0.01)
+            noop_rate = args.noops / (time.perf_counter() - t0)
+            noop_cpu_ms = 1000 * (cpu_seconds(worker_pids) - c0[0]) / args.noops
+
+            # sustained: a backlog of automated events drained by the workers
+            def change(n_events: int, tag: str, commit_every: int) -> None:
+                for i in range(n_events):
+                    c = customers[i % len(customers)]
+                    records.modify_record(s, "customer", c, {"phone": f"{tag}-{i}"}, None)
+                    if (i + 1) % commit_every == 0:
+                        s.commit()
+                s.commit()
+
+            def change_one(i: int) -> None:
+                """One user's change in its own transaction; one that raced with a flow's
+                change of the same customer (the row version moved) is made again."""
+                for _ in range(5):
+                    try:
+                        records.modify_record(s, "customer", customers[i % len(customers)], {"phone": f"L-{i}"}, None)
+                        s.commit()
+                        return
+                    except StaleDataError:
+                        s.rollback()
+
+            first_id = (s.scalar(select(func.max(OutboxEvent.id))) or 0) + 1
             s.rollback()
-            if done >= args.events:
-                break
-            time.sleep(0.2)
-        start = s.scalar(select(func.min(OutboxEvent.claimed_at)).where(OutboxEvent.id >= first_id))
-        end = s.scalar(select(func.max(WorkflowInstance.ended_at)).where(WorkflowInstance.workflow_code == "BENCH"))
-        s.rollback()
-        sustained = done / max(1e-6, (end - start).total_seconds())
-        run_cpu_ms = 1000 * (cpu_seconds(worker_pids) - c0[0]) / max(1, done)
-        # and everything the runs caused: the notification mails too
-        while time.monotonic() < deadline:
-            left = s.scalar(select(func.count(NotificationEntry.id)))
+            for p in procs[:-1]:
+                p.send_signal(19)  # SIGSTOP: the backlog builds while the workers are paused
+            change(args.events, "B", 200)
+            backends = sorted(set(backends) | set(db_backends(s)))
+            c0 = cpu_seconds(worker_pids), cpu_seconds(backends)
+            for p in procs[:-1]:
+                p.send_signal(18)  # SIGCONT
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                done = s.scalar(select(func.count(WorkflowInstance.id)).where(
+                    WorkflowInstance.workflow_code == "BENCH", WorkflowInstance.status == "Completed"))
+                s.rollback()
+                if done >= args.events:
+                    break
+                time.sleep(0.2)
+            start = s.scalar(select(func.min(OutboxEvent.claimed_at)).where(OutboxEvent.id >= first_id))
+            end = s.scalar(select(func.max(WorkflowInstance.ended_at)).where(WorkflowInstance.workflow_code == "BENCH"))
             s.rollback()
-            if not left:
-                break
-            time.sleep(0.2)
-        last_mail = s.scalar(select(func.max(SentNotificationEntry.sent_at)))
-        s.rollback()
-        with_mail = done / max(1e-6, (last_mail - start).total_seconds())
-        backends = sorted(set(backends) | set(db_backends(s)))
-        all_cpu_ms = 1000 * (cpu_seconds(worker_pids) - c0[0]) / max(1, done)
-        db_cpu_ms = 1000 * (cpu_seconds(backends) - c0[1]) / max(1, done)
-
-        # latency at a steady rate: each change its own transaction
-        first_id = (s.scalar(select(func.max(OutboxEvent.id))) or 0) + 1
-        s.rollback()
-        n = int(args.rate * args.seconds)
-        t0 = time.perf_counter()
-        for i in range(n):
-            change_one(i)
-            ahead = t0 + (i + 1) / args.rate - time.perf_counter()
-            if ahead > 0:
-                time.sleep(ahead)
-        offered = n / (time.perf_counter() - t0)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            events_left = s.scalar(select(func.count(OutboxEvent.id)).where(OutboxEvent.status.in_(["pending", "processing"])))
-            pending = s.scalar(select(func.count(WorkflowInstance.id)).where(
-                WorkflowInstance.workflow_code == "BENCH", WorkflowInstance.status != "Completed"))
+            sustained = done / max(1e-6, (end - start).total_seconds())
+            run_cpu_ms = 1000 * (cpu_seconds(worker_pids) - c0[0]) / max(1, done)
+            # and everything the runs caused: the notification mails too
+            while time.monotonic() < deadline:
+                left = s.scalar(select(func.count(NotificationEntry.id)))
+                s.rollback()
+                if not left:
+                    break
+                time.sleep(0.2)
+            last_mail = s.scalar(select(func.max(SentNotificationEntry.sent_at)))
             s.rollback()
-            if not pending and not events_left:
-                break
-            time.sleep(0.2)
-        # latency per run: its event's creation → its end (instances keep their trigger event in step runs)
-        from portal.workflow.models import WorkflowStepRun
+            with_mail = done / max(1e-6, (last_mail - start).total_seconds())
+            backends = sorted(set(backends) | set(db_backends(s)))
+            all_cpu_ms = 1000 * (cpu_seconds(worker_pids) - c0[0]) / max(1, done)
+            db_cpu_ms = 1000 * (cpu_seconds(backends) - c0[1]) / max(1, done)
 
-        rows = s.execute(
-            select(OutboxEvent.created_at, WorkflowInstance.ended_at)
-            .join(WorkflowStepRun, WorkflowStepRun.event_id == OutboxEvent.id)
-            .join(WorkflowInstance, WorkflowInstance.id == WorkflowStepRun.instance_id)
-            .where(OutboxEvent.id >= first_id, WorkflowInstance.workflow_code == "BENCH", WorkflowStepRun.function_name == "record_modified")
-        ).all()
-        s.rollback()
-        latencies = [(end - created).total_seconds() for created, end in rows if end]
-        from portal.workflow.models import Effect
+            # latency at a steady rate: each change its own transaction
+            first_id = (s.scalar(select(func.max(OutboxEvent.id))) or 0) + 1
+            s.rollback()
+            n = int(args.rate * args.seconds)
+            t0 = time.perf_counter()
+            for i in range(n):
+                change_one(i)
+                ahead = t0 + (i + 1) / args.rate - time.perf_counter()
+                if ahead > 0:
+                    time.sleep(ahead)
+            offered = n / (time.perf_counter() - t0)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                events_left = s.scalar(select(func.count(OutboxEvent.id)).where(OutboxEvent.status.in_(["pending", "processing"])))
+                pending = s.scalar(select(func.count(WorkflowInstance.id)).where(
+                    WorkflowInstance.workflow_code == "BENCH", WorkflowInstance.status != "Completed"))
+                s.rollback()
+                if not pending and not events_left:
+                    break
+                time.sleep(0.2)
+            # latency per run: its event's creation → its end (instances keep their trigger event in step runs)
+            from portal.workflow.models import WorkflowStepRun
 
-        unfinished = dict(s.execute(select(WorkflowInstance.status, func.count()).where(
-            WorkflowInstance.workflow_code == "BENCH", WorkflowInstance.status != "Completed").group_by(WorkflowInstance.status)).all())
-        effects = dict(s.execute(select(Effect.status, func.count()).group_by(Effect.status)).all())
-        s.rollback()
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
+            rows = s.execute(
+                select(OutboxEvent.created_at, WorkflowInstance.ended_at)
+                .join(WorkflowStepRun, WorkflowStepRun.event_id == OutboxEvent.id)
+                .join(WorkflowInstance, WorkflowInstance.id == WorkflowStepRun.instance_id)
+                .where(OutboxEvent.id >= first_id, WorkflowInstance.workflow_code == "BENCH", WorkflowStepRun.function_name == "record_modified")
+            ).all()
+            s.rollback()
+            latencies = [(end - created).total_seconds() for created, end in rows if end]
+            from portal.workflow.models import Effect
+
+            unfinished = dict(s.execute(select(WorkflowInstance.status, func.count()).where(
+                WorkflowInstance.workflow_code == "BENCH", WorkflowInstance.status != "Completed").group_by(WorkflowInstance.status)).all())
+            effects = dict(s.execute(select(Effect.status, func.count()).group_by(Effect.status)).all())
+            s.rollback()
+    finally:  # the workers and the scheduler stop even when the run fails
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
     calls = webhook_stats(hook_port)
     receiver.stdin.close()
     receiver.wait(timeout=10)
