@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from portal.workflow.catalog import IMPLEMENTATIONS, implements
+from portal.workflow.catalog import IMPLEMENTATIONS, RESPONSES, implements
 from portal.workflow.engine import ResponseError, StepContext
 
 __all__ = ["IMPLEMENTATIONS", "implements", "run_response", "render_option", "template_context"]
@@ -166,6 +166,19 @@ def update_field(ctx: StepContext) -> str:
     return f"{field} set to {text}"
 
 
+def _number_option(ctx: StepContext, name: str, kind: type) -> int | float:
+    """The step's ``name`` option as ``kind``; when the step leaves it blank, the
+    response's default from the catalog (a webhook's ``retries`` default to 2 more
+    tries, its ``timeout`` to 10 seconds). ResponseError for a value that is not a number."""
+    value = ctx.options.get(name)
+    if value is None or str(value).strip() == "":
+        value = next(o.default for o in RESPONSES[ctx.step.function_name].options if o.name == name)
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ResponseError(f"{name.title()} must be a number, not {value!r}.") from exc
+
+
 @implements("call_webhook")
 def call_webhook(ctx: StepContext) -> str:
     """Call ``url`` with ``method`` and the rendered ``body`` (JSON when it parses as
@@ -180,8 +193,8 @@ def call_webhook(ctx: StepContext) -> str:
     if not url:
         raise ResponseError("The webhook has no URL.")
     body = render_option(ctx, ctx.options.get("body") or "")
-    retries = int(ctx.options.get("retries") or 0)
-    timeout = float(ctx.options.get("timeout") or 10)
+    retries = _number_option(ctx, "retries", int)
+    timeout = _number_option(ctx, "timeout", float)
     effect = add_effect(ctx, "webhook", f"{method} {url}", webhook_payload(url, method, body, timeout, ctx.instance.id),
                         max_attempts=retries + 1)
     return effect.description

@@ -51,11 +51,21 @@ def completed(s, code: str) -> int:
     return n
 
 
+def failed(s, code: str) -> int:
+    n = s.scalar(select(func.count(WorkflowInstance.id)).where(WorkflowInstance.workflow_code == code,
+                                                               WorkflowInstance.status == "Failed"))
+    s.rollback()
+    return n
+
+
 def state(s) -> str:
     """Counts by status of outbox events, effects and runs (for failure messages)."""
     out = {}
     for model in (OutboxEvent, Effect, WorkflowInstance):
         out[model.__tablename__] = dict(s.execute(select(model.status, func.count()).group_by(model.status)).all())
+    failed = s.execute(select(Effect.kind, Effect.attempts, Effect.error).where(Effect.status == "failed").limit(3)).all()
+    if failed:
+        out["failed effects"] = [tuple(f) for f in failed]
     s.rollback()
     return str(out)
 
@@ -154,7 +164,9 @@ def test_several_workers_drain_a_thousand_events_each_run_and_mail_exactly_once(
     s.commit()
     procs = [start_worker(MAIL_PORT=smtp.port) for _ in range(workers)] + [start_scheduler(MAIL_PORT=smtp.port)]
     try:
-        wait_until(lambda: completed(s, "DRAIN") >= 1000, 240, step=0.5, what=lambda: f"1,000 completed runs: {state(s)}")
+        wait_until(lambda: completed(s, "DRAIN") >= 1000 or failed(s, "DRAIN"), 240, step=0.5,
+                   what=lambda: f"1,000 completed runs: {state(s)}")
+        assert not failed(s, "DRAIN"), state(s)
         wait_until(lambda: len(smtp.to("lcallahan@")) >= 1000, 120, step=0.5, what="1,000 notifications")
         time.sleep(1)  # anything sent twice would arrive now
     finally:

@@ -93,6 +93,17 @@ def test_webhook_failure_fails_the_run_visibly(db_session, run_jobs, hook_server
     assert inst.status == "Failed" and "answered 503" in inst.error
 
 
+def test_a_webhook_step_without_retries_gets_the_default_two_more_tries(db_session, run_jobs, hook_server):
+    """A step saved without ``retries`` (an imported or older flow) is retried as the
+    step editor's default says (2 more tries), not called once."""
+    s = db_session
+    instant(s, "HOOK3", "call_webhook", {"url": f"{hook_server}/y", "method": "POST", "body": "{}"})
+    Hook.fail_first = 2
+    inst = run(s, run_jobs, "HOOK3", alfki(s).id)
+    assert inst.status == "Completed", inst.error
+    assert len(Hook.received) == 3
+
+
 def test_update_field_sets_a_typed_value_from_a_template(db_session, run_jobs):
     s = db_session
     instant(s, "RAISE", "update_field", {"field": "credit_limit", "value": "{{ (record.credit_limit|float) + 750 }}"})
