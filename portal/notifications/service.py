@@ -37,7 +37,7 @@ from portal.notifications.placeholders import add_template_extras, preload_batch
 from portal.notifications.rendering import TemplateRenderError, render
 from portal.records.registry import RECORD_TYPES, SLUG_OF
 from portal.util import utcnow
-from portal.workflow.engine import ResponseError, enqueue_after_commit
+from portal.workflow.engine import ResponseError, batch_cache, enqueue_after_commit
 from portal.workflow.rendering import record_context
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,10 @@ def has_approval_user_setup(session: Session, user_id: int) -> bool:
     only users in it get notifications). Looked up once per user per transaction."""
     from portal.approvals.models import ApprovalUserSetup
 
-    cache = session.info.setdefault("approval_user_setup_ids", {})
+    cache = batch_cache(session).setdefault("approval_user_setup_ids", {})
     if user_id not in cache:
-        cache[user_id] = session.scalar(select(ApprovalUserSetup.id).where(ApprovalUserSetup.user_id == user_id)) is not None
+        with session.no_autoflush:
+            cache[user_id] = session.scalar(select(ApprovalUserSetup.id).where(ApprovalUserSetup.user_id == user_id)) is not None
     return cache[user_id]
 
 

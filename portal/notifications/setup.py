@@ -43,6 +43,7 @@ from portal.notifications.models import (
     NotificationSetup,
 )
 from portal.util import utcnow
+from portal.workflow.engine import batch_cache
 
 DISPATCH_JOB = "notification_dispatch"
 DIGEST_JOB = "notification_digest"
@@ -277,9 +278,16 @@ def arm_schedule(session: Session, row: NotificationSchedule, now: datetime | No
 
 def scheduled(session: Session, recipient_id: int, type_: str) -> NotificationSchedule | None:
     """The recipient's Daily / Weekly / Monthly schedule for ``type_`` (None =
-    Instantly)."""
-    return session.scalar(select(NotificationSchedule).where(
-        NotificationSchedule.user_id == recipient_id, NotificationSchedule.notification_type == type_))
+    Instantly). Looked up once per recipient and type per transaction (a batch of
+    flow runs notifying one user asks once), without flushing what the caller has
+    pending: a flush per notification cost a batch of runs one round trip per row."""
+    cache = batch_cache(session).setdefault("notification_schedules", {})
+    key = (recipient_id, type_)
+    if key not in cache:
+        with session.no_autoflush:
+            cache[key] = session.scalar(select(NotificationSchedule).where(
+                NotificationSchedule.user_id == recipient_id, NotificationSchedule.notification_type == type_))
+    return cache[key]
 
 
 def rearm_waiting_schedules(session: Session, now: datetime | None = None) -> int:
