@@ -287,7 +287,7 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
     (:func:`portal.notifications.setup.rearm_waiting_schedules`).
     ``max_seconds``: after this long the rest goes to a new job (other jobs get their
     turn). Returns ``{"sent": n, "failed": n, "dropped": n}``."""
-    from portal.notifications.setup import ensure_default_setup, rearm_waiting_schedules
+    from portal.notifications.setup import ensure_default_setup, notification_methods, rearm_waiting_schedules
     from portal.workflow.leases import KEEPER, worker_id
 
     sent = failed = dropped = 0
@@ -316,8 +316,8 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
 
                 enqueue_once(SEND_JOB)  # a full batch: more may be due, another worker can help
             prepared: list[tuple[int, dict | None, Exception | None]] = []
-            methods: dict = {}
             batch = list(session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids)).order_by(NotificationEntry.id)).unique())
+            methods = notification_methods(session, {(n.recipient_id, n.type) for n in batch})  # one query for the batch
             addresses, _loaded = preload_batch(session, batch)  # records, approval entries, addresses: a query per kind
             for n in batch:
                 try:

@@ -93,6 +93,21 @@ def notification_method(session: Session, user_id: int | None, type_: str) -> st
     return METHOD_EMAIL
 
 
+def notification_methods(session: Session, keys) -> dict[tuple[int | None, str], str]:
+    """:func:`notification_method` for many ``(user_id, type)`` pairs at once (a batch
+    of notification entries): one query for all of them. Returns ``{(user_id, type):
+    "Email" | "Note"}``; a missing default setup is created as there."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    users = {u for u, _ in keys if u is not None}
+    rows = session.execute(select(NotificationSetup.user_id, NotificationSetup.notification_type, NotificationSetup.method).where(
+        NotificationSetup.notification_type.in_({t for _, t in keys}),
+        NotificationSetup.user_id.in_(users) | NotificationSetup.user_id.is_(None))).all()
+    found = {(u, t): m for u, t, m in rows}
+    return {(u, t): found.get((u, t)) or found.get((None, t)) or notification_method(session, u, t) for u, t in keys}
+
+
 def setup_methods(session: Session, user_id: int | None) -> dict[str, str | None]:
     """``{type: method or None}`` of ``user_id``'s own setup rows (None: no own row,
     the default applies); with ``user_id`` None, the default setup's rows."""
