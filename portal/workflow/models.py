@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.util import utcnow
+from portal.versioning import Versioned
 
 STEP_EVENT = "event"
 STEP_RESPONSE = "response"
@@ -39,7 +40,7 @@ RUN_FAILED = "Failed"
 RUN_CANCELED = "Canceled"
 
 
-class Workflow(db.Model):
+class Workflow(Versioned, db.Model):
     """A workflow or flow definition. ``trigger_kind``: automated, scheduled or instant.
     ``input_fields`` (instant flows): list of ``{"name", "caption", "type", "required",
     "default", "help", "choices", "record_type"}`` (see :mod:`portal.workflow.inputs`)."""

@@ -18,9 +18,12 @@ from portal.workflow import service
 from portal.workflow.catalog import EVENTS, RESPONSES
 from portal.workflow.library import TEMPLATE_CATEGORIES
 from portal.workflow.models import Workflow
+from portal.versioning import Conflict, check_version, form_version
 
 bp = Blueprint("workflows", __name__, url_prefix="/workflows")
 MAKERS = ("admin", "flow_maker")
+EDITED_MEANWHILE = ("Someone else changed this workflow since you opened it. Nothing was changed: the editor "
+                    "now shows the saved workflow; make your change again if it is still needed.")
 
 
 def _grouped(workflows: list[Workflow]) -> list[tuple[str, list[Workflow]]]:
@@ -309,6 +312,10 @@ def edit_op(code: str, op: str):
     step_id = f.get("step_id", type=int)
     errors: list[str] = []
     try:
+        try:
+            check_version(wf, form_version(f))
+        except Conflict:
+            raise service.WorkflowError(EDITED_MEANWHILE) from None
         if op == "add-event":
             editor.add_event(wf, f.get("function", ""), f.get("after", type=int))
         elif op == "set-event":

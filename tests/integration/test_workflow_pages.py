@@ -130,3 +130,35 @@ def test_build_an_instant_flow_in_the_editor_and_run_it(admin, app, run_jobs):
     assert "<svg" in detail and "status-completed" in detail
     archive = admin.get("/workflows/archive?workflow=HELLO").get_data(as_text=True)
     assert "Archived Workflow Step Instances" in archive and "A user runs the flow from the Automate menu" in archive and "Show a message" in archive
+
+
+def test_an_edit_made_on_a_stale_editor_changes_nothing(admin, app):
+    """Two makers edit the same flow: the second, whose editor was loaded before the
+    first one's change, is told so and the saved workflow is shown unchanged."""
+    import re
+
+    other = app.test_client()
+    sign_in(other, "lcallahan", "northwind")
+    form = admin.get("/workflows/new?record_type=customer&trigger_kind=instant").get_data(as_text=True)
+    admin.post("/workflows/new", data={"csrf_token": csrf(form), "code": "TWO-MAKERS", "description": "Two makers",
+                                       "record_type": "customer", "trigger_kind": "instant"})
+    page = admin.get("/workflows/TWO-MAKERS/edit").get_data(as_text=True)
+    hx = {"HX-Request": "true", "X-CSRFToken": csrf(page)}
+    version = re.search(r'name="version" value="(\d+)"', page).group(1)
+    stale = other.get("/workflows/TWO-MAKERS/edit").get_data(as_text=True)
+    assert f'name="version" value="{version}"' in stale
+    frag = admin.post("/workflows/TWO-MAKERS/edit/add-event", data={"function": "run_from_automate", "version": version},
+                      headers=hx).get_data(as_text=True)
+    assert "A user runs the flow from the Automate menu" in frag
+    late = other.post("/workflows/TWO-MAKERS/edit/add-event", data={"function": "record_modified", "version": version},
+                      headers={"HX-Request": "true", "X-CSRFToken": csrf(stale)}).get_data(as_text=True)
+    assert "Someone else changed this workflow since you opened it. Nothing was changed" in late
+    assert "A user runs the flow from the Automate menu" in late  # the saved workflow, with the first maker's event
+    with app.app_context():
+        from sqlalchemy import select
+
+        from portal.extensions import db
+        from portal.workflow.models import Workflow
+
+        wf = db.session.scalar(select(Workflow).where(Workflow.code == "TWO-MAKERS"))
+        assert [s.function_name for s in wf.steps] == ["run_from_automate"]
