@@ -4,7 +4,7 @@ conditions. Registered with the engine on import (:func:`portal.areas.register`)
 from __future__ import annotations
 
 from portal.approvals import service as approvals
-from portal.workflow.catalog import IMPLEMENTATIONS, OPTION_VALIDATORS, VALUE_PROVIDERS, implements
+from portal.workflow.catalog import IMPLEMENTATIONS, OPTION_VALIDATORS, RUN_CANCELED_HANDLERS, VALUE_PROVIDERS, implements
 from portal.workflow.engine import ResponseError, StepContext
 
 IMPLEMENTATIONS["create_approval_requests"] = approvals.create_requests
@@ -12,6 +12,7 @@ IMPLEMENTATIONS["send_approval_request"] = approvals.send_requests
 IMPLEMENTATIONS["reject_all_approval_requests"] = approvals.reject_all
 IMPLEMENTATIONS["cancel_all_approval_requests"] = approvals.cancel_all
 IMPLEMENTATIONS["create_overdue_notifications"] = approvals.create_overdue_notifications_response
+RUN_CANCELED_HANDLERS.append(approvals.cancel_entries_of_canceled_run)
 
 
 @implements("create_and_approve_approval_request")

@@ -978,6 +978,23 @@ def cancel_all(ctx: StepContext) -> str:
     return f"Approval request canceled ({n} entries canceled)"
 
 
+def cancel_entries_of_canceled_run(session: Session, inst, user_id: int | None) -> None:
+    """A run canceled by hand (Flow runs → Cancel) that asked for approval: its
+    entries that aren't Rejected or Canceled yet are canceled, as Cancel Approval
+    Request cancels them (:func:`cancel_all`), and the approvers who were asked are
+    told — an approver can no longer decide a request nobody waits for. Registered
+    in :data:`portal.workflow.catalog.RUN_CANCELED_HANDLERS`."""
+    entries = list(session.scalars(select(ApprovalEntry).where(
+        ApprovalEntry.workflow_instance_id == inst.id, ApprovalEntry.status.in_([CREATED, OPEN, APPROVED]))
+        .order_by(ApprovalEntry.id)).unique())
+    asked = {e.approver_id: e for e in entries if e.status == OPEN}
+    for entry in entries:
+        entry.status, entry.last_modified_at, entry.last_modified_by_id = CANCELED, utcnow(), user_id
+    for approver_id, entry in asked.items():
+        if approver_id != user_id:
+            notify_about(session, entry, approver_id, "approval_request_canceled", user_id)
+
+
 def open_entries_of_request(ctx: StepContext) -> list[ApprovalEntry]:
     """The Open entries of the running instance's request (whose approvers were asked)."""
     return list(ctx.session.scalars(select(ApprovalEntry).where(

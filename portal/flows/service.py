@@ -340,7 +340,7 @@ def cancel_run(session: Session, inst: WorkflowInstance, user: User) -> None:
     if not may_see_run(user, inst):
         raise FlowError("You are not permitted to cancel this run.")
     try:
-        workflow_service.cancel_instance(session, inst)
+        workflow_service.cancel_instance(session, inst, user.id)
     except workflow_service.WorkflowError as exc:
         raise FlowError(str(exc)) from exc
     session.add(AuditEntry(user_id=user.id, action="cancel_run", record_type=inst.record_type, record_id=inst.record_id,

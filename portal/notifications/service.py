@@ -37,7 +37,7 @@ from portal.notifications.placeholders import add_template_extras, preload_batch
 from portal.notifications.rendering import TemplateRenderError, render
 from portal.records.registry import RECORD_TYPES, SLUG_OF
 from portal.util import utcnow
-from portal.workflow.engine import ResponseError, enqueue_after_commit
+from portal.workflow.engine import ResponseError, batch_cache, enqueue_after_commit
 from portal.workflow.rendering import record_context
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,10 @@ def has_approval_user_setup(session: Session, user_id: int) -> bool:
     only users in it get notifications). Looked up once per user per transaction."""
     from portal.approvals.models import ApprovalUserSetup
 
-    cache = session.info.setdefault("approval_user_setup_ids", {})
+    cache = batch_cache(session).setdefault("approval_user_setup_ids", {})
     if user_id not in cache:
-        cache[user_id] = session.scalar(select(ApprovalUserSetup.id).where(ApprovalUserSetup.user_id == user_id)) is not None
+        with session.no_autoflush:
+            cache[user_id] = session.scalar(select(ApprovalUserSetup.id).where(ApprovalUserSetup.user_id == user_id)) is not None
     return cache[user_id]
 
 
@@ -286,7 +287,7 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
     (:func:`portal.notifications.setup.rearm_waiting_schedules`).
     ``max_seconds``: after this long the rest goes to a new job (other jobs get their
     turn). Returns ``{"sent": n, "failed": n, "dropped": n}``."""
-    from portal.notifications.setup import ensure_default_setup, rearm_waiting_schedules
+    from portal.notifications.setup import ensure_default_setup, notification_methods, rearm_waiting_schedules
     from portal.workflow.leases import KEEPER, worker_id
 
     sent = failed = dropped = 0
@@ -315,8 +316,8 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
 
                 enqueue_once(SEND_JOB)  # a full batch: more may be due, another worker can help
             prepared: list[tuple[int, dict | None, Exception | None]] = []
-            methods: dict = {}
             batch = list(session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids)).order_by(NotificationEntry.id)).unique())
+            methods = notification_methods(session, {(n.recipient_id, n.type) for n in batch})  # one query for the batch
             addresses, _loaded = preload_batch(session, batch)  # records, approval entries, addresses: a query per kind
             for n in batch:
                 try:

@@ -43,6 +43,7 @@ from portal.notifications.models import (
     NotificationSetup,
 )
 from portal.util import utcnow
+from portal.workflow.engine import batch_cache
 
 DISPATCH_JOB = "notification_dispatch"
 DIGEST_JOB = "notification_digest"
@@ -90,6 +91,21 @@ def notification_method(session: Session, user_id: int | None, type_: str) -> st
         session.add(NotificationSetup(user_id=None, notification_type=type_, method=METHOD_EMAIL))
         session.flush()
     return METHOD_EMAIL
+
+
+def notification_methods(session: Session, keys) -> dict[tuple[int | None, str], str]:
+    """:func:`notification_method` for many ``(user_id, type)`` pairs at once (a batch
+    of notification entries): one query for all of them. Returns ``{(user_id, type):
+    "Email" | "Note"}``; a missing default setup is created as there."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    users = {u for u, _ in keys if u is not None}
+    rows = session.execute(select(NotificationSetup.user_id, NotificationSetup.notification_type, NotificationSetup.method).where(
+        NotificationSetup.notification_type.in_({t for _, t in keys}),
+        NotificationSetup.user_id.in_(users) | NotificationSetup.user_id.is_(None))).all()
+    found = {(u, t): m for u, t, m in rows}
+    return {(u, t): found.get((u, t)) or found.get((None, t)) or notification_method(session, u, t) for u, t in keys}
 
 
 def setup_methods(session: Session, user_id: int | None) -> dict[str, str | None]:
@@ -277,9 +293,16 @@ def arm_schedule(session: Session, row: NotificationSchedule, now: datetime | No
 
 def scheduled(session: Session, recipient_id: int, type_: str) -> NotificationSchedule | None:
     """The recipient's Daily / Weekly / Monthly schedule for ``type_`` (None =
-    Instantly)."""
-    return session.scalar(select(NotificationSchedule).where(
-        NotificationSchedule.user_id == recipient_id, NotificationSchedule.notification_type == type_))
+    Instantly). Looked up once per recipient and type per transaction (a batch of
+    flow runs notifying one user asks once), without flushing what the caller has
+    pending: a flush per notification cost a batch of runs one round trip per row."""
+    cache = batch_cache(session).setdefault("notification_schedules", {})
+    key = (recipient_id, type_)
+    if key not in cache:
+        with session.no_autoflush:
+            cache[key] = session.scalar(select(NotificationSchedule).where(
+                NotificationSchedule.user_id == recipient_id, NotificationSchedule.notification_type == type_))
+    return cache[key]
 
 
 def rearm_waiting_schedules(session: Session, now: datetime | None = None) -> int:

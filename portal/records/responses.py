@@ -9,8 +9,8 @@ from decimal import Decimal
 from portal.records import posting
 from portal.records import service as records
 from portal.records.models import STATUS_PENDING_APPROVAL, GenJournalBatch, PurchaseHeader, SalesHeader
-from portal.workflow.catalog import CONTEXT_PROVIDERS, ContextProvider, implements
-from portal.workflow.engine import ResponseError, StepContext
+from portal.workflow.catalog import CONTEXT_PROVIDERS, RUN_CANCELED_HANDLERS, ContextProvider, implements
+from portal.workflow.engine import ResponseError, StepContext, load_record
 from portal.workflow.responses import render_option
 
 
@@ -214,3 +214,16 @@ def customer_context(session, customer) -> dict:
 
 
 CONTEXT_PROVIDERS["customer"] = ContextProvider(("open_orders", "open_orders_total"), customer_context)
+
+
+def reopen_after_canceled_run(session, inst, user_id: int | None) -> None:
+    """A run canceled by hand (Flow runs → Cancel) that left its document Pending
+    Approval: the document is Open again, as after Cancel Approval Request (nothing
+    else would ever release or reopen it). Registered in
+    :data:`portal.workflow.catalog.RUN_CANCELED_HANDLERS`."""
+    doc = load_record(session, inst.record_type, inst.record_id)
+    if isinstance(doc, DOCUMENT_TYPES) and doc.status == STATUS_PENDING_APPROVAL:
+        records.reopen(session, doc, user_id, by_workflow=True)
+
+
+RUN_CANCELED_HANDLERS.append(reopen_after_canceled_run)

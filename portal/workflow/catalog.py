@@ -12,6 +12,8 @@ The engine knows no area: areas register with it here, as blueprints register ro
 - :data:`CONTEXT_PROVIDERS`: extra template values per record type (records);
 - :data:`OPTION_VALIDATORS`: response-specific option checks (approvals);
 - :data:`RUN_FAILED_HANDLERS`: told when a run fails (notifications tells the user);
+- :data:`RUN_CANCELED_HANDLERS`: told when a run is canceled by hand (approvals cancel
+  its approval entries, records reopen the document it left pending approval);
 - :data:`EFFECT_PERFORMERS`: effect kind → the function that performs it after commit.
 """
 from __future__ import annotations
@@ -235,6 +237,11 @@ CONTEXT_PROVIDERS: dict[str, Any] = {}
 
 RUN_FAILED_HANDLERS: list[Callable[[Any, Any, Any], None]] = []
 """``fn(session, instance, outbox_event)`` called in the transaction that marks a run Failed."""
+
+RUN_CANCELED_HANDLERS: list[Callable[[Any, Any, Any], None]] = []
+"""``fn(session, instance, user_id)`` called in the transaction that cancels a run by
+hand (:func:`portal.workflow.service.cancel_instance`): what the run left half done
+is undone there."""
 
 OPTION_VALIDATORS: dict[str, Callable[[Any, dict, dict], None]] = {}
 """Response code → ``fn(session_or_None, options, errors)`` adding ``{option: message}``

@@ -494,13 +494,16 @@ def retry_instance(session: Session, inst: WorkflowInstance) -> str:
     return what
 
 
-def cancel_instance(session: Session, inst: WorkflowInstance) -> None:
-    """Cancel the queued or running run ``inst``: it ends as Canceled now (UTC); its
-    effects not yet done (mails, webhook calls) are not performed; events still
-    waiting for it are ignored when they come. Approval entries it created are left
-    as they are. The caller commits. Raises :class:`WorkflowError` for a run that
-    has already ended."""
+def cancel_instance(session: Session, inst: WorkflowInstance, user_id: int | None = None) -> None:
+    """Cancel the queued or running run ``inst`` (``user_id``: who cancels it): it
+    ends as Canceled now (UTC); its effects not yet done (mails, webhook calls) are
+    not performed; events still waiting for it are ignored when they come; the areas'
+    :data:`~portal.workflow.catalog.RUN_CANCELED_HANDLERS` undo what it left half done
+    (an approval run's entries are canceled and its document reopened, as Cancel
+    Approval Request does). The caller commits. Raises :class:`WorkflowError` for a
+    run that has already ended."""
     from portal.util import utcnow
+    from portal.workflow.catalog import RUN_CANCELED_HANDLERS
     from portal.workflow.models import EFFECT_FAILED, EFFECT_UNFINISHED, RUN_CANCELED, Effect
 
     if inst.status not in (RUN_QUEUED, RUN_RUNNING):
@@ -510,4 +513,6 @@ def cancel_instance(session: Session, inst: WorkflowInstance) -> None:
         effect.status, effect.error, effect.done_at, effect.lease_until = EFFECT_FAILED, "Canceled: the run was canceled.", now, None
     inst.status = RUN_CANCELED
     inst.ended_at = inst.archived_at = now
+    for handler in RUN_CANCELED_HANDLERS:
+        handler(session, inst, user_id)
     session.flush()

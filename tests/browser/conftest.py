@@ -153,6 +153,32 @@ def pytest_runtest_makereport(item, call):
         w = item.funcargs.get("worker") if hasattr(item, "funcargs") else None
         if isinstance(w, WorkerProcess):
             report.sections.append(("RQ worker log (tail)", w.log_tail()))
+        app = item.funcargs.get("app") if hasattr(item, "funcargs") else None
+        if app is not None:
+            report.sections.append(("Engine state (latest rows)", _engine_state(app)))
+
+
+def _engine_state(app) -> str:
+    """The latest outbox events, workflow runs and effects, for a failed browser test's
+    report (what the worker did with the page's request)."""
+    from sqlalchemy import text
+
+    from portal.extensions import db
+
+    out = []
+    try:
+        with app.app_context():
+            for sql in ("SELECT id, event_code, record_type, record_id, status, attempts, claimed_by, error, created_at, processed_at"
+                        " FROM outbox_event ORDER BY id DESC LIMIT 12",
+                        "SELECT id, workflow_code, record_type, record_id, status, error FROM workflow_instance ORDER BY id DESC LIMIT 8",
+                        "SELECT id, kind, status, attempts, error FROM workflow_effect ORDER BY id DESC LIMIT 8",
+                        "SELECT code, enabled, modified_at FROM workflow WHERE template = false ORDER BY code"):
+                out.append(sql.split(" FROM ")[1].split()[0])
+                out.extend("  " + repr(tuple(r)) for r in db.session.execute(text(sql)))
+            db.session.remove()
+    except Exception as exc:  # noqa: BLE001 - a report, never a second failure
+        out.append(f"(could not read: {exc!r})")
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------- Content-Security-Policy

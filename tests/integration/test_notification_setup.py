@@ -117,6 +117,21 @@ def test_the_method_is_the_users_own_then_the_default_then_a_created_default(s):
     s.commit()
 
 
+def test_a_batch_resolves_every_recipients_method_the_same_way_in_one_go(s):
+    """``notification_methods`` (a send batch's look-up) answers as
+    ``notification_method`` does for each pair: own setup, default, created default."""
+    suyama, buchanan = user(s, "msuyama").id, user(s, "sbuchanan").id
+    setup.save_setup(s, None, {"Approval": "Note"})
+    setup.save_setup(s, suyama, {"Approval": "Email", "New Record": "Note"})
+    s.execute(delete(NotificationSetup).where(NotificationSetup.user_id.is_(None), NotificationSetup.notification_type == "Overdue"))
+    pairs = {(suyama, "Approval"), (buchanan, "Approval"), (suyama, "New Record"), (buchanan, "New Record"), (buchanan, "Overdue")}
+    assert setup.notification_methods(s, pairs) == {
+        (suyama, "Approval"): "Email", (buchanan, "Approval"): "Note", (suyama, "New Record"): "Note",
+        (buchanan, "New Record"): "Email", (buchanan, "Overdue"): "Email"}
+    assert {p: setup.notification_method(s, *p) for p in pairs} == setup.notification_methods(s, pairs)
+    s.rollback()
+
+
 def test_a_note_setup_puts_a_note_in_the_inbox_and_sends_no_mail(s, sink):
     setup.save_setup(s, user(s, "msuyama").id, {"New Record": "Note"})
     notify(s, "msuyama", "New Record", "note for Suyama")

@@ -238,3 +238,26 @@ def test_events_wait_in_the_outbox_while_redis_is_down(db_session, app, run_jobs
     assert enqueue("jobs.outbox.sweep_outbox", retry=0)
     run_jobs()
     assert order(s, "10249").status == "Pending Approval"
+
+
+def test_canceling_the_approval_run_cancels_its_entries_and_reopens_the_order(db_session, run_jobs, sink):
+    """Flow runs → Cancel on a running approval run: as Cancel Approval Request, every
+    entry of the request is Canceled (the sender's approved one too), Buchanan is told
+    he needn't answer, and the order is Open again — his old entry can't be decided."""
+    from portal.flows import service as flows
+
+    s = db_session
+    doc = send(s, run_jobs, "10249", "msuyama")
+    assert doc.status == "Pending Approval"
+    [run] = s.scalars(select(WorkflowInstance).where(WorkflowInstance.record_id == doc.id,
+                                                     WorkflowInstance.status == "Running")).unique().all()
+    buchanan_entry = approvals.open_entry_for(s, "sales_header", doc.id, user(s, "sbuchanan").id)
+    flows.cancel_run(s, run, user(s, "admin"))
+    s.commit()
+    run_jobs()
+    assert order(s, "10249").status == "Open"
+    assert {status for _, status in entries(s, doc)} == {"Canceled"}
+    sink.wait_for("sbuchanan@northwind.test", "canceled")
+    with pytest.raises(approvals.ApprovalError):
+        approvals.approve(s, buchanan_entry.id, user(s, "sbuchanan"))
+    s.rollback()
