@@ -88,11 +88,14 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     @app.after_request
     def _security_headers(response):
-        """Headers every answer carries: no framing by other sites, no MIME sniffing,
-        no full URLs (with record ids) leaked to other sites, and HSTS over HTTPS."""
+        """Headers every answer carries: script only from the portal's own files (see
+        :mod:`portal.errors`), no framing by other sites, no MIME sniffing, no full URLs
+        (with record ids) leaked to other sites, and HSTS over HTTPS."""
+        from portal.errors import content_security_policy
+
         headers = response.headers
         headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'")
+        headers.setdefault("Content-Security-Policy", content_security_policy(request.blueprint))
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
         if request.is_secure or app.config["PORTAL_BASE_URL"].startswith("https://"):
@@ -102,4 +105,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.ui import register as register_ui
 
     register_ui(app)
+
+    # --- error pages in the layout, /favicon.ico, no Server version banner (portal/errors.py)
+    from portal.errors import register as register_errors
+
+    register_errors(app)
+    # --- end error pages
     return app

@@ -1,6 +1,86 @@
-// Small page helpers. Close open Automate menus on outside click.
+// Small page helpers. Pages carry no inline script (the Content-Security-Policy allows
+// script from the portal's own files only); they mark elements with data attributes and
+// these delegated listeners give them their behaviour.
+
+// Close open menus on an outside click.
 document.addEventListener("click", (ev) => {
   document.querySelectorAll("details.menu[open]").forEach((d) => {
     if (!d.contains(ev.target)) d.open = false;
   });
+});
+
+document.addEventListener("click", (ev) => {
+  const el = ev.target.closest ? ev.target : ev.target.parentElement;
+  if (!el) return;
+  // <input type="checkbox" data-select-all=".row-select">: tick or clear every box it names.
+  const all = el.closest("[data-select-all]");
+  if (all) {
+    document.querySelectorAll(all.dataset.selectAll).forEach((c) => { c.checked = all.checked; });
+  }
+  // <a data-sort="-amount">: a column header; the list's hidden sort field follows it.
+  const sort = el.closest("[data-sort]");
+  if (sort) {
+    const field = document.querySelector("[name=sort]");
+    if (field) field.value = sort.dataset.sort;
+  }
+  // <button data-close-menu>: an item of a <details> menu closes the menu.
+  const item = el.closest("[data-close-menu]");
+  if (item && item.closest("details")) item.closest("details").open = false;
+  // <button data-clear="#flow-pane">: empty that element (close a pane).
+  const clear = el.closest("[data-clear]");
+  if (clear) {
+    const target = document.querySelector(clear.dataset.clear);
+    if (target) target.innerHTML = "";
+  }
+  // <button data-open-dialog> followed by its <dialog>; <button data-close-dialog> inside it.
+  const opener = el.closest("[data-open-dialog]");
+  if (opener && opener.nextElementSibling && opener.nextElementSibling.showModal) opener.nextElementSibling.showModal();
+  const closer = el.closest("[data-close-dialog]");
+  if (closer && closer.closest("dialog")) closer.closest("dialog").close();
+}, true);  // capture: runs before htmx's own click handlers (the sort field is read by them)
+
+// <form data-confirm="Delete …?">: ask before submitting.
+document.addEventListener("submit", (ev) => {
+  const form = ev.target.closest && ev.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) {
+    ev.preventDefault();
+    ev.stopImmediatePropagation();
+  }
+}, true);
+
+// <select data-compare-switch> in a condition row: the row shows a value box or a field list.
+document.addEventListener("change", (ev) => {
+  const sel = ev.target.closest && ev.target.closest("[data-compare-switch]");
+  if (sel && sel.parentElement) sel.parentElement.dataset.compare = sel.value;
+});
+
+// <select data-change-after-swap>: after htmx fills it, announce a change (so a preview
+// that listens for changes follows the new options).
+document.addEventListener("htmx:afterSwap", (ev) => {
+  const el = ev.target.closest && ev.target.closest("[data-change-after-swap]");
+  if (el) el.dispatchEvent(new Event("change", { bubbles: true }));
+});
+
+// <button data-history-back>: the previous page (error pages' "Go back").
+document.addEventListener("click", (ev) => {
+  if (ev.target.closest && ev.target.closest("[data-history-back]")) window.history.back();
+});
+
+// An htmx request that failed (4xx/5xx, not swapped): its one-line answer (the server
+// sends a fragment for htmx requests) replaces the previous one above the page; the next
+// request clears it.
+document.addEventListener("htmx:responseError", (ev) => {
+  const box = document.getElementById("request-error");
+  const xhr = ev.detail && ev.detail.xhr;
+  if (!box || !xhr) return;
+  const parsed = new DOMParser().parseFromString(xhr.responseText || "", "text/html");  // inert: nothing runs or loads
+  const fragment = parsed.querySelector("[data-error-fragment]");
+  box.replaceChildren(fragment || Object.assign(document.createElement("div"), {
+    className: "flash error", textContent: `The request failed (${xhr.status}). Reload the page and try again.`,
+  }));
+  box.firstElementChild.setAttribute("role", "alert");
+});
+document.addEventListener("htmx:beforeRequest", () => {
+  const box = document.getElementById("request-error");
+  if (box) box.replaceChildren();
 });

@@ -9,6 +9,8 @@ Fixtures:
   log's tail is added to the report of a failed test;
 - ``sign_in`` / ``sign_out`` / ``open_nav``: sign a demo user in and out, follow a
   header link;
+- every test with a ``page`` fails when the browser reports a Content-Security-Policy
+  violation (a ``securitypolicyviolation`` event or a "Refused to ..." console message);
 Every test here is marked ``browser`` (deselect with ``-m "not browser"``).
 """
 from __future__ import annotations
@@ -177,6 +179,33 @@ def _engine_state(app) -> str:
     except Exception as exc:  # noqa: BLE001 - a report, never a second failure
         out.append(f"(could not read: {exc!r})")
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------- Content-Security-Policy
+
+REPORT_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`);
+}, true);"""
+
+
+def policy_violation(text: str) -> bool:
+    """True for a console message that reports a Content-Security-Policy violation."""
+    return text.startswith("CSP violation") or "Content Security Policy" in text or text.startswith("Refused to")
+
+
+@pytest.fixture(autouse=True)
+def no_policy_violations(request):
+    """Collect the Content-Security-Policy violations ``page`` reports (the listener
+    is added by the test tool, outside the page's policy) and fail the test on any."""
+    if "page" not in request.fixturenames:
+        yield []
+        return
+    page = request.getfixturevalue("page")
+    violations: list[str] = []
+    page.add_init_script(REPORT_VIOLATIONS)
+    page.on("console", lambda msg: violations.append(f"{page.url}: {msg.text}") if policy_violation(msg.text) else None)
+    yield violations
+    assert violations == [], "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 # ---------------------------------------------------------------- helpers
