@@ -308,3 +308,39 @@ def diagram(steps) -> dict:
                 jumps.append({"x": node["x"] + node["w"], "y1": ry, "y2": target["y"] + ROW / 2 + 4,
                               "tx": target["x"] + target["w"], "right": width - 20, "to": r["next"]})
     return {"nodes": nodes, "edges": edges, "jumps": jumps, "width": width, "height": y + 10}
+
+
+FIELD_CHANGE_EVENTS = frozenset({"record_modified"})
+
+
+def value_choices(wf: Workflow, line, response) -> list[tuple[str, list[tuple[str, str]]]]:
+    """What the value picker beside ``response``'s text options offers, in groups:
+    ``[(group caption, [(caption, placeholder)])]`` — the trigger record's fields and
+    its record type's extra values, the flow's inputs (instant flows), the trigger's
+    values (old values of a changed record, the comment of an approval decision), and
+    the outputs of the responses before it in ``line``. Choosing one inserts the
+    placeholder (e.g. ``{{ record.name }}``); nobody types template code."""
+    from portal.workflow.catalog import CONTEXT_PROVIDERS, RECORD_TYPES
+
+    groups: list[tuple[str, list[tuple[str, str]]]] = []
+    rt = RECORD_TYPES.get(wf.record_type or "")
+    if rt is not None:
+        record = [("Title", "{{ record.title }}")] + [(f.label, f"{{{{ record.{f.name} }}}}") for f in rt.fields]
+        provider = CONTEXT_PROVIDERS.get(rt.key)
+        record += [(name.replace("_", " ").capitalize(), f"{{{{ {name} }}}}") for name in (provider.names if provider else ())]
+        groups.append((f"{rt.label}", record))
+    inputs = [(f.get("caption") or f["name"], f"{{{{ inputs.{f['name']} }}}}") for f in (wf.input_fields or []) if f.get("name")]
+    if inputs:
+        groups.append(("Inputs of the Run flow pane", inputs))
+    trigger = [("Comment", "{{ event.comment }}")]
+    if line.event.function_name in FIELD_CHANGE_EVENTS and rt is not None:
+        trigger += [(f"Old value: {f.label}", f"{{{{ event.old_values.{f.name} }}}}") for f in rt.fields]
+    groups.append(("Trigger", trigger))
+    earlier = []
+    for r in line.responses:
+        if r is response:
+            break
+        earlier.append((f"Step {r.step_id}: {describe(r)}", f"{{{{ steps.step_{r.step_id} }}}}"))
+    if earlier:
+        groups.append(("Outputs of earlier steps", earlier))
+    return groups

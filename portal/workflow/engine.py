@@ -496,6 +496,7 @@ def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowS
                 shared.pop("template_values", None)  # the record may have changed
                 shared.pop("template_values_plain", None)
             nxt.status = COMPLETED
+            shared.setdefault("outputs", {})[f"step_{nxt.step_id}"] = message or ""  # for later steps' templates
             if message:
                 messages.append(message)
             _log_run(session, inst, nxt, ev, "Completed", message=message, started=started)

@@ -26,8 +26,10 @@ def run_response(ctx: StepContext) -> str | None:
 
 def template_context(ctx: StepContext, needs: str | None = None) -> dict:
     """The values a flow's templates see: ``record`` (its fields and title; the last
-    values the event carried when the record is gone), ``inputs`` and ``event``
-    (old/new values, comment), and the record type's extra values when ``needs`` (the
+    values the event carried when the record is gone), ``inputs``, ``event``
+    (old/new values, comment), ``steps`` (the outputs of the responses that ran
+    before in this chain: ``steps.step_<step id>``, e.g. "Notification for Laura
+    Callahan"), and the record type's extra values when ``needs`` (the
     template source) names them or is None. Built once per chain while the record
     stays unchanged."""
     from portal.workflow.catalog import CONTEXT_PROVIDERS
@@ -46,6 +48,7 @@ def template_context(ctx: StepContext, needs: str | None = None) -> dict:
         context["record"] = {**last, "title": ctx.instance.record_title or ""}
     context["inputs"] = ctx.instance.inputs or {}
     context["event"] = {k: v for k, v in (ctx.event.payload or {}).items() if k in ("old_values", "new_values", "comment")}
+    context["steps"] = ctx.shared.setdefault("outputs", {})  # earlier responses' outputs, filled as the chain runs
     ctx.shared[slot] = context
     return context
 

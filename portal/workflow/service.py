@@ -92,7 +92,7 @@ def validate_options(code: str, options: dict[str, Any], session: Session | None
             if session.scalar(select(User.id).where(User.user_name == str(value))) is None:
                 errors[opt.name] = f"{opt.label}: there is no user {value!r}."
         elif opt.kind == "text" and isinstance(value, str) and ("{{" in value or "{%" in value):
-            sample = {"record": sample_record(), "inputs": {}, "event": {"old_values": {}, "new_values": {}, "comment": ""},
+            sample = {"record": sample_record(), "inputs": {}, "steps": {}, "event": {"old_values": {}, "new_values": {}, "comment": ""},
                       "open_orders": [], "open_orders_total": 0}
             problems = check_template(value, flow_placeholders(), sample, html=False, label=opt.label)
             if problems:

@@ -202,7 +202,7 @@ def _editor_context(wf: Workflow, errors: list[str] | None = None) -> dict:
         template_codes=db.session.scalars(select(NotificationTemplate.code).distinct().order_by(NotificationTemplate.code)).all(),
         problems=service.enable_problems(db.session, wf) if not (wf.enabled or wf.template) else [],
         step_ids=sorted(s.step_id for s in wf.steps), describe=editor.describe, condition_text=editor.condition_text,
-        record_types=RECORD_TYPES,
+        record_types=RECORD_TYPES, value_choices=editor.value_choices,
     )
 
 

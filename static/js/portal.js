@@ -84,3 +84,21 @@ document.addEventListener("htmx:beforeRequest", () => {
   const box = document.getElementById("request-error");
   if (box) box.replaceChildren();
 });
+
+// <select data-insert-into="#field">: the workflow editor's value picker. The chosen
+// placeholder (e.g. {{ record.name }}) goes into the field at its cursor; the picker
+// goes back to its prompt.
+document.addEventListener("change", (ev) => {
+  const picker = ev.target.closest && ev.target.closest("select[data-insert-into]");
+  if (!picker || !picker.value) return;
+  const field = document.querySelector(picker.dataset.insertInto);
+  if (field) {
+    const at = field.selectionStart ?? field.value.length;
+    const end = field.selectionEnd ?? at;
+    field.value = field.value.slice(0, at) + picker.value + field.value.slice(end);
+    field.focus();
+    field.setSelectionRange(at + picker.value.length, at + picker.value.length);
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+  picker.value = "";
+});

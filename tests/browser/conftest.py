@@ -44,7 +44,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-DEMO_PASSWORDS = {"msuyama": "northwind", "sbuchanan": "northwind", "afuller": "northwind", "admin": "admin"}
+DEMO_PASSWORDS = {"msuyama": "northwind", "sbuchanan": "northwind", "afuller": "northwind", "lcallahan": "northwind", "admin": "admin"}
 
 
 def pytest_collection_modifyitems(config, items):

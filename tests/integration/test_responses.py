@@ -127,6 +127,21 @@ def test_create_notification_for_a_specific_user(db_session, run_jobs, sink):
     assert "Please call Alfreds Futterkiste (about the invoice)." in sink.body(mail)
 
 
+def test_a_later_step_uses_an_earlier_steps_output(db_session, run_jobs):
+    """``steps.step_<id>`` (offered by the editor's value picker) is the output of a
+    response that ran before in the same chain."""
+    s = db_session
+    s.add(build_workflow({
+        "code": "CHAIN", "description": "Chain", "record_type": "customer", "trigger_kind": "instant",
+        "steps": [(1, None, None, 1, "event", "run_from_automate", {}, []),
+                  (2, 1, None, 1, "response", "create_notification", {"recipient": "Specific User", "user": "sbuchanan", "message": "Hi"}, []),
+                  (3, 2, None, 1, "response", "show_message", {"message": "Done: {{ steps.step_2 }} for {{ record.no }}"}, [])]}))
+    s.commit()
+    inst = run(s, run_jobs, "CHAIN", alfki(s).id)
+    assert inst.status == "Completed", inst.error
+    assert inst.result.splitlines() == ["Notification for Steven Buchanan", "Done: Notification for Steven Buchanan for ALFKI"]
+
+
 def test_journal_line_created_event(db_session, run_jobs):
     s = db_session
     s.add(build_workflow({
