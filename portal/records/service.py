@@ -715,4 +715,4 @@ def delete_line(session: Session, record_type: str, doc, line_id: int, user_id: 
         raise_event(session, "record_deleted", "gen_journal_line", line.id, {"old_values": last, "new_values": last}, user_id)
     old_amount = doc.recalculate()
     doc.lines.remove(line)
-    _line_event(session, record_type, doc, old_amount, user_id, f"Line {line.line_no} removed: {_line_text(rt, line)}")
+    _line_event(session, record_type, doc, old_amount, user_id, f"Line {line.line_no} removed: {_line_text(RECORD_TYPES[record_type], line)}")

@@ -98,6 +98,15 @@ def test_create_delete_and_lines_are_audited(db_session):
         records.update_line(s, "sales_header", _order(s, "10250"), line.id, {"quantity": old_qty}, admin.id)
         s.commit()
 
+    doc = _order(s, "10250")
+    added = records.add_line(s, "sales_header", doc, {"item_no": doc.lines[0].item.no, "quantity": Decimal("2")}, admin.id)
+    s.commit()
+    records.delete_line(s, "sales_header", _order(s, "10250"), added.id, admin.id)
+    s.commit()
+    details = [r.detail for r in _rows(s, record_type="sales_header", record_id=doc.id) if r.detail]
+    assert details[-2].startswith(f"Line {added.line_no} added: ") and "Quantity: 2" in details[-2]
+    assert details[-1].startswith(f"Line {added.line_no} removed: ")
+
 
 def test_large_values_are_cut(db_session):
     s = db_session
