@@ -59,15 +59,17 @@ class AuditEntry(db.Model):
     ``action`` one of :data:`ACTIONS`. A record field change has ``field_name``,
     ``old_value`` and ``new_value`` (as text, cut to
     :data:`portal.audit.service.VALUE_LIMIT` characters); ``record_title`` keeps the
-    record's title as it was (the record may be gone). ``user_name`` is the name typed
-    on a failed sign-in (no ``user_id`` then, whether or not such a user exists).
+    record's title as it was (the record may be gone). ``user_name`` is the user's sign-in
+    name when the row was written (the user may be deleted later), and on a failed
+    sign-in the name as typed (no ``user_id`` then, whether or not such a user exists).
     Rows are only ever added: the portal has no way to change or delete them."""
 
     __tablename__ = "audit_entry"
     __table_args__ = (Index("ix_audit_entry_record", "record_type", "record_id", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    # a user deleted later keeps their rows (SET NULL), which still name them (user_name)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), index=True)
     kind: Mapped[str] = mapped_column(String(30), default="record", server_default="record", index=True)
     action: Mapped[str] = mapped_column(String(60))
     record_type: Mapped[str | None] = mapped_column(String(40))

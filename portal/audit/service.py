@@ -53,6 +53,8 @@ def record_audit(session: Session, kind: str, action: str, *, user_id: int | Non
     Raises ValueError for an unknown ``kind``."""
     if kind not in KINDS:
         raise ValueError(f"unknown audit kind {kind!r}")
+    if user_name is None and user_id is not None:
+        user_name = _user_name(session, user_id)
     entry = AuditEntry(
         kind=kind, action=action[:60], user_id=user_id, record_type=record_type, record_id=record_id,
         record_title=cut(record_title, 250), field_name=cut(field_name, 60),
@@ -61,6 +63,16 @@ def record_audit(session: Session, kind: str, action: str, *, user_id: int | Non
     )
     session.add(entry)
     return entry
+
+
+def _user_name(session: Session, user_id: int) -> str | None:
+    """The sign-in name of user ``user_id`` (from the session's identity map where it is
+    there; the users table is reached through the row's relationship, as this module
+    stands below the auth area)."""
+    user_model = AuditEntry.user.property.mapper.class_
+    with session.no_autoflush:
+        user = session.get(user_model, user_id)
+    return user.user_name if user is not None else None
 
 
 def record_field_changes(session: Session, changes: dict[str, tuple], *, user_id: int | None, record_type: str,

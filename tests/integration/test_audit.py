@@ -347,3 +347,19 @@ def test_the_changes_page_follows_the_records_read_permission(app, db_session):
         records.modify_record(s, "customer", _customer(s, "BERGS"), {"phone": old_phone}, None)
         s.commit()
 
+
+
+def test_a_deleted_users_rows_stay_and_still_name_them(db_session):
+    from portal.auth.models import User
+
+    s = db_session
+    temp = User(user_name="auditgone", full_name="Gone Soon")
+    s.add(temp)
+    s.flush()
+    row = record_audit(s, "flow_run", "accept_automation_notice", user_id=temp.id)
+    s.commit()
+    assert row.user_name == "auditgone"
+    s.delete(temp)
+    s.commit()
+    (kept,) = _rows(s, id=row.id)
+    assert kept.user_id is None and kept.user_name == "auditgone"
