@@ -24,6 +24,8 @@ KINDS: dict[str, str] = {
 ACTIONS: dict[str, str] = {
     "create": "Created",
     "modify": "Changed",
+    "workflow_modify": "Changed by a workflow",
+    "status": "Status changed",
     "delete": "Deleted",
     "post": "Posted",
     "release": "Released",

@@ -363,3 +363,21 @@ def test_a_deleted_users_rows_stay_and_still_name_them(db_session):
     s.commit()
     (kept,) = _rows(s, id=row.id)
     assert kept.user_id is None and kept.user_name == "auditgone"
+
+
+def test_a_field_a_workflow_changes_is_audited_as_the_workflows(db_session, run_jobs):
+    from test_responses import instant, run
+
+    s = db_session
+    instant(s, "AUDIT-RAISE", "update_field", {"field": "credit_limit", "value": "{{ (record.credit_limit|float) + 750 }}"})
+    customer = _customer(s, "ANTON")
+    before = customer.credit_limit
+    inst = run(s, run_jobs, "AUDIT-RAISE", customer.id)
+    assert inst.status == "Completed", inst.error
+    try:
+        (row,) = _rows(s, record_type="customer", record_id=customer.id, action="workflow_modify")
+        assert row.field_name == "credit_limit" and Decimal(row.old_value) == before and Decimal(row.new_value) == before + 750
+        assert row.detail == f"By workflow AUDIT-RAISE (run {inst.id})" and row.user_id == _user(s, "msuyama").id
+    finally:
+        _customer(s, "ANTON").credit_limit = before
+        s.commit()
