@@ -101,7 +101,7 @@ def local_time(at: datetime | None, zone_name: str | None) -> str:
     return at.replace(tzinfo=timezone.utc).astimezone(zone_of(zone_name)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def _utc_start_of(day: date, zone_name: str | None) -> datetime:
+def utc_start_of(day: date, zone_name: str | None) -> datetime:
     """The naive UTC instant at which ``day`` begins in the time zone ``zone_name``."""
     return datetime.combine(day, time(), zone_of(zone_name)).astimezone(timezone.utc).replace(tzinfo=None)
 
@@ -137,9 +137,9 @@ def audit_query(f: AuditFilter) -> Select:
     if f.record:
         q = q.where(func.lower(AuditEntry.record_title).contains(f.record.lower(), autoescape=True))
     if f.date_from:
-        q = q.where(AuditEntry.at >= _utc_start_of(f.date_from, f.zone))
+        q = q.where(AuditEntry.at >= utc_start_of(f.date_from, f.zone))
     if f.date_to:
-        q = q.where(AuditEntry.at < _utc_start_of(f.date_to + timedelta(days=1), f.zone))
+        q = q.where(AuditEntry.at < utc_start_of(f.date_to + timedelta(days=1), f.zone))
     return q.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
 
 

@@ -381,3 +381,15 @@ def test_a_field_a_workflow_changes_is_audited_as_the_workflows(db_session, run_
     finally:
         _customer(s, "ANTON").credit_limit = before
         s.commit()
+
+
+def test_times_are_kept_in_utc_and_shown_in_the_viewers_time_zone():
+    from datetime import datetime
+
+    from portal.audit.service import utc_start_of, local_time
+
+    assert local_time(datetime(2026, 1, 15, 12, 0), "Europe/Berlin") == "2026-01-15 13:00:00 CET"
+    assert local_time(datetime(2026, 7, 15, 12, 0), "America/New_York") == "2026-07-15 08:00:00 EDT"
+    assert local_time(datetime(2026, 7, 15, 12, 0), "Not/AZone") == "2026-07-15 12:00:00 UTC"
+    # a date filter's day begins at the viewer's midnight
+    assert utc_start_of(datetime(2026, 1, 15).date(), "Europe/Berlin") == datetime(2026, 1, 14, 23, 0)
