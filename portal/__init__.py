@@ -56,6 +56,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.records.no_series_views import bp as no_series_bp  # No. Series (admins)
 
     app.register_blueprint(no_series_bp)
+    from portal.audit.views import bp as audit_bp  # the Audit page (admins)
+
+    app.register_blueprint(audit_bp)
 
     from portal.ops.views import bp as ops_bp, mount_rq_dashboard  # health, queue dashboard
 

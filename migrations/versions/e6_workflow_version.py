@@ -2,14 +2,14 @@
 (SQLAlchemy version_id_col)
 
 Revision ID: e6_workflow_version
-Revises: d2_notification_mail
+Revises: e1_audit_trail
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "e6_workflow_version"
-down_revision = "d2_notification_mail"
+down_revision = "e1_audit_trail"
 branch_labels = None
 depends_on = None
 

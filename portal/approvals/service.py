@@ -45,7 +45,9 @@ from portal.approvals.models import (
     PostedApprovalEntry,
     WorkflowUserGroup,
 )
-from portal.auth.models import AuditEntry, User
+from portal.audit.models import AuditEntry
+from portal.audit.service import record_audit
+from portal.auth.models import User
 from portal.records.registry import RECORD_TYPES
 from portal.util import utcnow
 from portal.workflow.models import (
@@ -361,7 +363,8 @@ def send_approval_request(session: Session, record_type: str, record, user: User
     if not approval_workflows_for(session, record_type, record):
         raise ApprovalError(f"No approval workflow for this record type is enabled (for {rt.title(record)}).")
     raise_event(session, rt.approval_event, record_type, record.id, {}, user.id)
-    session.add(AuditEntry(user_id=user.id, action="send_approval_request", record_type=record_type, record_id=record.id))
+    record_audit(session, "approval", "send_approval_request", user_id=user.id, record_type=record_type, record_id=record.id,
+                 record_title=rt.title(record))
 
 
 def cancel_approval_request(session: Session, record_type: str, record, user: User) -> None:
@@ -376,7 +379,8 @@ def cancel_approval_request(session: Session, record_type: str, record, user: Us
     if _event_in_flight(session, rt.cancel_event, record_type, record.id):
         raise ApprovalError(f"The approval request for {rt.title(record)} is already being canceled.")
     raise_event(session, rt.cancel_event, record_type, record.id, {"instance_id": entry.workflow_instance_id}, user.id)
-    session.add(AuditEntry(user_id=user.id, action="cancel_approval_request", record_type=record_type, record_id=record.id))
+    record_audit(session, "approval", "cancel_approval_request", user_id=user.id, record_type=record_type, record_id=record.id,
+                 record_title=rt.title(record))
 
 
 # ---------------------------------------------------------------- decisions
@@ -416,7 +420,9 @@ def _decide(session: Session, entry_id: int, user: User, new_status: str, event_
             session, entry.record_type, entry.record_id, entry.workflow_instance_id):
         # the last approval needed: the sender learns the request is approved (and released by the workflow)
         notify_about(session, entry, entry.sender_id, "approval_approved", user.id, message=comment)
-    session.add(AuditEntry(user_id=user.id, action=new_status.lower(), record_type=entry.record_type, record_id=entry.record_id, detail=f"approval entry {entry.id}"))
+    record_audit(session, "approval", new_status.lower(), user_id=user.id, record_type=entry.record_type, record_id=entry.record_id,
+                 record_title=entry.record_title,
+                 detail=f"Approval entry {entry.id} (sequence {entry.sequence_no})" + (f": {comment}" if comment else ""))
     raise_event(session, event_code, entry.record_type, entry.record_id,
                 {"instance_id": entry.workflow_instance_id, "entry_id": entry.id, "comment": comment}, user.id)
     return entry
@@ -518,8 +524,9 @@ def delegate(session: Session, entry_id: int, user: User | None, comment: str | 
         user_id=user.id if user else entry.sender_id,
         comment=f"Delegated by {by} from {old_name} to {entry.approver.full_name}." + (f" {comment}" if comment else ""),
     ))
-    session.add(AuditEntry(user_id=user.id if user else None, action="delegate", record_type=entry.record_type,
-                           record_id=entry.record_id, detail=f"approval entry {entry.id}: {old_name} → {entry.approver.full_name}"))
+    record_audit(session, "approval", "delegate", user_id=user.id if user else None, record_type=entry.record_type,
+                 record_id=entry.record_id, record_title=entry.record_title,
+                 detail=f"Approval entry {entry.id}: {old_name} → {entry.approver.full_name}" + ("" if user else " (delegate after)"))
     for recipient in dict.fromkeys([entry.approver_id, entry.sender_id]):
         if user is not None and recipient == user.id:
             continue

@@ -30,7 +30,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.approvals.models import ApprovalUserSetup, WorkflowUserGroup, WorkflowUserGroupMember
-from portal.auth.models import AuditEntry, User, time_zone_error
+from portal.audit.service import record_audit, record_field_changes
+from portal.auth.models import User, time_zone_error
 from portal.records.models import Salesperson
 from portal.workflow.models import Workflow, WorkflowStep
 
@@ -66,7 +67,26 @@ def _name(user: User | None) -> str:
 
 
 def _audit(session: Session, by_user_id: int | None, action: str, record_type: str, record_id: int | None, detail: str) -> None:
-    session.add(AuditEntry(user_id=by_user_id, action=action, record_type=record_type, record_id=record_id, detail=detail[:250]))
+    record_audit(session, "approval_setup", action, user_id=by_user_id, record_type=record_type, record_id=record_id,
+                 record_title=detail, detail=detail)
+
+
+def _setup_snapshot(session: Session, setup: ApprovalUserSetup | None, user: User) -> dict[str, object]:
+    """The approval user setup's values as the page shows them (captions → values),
+    for the audit trail's from → to rows. None values for a user without a setup."""
+    def who(user_id):
+        return session.get(User, user_id).user_name if user_id else None
+
+    values: dict[str, object] = {"Time Zone": user.time_zone}
+    if setup is None:
+        return values
+    values.update({"Approver": who(setup.approver_id), "Salesperson/Purchaser Code": setup.salespers_purch_code})
+    for kind in LIMIT_KINDS:
+        values[f"{kind.capitalize()} Amount Approval Limit"] = (
+            "Unlimited" if getattr(setup, f"unlimited_{kind}_approval") else getattr(setup, f"{kind}_amount_approval_limit"))
+    values.update({"Substitute": who(setup.substitute_id), "E-Mail": setup.email,
+                   "Approval Administrator": setup.approval_administrator})
+    return values
 
 
 # ---------------------------------------------------------------- permissions
@@ -226,6 +246,7 @@ def save_setup(session: Session, user: User, data: SetupData, by_user_id: int | 
         raise SetupErrors(errors)
     setup = setup_for(session, user.id)
     created = setup is None
+    before = _setup_snapshot(session, setup, user)
     if created:
         setup = ApprovalUserSetup(user_id=user.id)
         session.add(setup)
@@ -244,8 +265,13 @@ def save_setup(session: Session, user: User, data: SetupData, by_user_id: int | 
     if data.time_zone is not None:
         user.time_zone = data.time_zone
     session.flush()
-    _audit(session, by_user_id, "create" if created else "modify", "approval_user_setup", setup.id,
-           f"Approval user setup of {user.user_name}")
+    title = f"Approval user setup of {user.user_name}"
+    if created:
+        _audit(session, by_user_id, "create", "approval_user_setup", setup.id, title)
+    after = _setup_snapshot(session, setup, user)
+    record_field_changes(session, {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v},
+                         user_id=by_user_id, record_type="approval_user_setup", record_id=setup.id, record_title=title,
+                         kind="approval_setup")
     return setup
 
 

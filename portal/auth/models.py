@@ -1,14 +1,16 @@
-"""Users, roles and the audit trail."""
+"""Users and roles. (The audit trail's table lives in :mod:`portal.audit.models`;
+``AuditEntry`` is importable from here too.)"""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal.audit.models import AuditEntry  # noqa: F401  (re-exported)
 from portal.extensions import db
 from portal.util import utcnow
 
@@ -103,16 +105,3 @@ class UserRole(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(30))
-
-
-class AuditEntry(db.Model):
-    """Who did what, when: one row per user action that changes state."""
-
-    __tablename__ = "audit_entry"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-    action: Mapped[str] = mapped_column(String(60))
-    record_type: Mapped[str | None] = mapped_column(String(40))
-    record_id: Mapped[int | None]
-    detail: Mapped[str | None] = mapped_column(Text)

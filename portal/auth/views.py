@@ -10,6 +10,7 @@ from wtforms import PasswordField, StringField
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms.validators import DataRequired
 
+from portal.audit.service import record_audit
 from portal.auth.models import User
 from portal.extensions import db, limiter, login
 from portal.util import local_path
@@ -64,8 +65,16 @@ def sign_in():
                                     form.password.data)
         if user is None or not valid or not user.active:
             form.password.errors.append("The user name or password is incorrect.")
+            # the name as typed, never the user it may belong to: the audit trail tells
+            # no more about which user names exist than this page does
+            record_audit(db.session, "sign_in", "sign_in_failed", user_name=form.user_name.data.strip(),
+                         detail=f"From {get_remote_address()}")
+            db.session.commit()
         else:
             login_user(user)
+            record_audit(db.session, "sign_in", "sign_in", user_id=user.id, user_name=user.user_name,
+                         detail=f"From {get_remote_address()}")
+            db.session.commit()
             return redirect(local_path(request.args.get("next"), url_for("records.home")))
     return render_template("auth/sign_in.html", form=form)
 
@@ -84,6 +93,8 @@ def sign_out():
     """End the session everywhere: the user's session version goes up, so a session
     cookie saved before no longer signs in (Flask-Login's alternative id)."""
     current_user.end_sessions()
+    record_audit(db.session, "sign_in", "sign_out", user_id=current_user.id, user_name=current_user.user_name,
+                 detail=f"From {get_remote_address()}")
     db.session.commit()
     logout_user()
     session.clear()

@@ -12,7 +12,8 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.auth.models import AuditEntry, User
+from portal.audit.service import record_audit
+from portal.auth.models import User
 from portal.records.registry import RECORD_TYPES
 from portal.workflow import flow_setup, inputs as flow_inputs
 from portal.workflow import service as workflow_service
@@ -94,7 +95,7 @@ def accept_notice(session: Session, user: User) -> None:
     caller commits."""
     if not flow_setup.notice_accepted(user):
         flow_setup.accept_notice(user)
-        session.add(AuditEntry(user_id=user.id, action="accept_automation_notice"))
+        record_audit(session, "flow_run", "accept_automation_notice", user_id=user.id)
 
 
 def instant_flows(session: Session, record_type: str, user: User) -> list[Workflow]:
@@ -171,11 +172,14 @@ def start_runs(session: Session, wf: Workflow, record_ids: list[int], inputs: di
         raise FlowError("Select at least one record to run the flow on.")
     runs = []
     for record_id in record_ids:
-        if load_record(session, wf.record_type, record_id) is None:
+        record = load_record(session, wf.record_type, record_id)
+        if record is None:
             raise FlowError(f"{RECORD_TYPES[wf.record_type].label} {record_id} does not exist.")
         inst = create_instance(session, wf, wf.record_type, record_id, "run_from_automate", inputs, user.id, status=RUN_QUEUED)
         raise_event(session, "run_from_automate", wf.record_type, record_id, {"instance_id": inst.id, "inputs": inputs}, user.id)
-        session.add(AuditEntry(user_id=user.id, action="run_flow", record_type=wf.record_type, record_id=record_id, detail=wf.code))
+        record_audit(session, "flow_run", "run_flow", user_id=user.id, record_type=wf.record_type, record_id=record_id,
+                     record_title=RECORD_TYPES[wf.record_type].title(record),
+                     detail=f"{wf.code} — {wf.description} (run {inst.id})" + (f"; inputs: {inputs}" if inputs else ""))
         runs.append(inst)
     return runs
 
@@ -328,8 +332,7 @@ def retry_run(session: Session, inst: WorkflowInstance, user: User) -> str:
         what = workflow_service.retry_instance(session, inst)
     except workflow_service.WorkflowError as exc:
         raise FlowError(str(exc)) from exc
-    session.add(AuditEntry(user_id=user.id, action="retry_run", record_type=inst.record_type, record_id=inst.record_id,
-                           detail=f"{inst.workflow_code} run {inst.id}"))
+    _audit_run(session, "retry_run", inst, user)
     return what
 
 
@@ -343,8 +346,14 @@ def cancel_run(session: Session, inst: WorkflowInstance, user: User) -> None:
         workflow_service.cancel_instance(session, inst, user.id)
     except workflow_service.WorkflowError as exc:
         raise FlowError(str(exc)) from exc
-    session.add(AuditEntry(user_id=user.id, action="cancel_run", record_type=inst.record_type, record_id=inst.record_id,
-                           detail=f"{inst.workflow_code} run {inst.id}"))
+    _audit_run(session, "cancel_run", inst, user)
+
+
+def _audit_run(session: Session, action: str, inst: WorkflowInstance, user: User) -> None:
+    rt = RECORD_TYPES.get(inst.record_type or "")
+    record = load_record(session, inst.record_type, inst.record_id) if rt and inst.record_id else None
+    record_audit(session, "flow_run", action, user_id=user.id, record_type=inst.record_type, record_id=inst.record_id,
+                 record_title=rt.title(record) if record is not None else None, detail=f"{inst.workflow_code} run {inst.id}")
 
 
 # ---------------------------------------------------------------- input field editor
@@ -364,5 +373,7 @@ def save_input_fields(session: Session, wf: Workflow, fields: list[dict], user: 
     if problems:
         raise workflow_service.WorkflowError(problems)
     wf.input_fields = [{k: v for k, v in f.items()} for f in fields]
-    session.add(AuditEntry(user_id=user.id, action="edit_input_fields", record_type="workflow", detail=wf.code))
+    record_audit(session, "workflow", "edit_input_fields", user_id=user.id, record_type="workflow", record_id=wf.id,
+                 record_title=f"Workflow {wf.code} — {wf.description or ''}".rstrip(" —"),
+                 detail="; ".join(f"{f.get('caption') or f.get('name')} ({f.get('type')})" for f in fields))
     session.flush()

@@ -28,7 +28,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from portal.auth.models import AuditEntry
+from portal.audit.service import record_audit
 from portal.records.models import (
     POSTED_PURCHASE_CREDIT_MEMO,
     POSTED_PURCHASE_INVOICE,
@@ -137,8 +137,8 @@ def post(session: Session, doc: SalesHeader | PurchaseHeader, user_id: int | Non
         {"new_values": values, "posted_record_type": posted_key, "posted_record_id": posted.id, "posted_no": posted.no},
         user_id,
     )
-    session.add(AuditEntry(user_id=user_id, action="post", record_type=record_type, record_id=doc.id,
-                           detail=f"{rt.title(doc)} → {posted.title} ({archived} approval entries archived)"))
+    record_audit(session, "record", "post", user_id=user_id, record_type=record_type, record_id=doc.id, record_title=rt.title(doc),
+                 detail=f"{rt.title(doc)} → {posted.title} ({archived} approval entries archived)")
     session.delete(doc)
     session.flush()
     return posted

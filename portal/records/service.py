@@ -30,7 +30,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, object_session
 
 from portal.approvals.models import CREATED, OPEN, ApprovalEntry
-from portal.auth.models import AuditEntry
+from portal.audit.service import record_audit, record_field_changes
 from portal.records.models import (
     STATUS_OPEN,
     STATUS_PENDING_APPROVAL,
@@ -126,7 +126,8 @@ def add_restriction(session: Session, record_type: str, record_id: int, details:
         return existing[0]
     restriction = RecordRestriction(record_type=record_type, record_id=record_id, details=details[:250], created_by_id=user_id)
     session.add(restriction)
-    session.add(AuditEntry(user_id=user_id, action="add_restriction", record_type=record_type, record_id=record_id, detail=details[:250]))
+    record_audit(session, "record", "add_restriction", user_id=user_id, record_type=record_type, record_id=record_id,
+                 record_title=_title_of(session, record_type, record_id), detail=details[:250])
     session.flush()
     return restriction
 
@@ -137,7 +138,8 @@ def remove_restriction(session: Session, record_type: str, record_id: int, user_
         delete(RecordRestriction).where(RecordRestriction.record_type == record_type, RecordRestriction.record_id == record_id)
     )
     if res.rowcount:
-        session.add(AuditEntry(user_id=user_id, action="remove_restriction", record_type=record_type, record_id=record_id))
+        record_audit(session, "record", "remove_restriction", user_id=user_id, record_type=record_type, record_id=record_id,
+                     record_title=_title_of(session, record_type, record_id))
     return res.rowcount
 
 
@@ -312,8 +314,8 @@ def modify_record(session: Session, record_type: str, record, values: dict[str, 
             },
             user_id,
         )
-        session.add(AuditEntry(user_id=user_id, action="modify", record_type=record_type, record_id=record.id,
-                               detail=", ".join(f"{k}: {v[0]} → {v[1]}" for k, v in changes.items())))
+        record_field_changes(session, changes, user_id=user_id, record_type=record_type, record_id=record.id,
+                             record_title=RECORD_TYPES[record_type].title(record))
     return changes
 
 
@@ -350,8 +352,10 @@ def set_status(session: Session, doc, status: str, user_id: int | None, by_workf
             raise RecordError(f"There is nothing to release for {title}: it has no lines.")
     if doc.status == status:
         return
+    # not a "modify": a workflow's release after approval doesn't undo the approval
+    record_audit(session, "record", "status", user_id=user_id, record_type=record_type, record_id=doc.id, record_title=title,
+                 field_name="status", old=doc.status, new=status)
     doc.status = status
-    session.add(AuditEntry(user_id=user_id, action=f"status:{status}", record_type=record_type, record_id=doc.id))
     if status == STATUS_RELEASED:
         raise_event(session, "document_released", record_type, doc.id, {}, user_id)
 
@@ -438,7 +442,8 @@ def create_record(session: Session, rt: RecordType, values: dict[str, Any], user
     session.add(record)
     session.flush()
     raise_event(session, "record_created", rt.key, record.id, {}, user_id)
-    session.add(AuditEntry(user_id=user_id, action="create", record_type=rt.key, record_id=record.id, detail=rt.title(record)))
+    record_audit(session, "record", "create", user_id=user_id, record_type=rt.key, record_id=record.id, record_title=rt.title(record),
+                 detail="; ".join(f"{f.label}: {_json(f.value(record))}" for f in rt.fields if f.value(record) not in (None, "")))
     return record
 
 
@@ -510,7 +515,8 @@ def delete_record(session: Session, record_type: str, record, user_id: int | Non
             raise RecordError(f"{rt.title(record)} can't be deleted: {n} {label} refer to it.")
     values = {k: _json(v) for k, v in rt.values(record).items()}
     raise_event(session, "record_deleted", record_type, record.id, {"old_values": values, "new_values": values}, user_id)
-    session.add(AuditEntry(user_id=user_id, action="delete", record_type=record_type, record_id=record.id, detail=rt.title(record)))
+    record_audit(session, "record", "delete", user_id=user_id, record_type=record_type, record_id=record.id, record_title=rt.title(record),
+                 detail="; ".join(f"{rt.field(k).label}: {v}" for k, v in values.items() if v not in (None, "")))
     session.delete(record)
     session.flush()
 
@@ -597,13 +603,34 @@ def _apply_line_values(session: Session, rt: RecordType, line, values: dict[str,
         line.calculate()
 
 
-def _line_event(session: Session, record_type: str, doc, old_amount, user_id: int | None, detail: str) -> None:
+def _line_event(session: Session, record_type: str, doc, old_amount, user_id: int | None, detail: str,
+                line_changes: dict[str, tuple] | None = None, line_no: int | None = None) -> None:
+    """After a line was added, changed or removed: recompute the document's amount,
+    raise ``record_modified`` when it changed, and audit it (a row saying what
+    happened to the line, one per changed line field, and the amount's change)."""
     new_amount = doc.recalculate()
     session.flush()
+    title = RECORD_TYPES[record_type].title(doc)
+    record_audit(session, "record", "modify", user_id=user_id, record_type=record_type, record_id=doc.id, record_title=title, detail=detail)
+    if line_changes:
+        record_field_changes(session, line_changes, user_id=user_id, record_type=record_type, record_id=doc.id,
+                             record_title=title, prefix=f"line {line_no}.")
     if old_amount != new_amount:
         raise_event(session, "record_modified", record_type, doc.id,
                     {"old_values": {"amount": _json(old_amount)}, "new_values": {"amount": _json(new_amount)}}, user_id)
-    session.add(AuditEntry(user_id=user_id, action="modify", record_type=record_type, record_id=doc.id, detail=detail))
+        record_field_changes(session, {"amount": (old_amount, new_amount)}, user_id=user_id, record_type=record_type,
+                             record_id=doc.id, record_title=title)
+
+
+def _line_text(rt: RecordType, line) -> str:
+    """A line's values in one line of text for the audit trail ("Item No.: I0051; …")."""
+    return "; ".join(f"{f.label}: {_json(f.value(line))}" for f in rt.line_fields if f.value(line) not in (None, ""))
+
+
+def _title_of(session: Session, record_type: str, record_id: int) -> str | None:
+    rt = RECORD_TYPES.get(record_type)
+    record = session.get(rt.model, record_id) if rt else None
+    return rt.title(record) if record is not None else None
 
 
 def add_line(session: Session, record_type: str, doc, values: dict[str, Any], user_id: int | None):
@@ -626,7 +653,7 @@ def add_line(session: Session, record_type: str, doc, values: dict[str, Any], us
     old_amount = doc.recalculate()
     _apply_line_values(session, rt, line, values, new=True)
     doc.lines.append(line)
-    _line_event(session, record_type, doc, old_amount, user_id, f"line {line.line_no} added")
+    _line_event(session, record_type, doc, old_amount, user_id, f"Line {line.line_no} added: {_line_text(rt, line)}")
     if record_type == "gen_journal_batch":
         session.flush()
         raise_event(session, "record_created", "gen_journal_line", line.id, {}, user_id)
@@ -664,12 +691,12 @@ def _change_line(session: Session, record_type: str, doc, line_id: int, values: 
     _apply_line_values(session, rt, line, values, new=False)
     after = {f.name: f.value(line) for f in rt.line_fields}
     changes = {name: (before[name], after[name]) for name in before if before[name] != after[name]}
-    _line_event(session, record_type, doc, old_amount, user_id, f"line {line.line_no} changed")
+    _line_event(session, record_type, doc, old_amount, user_id, f"Line {line.line_no} changed", changes, line.line_no)
     if record_type == "gen_journal_batch" and changes:
         # the line's own audit entry: a line changed after its approval needs approval
         # again (portal.approvals.service.approved_and_unchanged)
-        session.add(AuditEntry(user_id=user_id, action="modify", record_type="gen_journal_line", record_id=line.id,
-                               detail=", ".join(f"{k}: {v[0]} → {v[1]}" for k, v in changes.items())[:250]))
+        record_field_changes(session, changes, user_id=user_id, record_type="gen_journal_line", record_id=line.id,
+                             record_title=RECORD_TYPES["gen_journal_line"].title(line))
         raise_event(session, "record_modified", "gen_journal_line", line.id,
                     {"old_values": {k: _json(v[0]) for k, v in changes.items()},
                      "new_values": {k: _json(v[1]) for k, v in changes.items()}}, user_id)
@@ -688,4 +715,4 @@ def delete_line(session: Session, record_type: str, doc, line_id: int, user_id: 
         raise_event(session, "record_deleted", "gen_journal_line", line.id, {"old_values": last, "new_values": last}, user_id)
     old_amount = doc.recalculate()
     doc.lines.remove(line)
-    _line_event(session, record_type, doc, old_amount, user_id, f"line {line.line_no} removed")
+    _line_event(session, record_type, doc, old_amount, user_id, f"Line {line.line_no} removed: {_line_text(RECORD_TYPES[record_type], line)}")

@@ -254,6 +254,24 @@ def record_page(slug: str, record_id: int):
     return render_template(f"records/{rt.page}.html", **ctx)
 
 
+@bp.route("/<slug>/<int:record_id>/changes")
+@login_required
+def changes(slug: str, record_id: int):
+    """The record's audit rows (who changed which field from what to what, approval
+    actions, flow runs, …), newest first, paged; whoever may open the record may
+    read them. Read-only."""
+    from portal.audit.service import record_audit_rows
+    from portal.audit.views import table_context
+
+    rt = _rt(slug)
+    record = _get(rt, record_id)
+    page = request.args.get("page", 1, type=int)
+    page = page if 0 < page < 100_000 else 1
+    rows, has_more = record_audit_rows(db.session, rt.key, record.id, page, current_app.config["PAGE_SIZE"])
+    return render_template("audit/record.html", rt=rt, record=record, slug=slug, page=page, has_more=has_more,
+                           args={}, show_record=False, **table_context(rows))
+
+
 @bp.route("/<slug>/<int:record_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(slug: str, record_id: int):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from portal.audit.service import record_audit
 from portal.workflow.catalog import IMPLEMENTATIONS, RESPONSES, implements
 from portal.workflow.engine import ResponseError, StepContext
 
@@ -94,6 +95,16 @@ def _field(ctx: StepContext) -> str:
     return field
 
 
+def _audit_field(ctx: StepContext, field: str, old, new) -> None:
+    """Audit a record field the workflow changed (action ``workflow_modify``, not
+    ``modify``: a workflow's change is not a change by hand after an approval)."""
+    if old == new:
+        return
+    record_audit(ctx.session, "record", "workflow_modify", user_id=ctx.user_id, record_type=ctx.record_type.key,
+                 record_id=ctx.record.id, record_title=ctx.record_type.title(ctx.record), field_name=field, old=old, new=new,
+                 detail=f"By workflow {ctx.instance.workflow_code} (run {ctx.instance.id})")
+
+
 @implements("revert_field_value")
 def revert_field_value(ctx: StepContext) -> str:
     """Hold back the change of ``field`` made by the triggering event: keep old and new
@@ -110,7 +121,9 @@ def revert_field_value(ctx: StepContext) -> str:
         old_value=None if old_values[field] is None else str(old_values[field]),
         new_value=None if new_values.get(field) is None else str(new_values[field]),
     ))
-    setattr(ctx.record, field, _coerce_field(ctx.record_type, field, old_values[field]))
+    reverted = _coerce_field(ctx.record_type, field, old_values[field])
+    _audit_field(ctx, field, getattr(ctx.record, field), reverted)
+    setattr(ctx.record, field, reverted)
     return f"{field} reverted to {old_values[field]} until the change is approved (new value {new_values.get(field)})"
 
 
@@ -135,7 +148,9 @@ def apply_new_values(ctx: StepContext) -> str:
         current = getattr(ctx.record, change.field)
         expected = _coerce_field(ctx.record_type, change.field, change.old_value)
         if current == expected:
-            setattr(ctx.record, change.field, _coerce_field(ctx.record_type, change.field, change.new_value))
+            new = _coerce_field(ctx.record_type, change.field, change.new_value)
+            _audit_field(ctx, change.field, current, new)
+            setattr(ctx.record, change.field, new)
             change.status = "Applied"
             done.append(f"{change.field} = {change.new_value}")
         else:
@@ -165,6 +180,7 @@ def update_field(ctx: StepContext) -> str:
         value = _coerce_field(ctx.record_type, field, text if text != "" else None)
     except (ValueError, ArithmeticError) as exc:
         raise ResponseError(f"{text!r} is not a valid value for {field}.") from exc
+    _audit_field(ctx, field, getattr(ctx.record, field), value)
     setattr(ctx.record, field, value)
     return f"{field} set to {text}"
 

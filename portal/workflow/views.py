@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from portal.auth.models import AuditEntry
+from portal.audit.service import record_audit
 from portal.auth.permissions import require_role
 from portal.extensions import db
 from portal.util import local_path
@@ -94,8 +94,20 @@ def card(code: str):
                            may_edit_inputs=flow_setup.may_create_flow(db.session, current_user, "instant"))
 
 
-def _audit(action: str, wf_code: str) -> None:
-    db.session.add(AuditEntry(user_id=current_user.id, action=action, record_type="workflow", detail=wf_code))
+#: What each editor operation did, in words (the audit trail's detail of an edit).
+EDIT_WORDS = {
+    "add-event": "event line added", "set-event": "event or conditions changed", "move": "event line moved",
+    "indent": "event line indented or outdented", "delete-line": "event line deleted", "add-response": "response added",
+    "set-response": "response options changed", "move-response": "response moved", "delete-response": "response deleted",
+}
+
+
+def _audit(action: str, wf: Workflow, detail: str | None = None) -> None:
+    """Audit a change of ``wf`` by the signed-in user, in the current transaction."""
+    if wf.id is None:
+        db.session.flush()
+    record_audit(db.session, "workflow", action, user_id=current_user.id, record_type="workflow", record_id=wf.id,
+                 record_title=f"Workflow {wf.code} — {wf.description or ''}".rstrip(" —"), detail=detail)
 
 
 @bp.route("/<code>/<any(enable, disable):action>", methods=["POST"])
@@ -104,7 +116,7 @@ def toggle(code: str, action: str):
     wf = _workflow(code)
     try:
         service.set_enabled(db.session, wf, action == "enable")
-        _audit(action, wf.code)
+        _audit(action, wf)
         db.session.commit()
         flash(f"Workflow {wf.code} is {'enabled' if wf.enabled else 'disabled'}.")
     except service.WorkflowError as exc:
@@ -126,7 +138,7 @@ def copy(code: str):
         return redirect(request.referrer or url_for("workflows.card", code=code))
     try:
         wf = service.copy(db.session, source, request.form.get("new_code") or None)
-        _audit("copy", f"{source.code} → {wf.code}")
+        _audit("copy", wf, f"Copied from {source.code}")
         db.session.commit()
         flash(f"Workflow {wf.code} created from {source.code}. It is disabled: check it, then enable it.")
         return redirect(url_for("workflows.card", code=wf.code))
@@ -141,8 +153,8 @@ def copy(code: str):
 def delete(code: str):
     wf = _workflow(code)
     try:
+        _audit("delete", wf)
         service.delete(db.session, wf)
-        _audit("delete", code)
         db.session.commit()
         flash(f"Workflow {code} deleted.")
         return redirect(url_for("workflows.list_page"))
@@ -175,7 +187,8 @@ def import_():
     try:
         data = json.loads(upload.read().decode("utf-8"))
         codes = service.import_workflows(db.session, data)
-        _audit("import", ", ".join(codes))
+        for wf in db.session.scalars(select(Workflow).where(Workflow.code.in_(codes))).unique():
+            _audit("import", wf, f"Imported from {upload.filename[:200]}")
         db.session.commit()
         flash(f"Imported {len(codes)} workflow(s): {', '.join(codes)}.")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -284,7 +297,7 @@ def new():
                   input_fields=[{"name": "message", "caption": "Message", "type": "long_text", "required": False, "default": "",
                                  "help": "", "choices": [], "record_type": ""}] if trigger == "instant" else [])
     db.session.add(wf)
-    _audit("create", code)
+    _audit("create", wf)
     db.session.commit()
     return redirect(url_for("workflows.edit", code=code))
 
@@ -339,6 +352,7 @@ def edit_op(code: str, op: str):
             editor.delete_response(wf, step_id)
         else:
             abort(404)
+        _audit("edit", wf, f"Steps: {EDIT_WORDS[op]}" + (f" (step {step_id})" if step_id else ""))
         db.session.commit()
     except service.WorkflowError as exc:
         db.session.rollback()

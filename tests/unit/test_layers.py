@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-AREAS = ("records", "approvals", "notifications", "flows", "jobqueue", "importers", "workflow", "auth")
+AREAS = ("records", "approvals", "notifications", "flows", "jobqueue", "importers", "workflow", "auth", "audit")
 
 
 def test_import_linter_contracts_are_kept(capsys):
