@@ -473,10 +473,12 @@ def sample_record() -> dict:
 
 def flow_placeholders() -> dict:
     """The placeholders of a flow's option templates (webhook body, field value, message):
-    ``record``, ``inputs``, ``event`` and the record types' extra values."""
+    ``record``, ``inputs``, ``event``, ``trigger`` (``trigger.body``: the JSON body of
+    an HTTP request that started the flow) and the record types' extra values."""
     from portal.workflow.catalog import CONTEXT_PROVIDERS
 
-    out: dict[str, Any] = {"record": record_placeholders(), "inputs": None, "event": {"old_values": None, "new_values": None, "comment": None}}
+    out: dict[str, Any] = {"record": record_placeholders(), "inputs": None, "event": {"old_values": None, "new_values": None, "comment": None, "body": None},
+                           "trigger": {"body": None}}
     for provider in CONTEXT_PROVIDERS.values():
         for name in provider.names:
             out[name] = None
