@@ -228,3 +228,28 @@ def test_basic_authentication_and_option_checks(app, maker, receiver, run_jobs):
     [call] = receiver.requests
     assert call["headers"]["Authorization"] == "Basic " + base64.b64encode(b"shop:pw-Basic-9911").decode()
     assert call["headers"]["X-Api-Key"] == API_KEY
+
+
+def test_an_imported_secret_is_stored_encrypted(app, maker):
+    """A workflow file carrying a plain bearer token (written by hand): the import
+    stores it encrypted and the card shows it masked."""
+    import io
+
+    data = {"format": "workflow-portal/workflows", "version": 1, "workflows": [{
+        "code": "HTTP-IMP", "description": "Imported webhook", "trigger": "automated", "record_type": "customer",
+        "steps": [{"id": 1, "type": "event", "function": "record_modified", "entry_point": True},
+                  {"id": 2, "previous": 1, "type": "response", "function": "call_webhook",
+                   "options": {"url": "http://127.0.0.1:9/x", "method": "POST", "bearer_token": BEARER}}]}]}
+    res = maker.post("/workflows/import", data={"csrf_token": _token(maker), "file": (io.BytesIO(json.dumps(data).encode()), "w.json")},
+                     content_type="multipart/form-data", follow_redirects=True)
+    assert "Imported 1 workflow(s): HTTP-IMP." in res.get_data(as_text=True)
+    card = maker.get("/workflows/HTTP-IMP").get_data(as_text=True)
+    assert BEARER not in card and "bearer_token: •••• (set)" in card
+    from portal.extensions import db
+    from portal.workflow.models import Workflow
+    from portal.workflow.vault import open_sealed
+
+    with app.app_context():
+        wf = db.session.scalar(select(Workflow).where(Workflow.code == "HTTP-IMP"))
+        stored = next(s.options["bearer_token"] for s in wf.steps if s.type == "response")
+        assert stored.startswith("fernet:") and open_sealed(stored) == BEARER
