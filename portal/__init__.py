@@ -49,9 +49,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.notifications.views import bp as notifications_bp
     from portal.records.views import bp as records_bp
     from portal.workflow.views import bp as workflows_bp
+    from portal.workflow.hook_views import bp as hooks_bp  # flows started by signed HTTP requests
 
     for bp in (auth_bp, records_bp, approvals_bp, approval_setup_bp, flows_bp, notifications_bp, workflows_bp, jobqueue_bp,
-               notification_templates_bp):
+               notification_templates_bp, hooks_bp):
         app.register_blueprint(bp)
     from portal.records.no_series_views import bp as no_series_bp  # No. Series (admins)
 

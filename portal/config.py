@@ -36,6 +36,14 @@ class Config:
         INSTANCE = instance_dir()
         INSTANCE.mkdir(parents=True, exist_ok=True)
         self.SECRET_KEY = os.environ.get("SECRET_KEY") or _secret_key()
+        # Fernet key that encrypts secrets at rest (webhook tokens and passwords, the
+        # signing secrets of HTTP-triggered flows): SECRET_ENCRYPTION_KEY, else one kept in
+        # instance/secret_encryption_key (created once, so restarts can still decrypt)
+        self.SECRET_ENCRYPTION_KEY = os.environ.get("SECRET_ENCRYPTION_KEY") or _encryption_key()
+        # Incoming HTTP requests that start flows (/hooks/<token>): largest body in bytes,
+        # requests allowed per flow URL and client address (Flask-Limiter syntax)
+        self.HOOK_MAX_BODY_BYTES = int(os.environ.get("HOOK_MAX_BODY_BYTES", str(256 * 1024)))
+        self.HOOK_RATE_LIMIT = os.environ.get("HOOK_RATE_LIMIT", "120 per minute")
         database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'portal.db'}"
         if database_url.startswith("postgres://"):
             database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
@@ -86,4 +94,17 @@ def _secret_key() -> str:
     path = instance_dir() / "secret_key"
     if not path.exists():
         path.write_text(os.urandom(32).hex())
+    return path.read_text().strip()
+
+
+def _encryption_key() -> str:
+    """A per-instance Fernet key kept in ``instance/secret_encryption_key`` (created
+    once, readable by the owner only). Losing it makes stored secrets unreadable."""
+    path = instance_dir() / "secret_encryption_key"
+    if not path.exists():
+        from cryptography.fernet import Fernet
+
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(Fernet.generate_key().decode())
     return path.read_text().strip()

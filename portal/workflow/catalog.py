@@ -37,7 +37,8 @@ class EventDef:
 class OptionDef:
     name: str
     label: str
-    kind: str = "text"  # text, int, choice, user, template, bool, url
+    kind: str = "text"  # text, int, choice, user, template, bool, url, field, headers, secret
+    # "secret": stored encrypted (:mod:`portal.workflow.vault`), never shown back
     required: bool = False
     choices: tuple[str, ...] = ()
     default: object = None
@@ -72,6 +73,7 @@ EVENTS: dict[str, EventDef] = {
         EventDef("general_journal_line_approval_canceled", "An approval request for a general journal line is canceled", ("gen_journal_line",)),
         EventDef("document_posted", "A document is posted", ("sales_header", "purchase_header"), ("posted_record_type", "posted_record_id", "posted_no")),
         EventDef("run_from_automate", "A user runs the flow from the Automate menu"),
+        EventDef("http_request_received", "An HTTP request is received"),
         EventDef("schedule_fired", "A schedule fires"),
         EventDef("overdue_approvals_job_ran", "The overdue approval requests job is run"),
         EventDef("customer_approval_requested", "Approval of a customer is requested", ("customer",)),
@@ -200,7 +202,12 @@ RESPONSES: dict[str, ResponseDef] = {
             (
                 OptionDef("url", "URL", "url", True),
                 OptionDef("method", "Method", "choice", True, ("POST", "PUT", "PATCH", "GET"), "POST"),
+                OptionDef("headers", "Headers (one Name: value per line)", "headers"),
                 OptionDef("body", "Body (template)", "text", default='{"record": "{{ record.title }}"}'),
+                OptionDef("bearer_token", "Bearer token (secret)", "secret"),
+                OptionDef("basic_username", "Basic authentication: user name", "text"),
+                OptionDef("basic_password", "Basic authentication: password (secret)", "secret"),
+                OptionDef("secret_headers", "Secret headers (one Name: value per line)", "secret"),
                 OptionDef("timeout", "Timeout (seconds)", "int", default=10),
                 OptionDef("retries", "Retries", "int", default=2),
             ),

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from portal.workflow.catalog import EVENTS, RESPONSES
 from portal.workflow.models import STEP_EVENT, STEP_RESPONSE, Workflow, WorkflowStep
-from portal.workflow.service import WorkflowError, check_editable, validate_options
+from portal.workflow import vault
+from portal.workflow.service import WorkflowError, check_editable, seal_secrets, validate_options
 
 
 @dataclass
@@ -201,11 +202,18 @@ def add_response(wf: Workflow, event_step_id: int, function: str, options: dict 
     return step
 
 
-def set_response(wf: Workflow, step_id: int, options: dict, next_step_id: int | None, session=None) -> None:
-    """Save a response's options and its next step. Raises :class:`WorkflowError`
+def set_response(wf: Workflow, step_id: int, options: dict, next_step_id: int | None, session=None,
+                 clear_secrets: set[str] | frozenset = frozenset()) -> None:
+    """Save a response's options and its next step. Secret options (kind ``secret``)
+    left out of ``options`` keep their stored value unless named in
+    ``clear_secrets``; new ones are stored encrypted. Raises :class:`WorkflowError`
     with every option problem."""
     check_editable(wf)
     step = _step(wf, step_id, STEP_RESPONSE)
+    options = dict(options)
+    for name in vault.secret_option_names(step.function_name) - set(clear_secrets):
+        if not options.get(name) and (step.options or {}).get(name):
+            options[name] = step.options[name]
     errors = validate_options(step.function_name, options, session)
     if next_step_id is not None:
         if next_step_id == step.step_id:
@@ -214,7 +222,7 @@ def set_response(wf: Workflow, step_id: int, options: dict, next_step_id: int | 
             errors["next_step_id"] = f"There is no step {next_step_id}."
     if errors:
         raise WorkflowError([f"{RESPONSES[step.function_name].description}: {m}" for m in errors.values()])
-    step.options = options
+    step.options = seal_secrets(step.function_name, options)
     step.next_step_id = next_step_id
 
 
@@ -333,6 +341,8 @@ def value_choices(wf: Workflow, line, response) -> list[tuple[str, list[tuple[st
     if inputs:
         groups.append(("Inputs of the Run flow pane", inputs))
     trigger = [("Comment", "{{ event.comment }}")]
+    if line.event.function_name == "http_request_received":
+        trigger = [("Request body (JSON)", "{{ trigger.body }}")]
     if line.event.function_name in FIELD_CHANGE_EVENTS and rt is not None:
         trigger += [(f"Old value: {f.label}", f"{{{{ event.old_values.{f.name} }}}}") for f in rt.fields]
     groups.append(("Trigger", trigger))

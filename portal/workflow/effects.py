@@ -356,45 +356,109 @@ RETRY_STATUSES = {408, 425, 429}
 def call_webhook(item: dict) -> Outcome:
     """Make one webhook call: ``item["payload"]`` = ``{"url", "method", "headers",
     "body", "timeout"}`` (seconds per try), with ``item["key"]`` in
-    ``Idempotency-Key``. 2xx → done; 5xx, 408/425/429, connection errors and
-    timeouts → retry; other answers → failed."""
+    ``Idempotency-Key`` and ``item["secret_headers"]`` (opened by
+    :func:`perform_webhooks`) added. 2xx → done; 5xx, 408/425/429, connection errors
+    and timeouts → retry; other answers → failed. A secret never appears in the
+    outcome's message."""
     import requests
 
     p = item["payload"]
     method, url = p.get("method", "POST"), p["url"]
-    headers = {**(p.get("headers") or {}), "Idempotency-Key": item["key"]}
+    headers = {**(p.get("headers") or {}), **item.get("secret_headers", {}), "Idempotency-Key": item["key"]}
     body = p.get("body")
+    hide = item.get("secret_values", ())
     try:
         response = http_session().request(method, url, data=body.encode() if (body is not None and method != "GET") else None,
                                           headers=headers, timeout=float(p.get("timeout") or 10), allow_redirects=False)
     except requests.RequestException as exc:
-        return Outcome("retry", f"{method} {url} failed: {exc.__class__.__name__}: {exc}")
+        return Outcome("retry", _redact(f"{method} {url} failed: {exc.__class__.__name__}: {exc}", hide))
     text = f"{method} {url} → {response.status_code}"
     if 200 <= response.status_code < 300:
         return Outcome("done", text)
     if response.status_code >= 500 or response.status_code in RETRY_STATUSES:
-        return Outcome("retry", f"{method} {url} answered {response.status_code} {response.reason}")
-    return Outcome("failed", f"{method} {url} answered {response.status_code} {response.reason}")
+        return Outcome("retry", _redact(f"{method} {url} answered {response.status_code} {response.reason}", hide))
+    return Outcome("failed", _redact(f"{method} {url} answered {response.status_code} {response.reason}", hide))
+
+
+def _redact(text: str, secrets) -> str:
+    """``text`` with every secret value in it replaced by ``••••``."""
+    for value in secrets:
+        if value:
+            text = text.replace(value, "••••")
+    return text
+
+
+def open_webhook_secrets(secrets: dict | None) -> tuple[dict[str, str], list[str]]:
+    """The headers made from a webhook effect's encrypted ``secrets``
+    (``bearer_token`` → ``Authorization: Bearer …``, ``basic_username`` and
+    ``basic_password`` → ``Authorization: Basic …``, ``secret_headers`` → its
+    ``Name: value`` lines) and the plain secret values (to keep them out of
+    messages). Needs the app (the key). Raises
+    :class:`portal.workflow.vault.SecretError` when a secret can't be opened."""
+    import base64
+
+    from portal.workflow import vault
+
+    secrets = secrets or {}
+    headers: dict[str, str] = {}
+    values: list[str] = []
+    if secrets.get("secret_headers"):
+        extra, _problems = vault.parse_header_lines(vault.open_sealed(secrets["secret_headers"]))
+        headers.update(extra)
+        values += [v for v in extra.values() if len(v) >= 4]
+    if secrets.get("bearer_token"):
+        token = vault.open_sealed(secrets["bearer_token"])
+        headers["Authorization"] = f"Bearer {token}"
+        values.append(token)
+    elif secrets.get("basic_username"):
+        password = vault.open_sealed(secrets["basic_password"]) if secrets.get("basic_password") else ""
+        pair = base64.b64encode(f"{secrets['basic_username']}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {pair}"
+        values += [password, pair]
+    return headers, values
 
 
 def perform_webhooks(items: list[dict]) -> list[Outcome]:
-    """Call each webhook (:func:`call_webhook`), up to :data:`WEBHOOK_CONCURRENCY`
-    at a time. Returns one :class:`Outcome` per item, in order."""
-    if len(items) <= 1 or WEBHOOK_CONCURRENCY <= 1:
-        return [call_webhook(item) for item in items]
-    return list(_webhook_pool().map(call_webhook, items))
+    """Open each webhook's secrets (here, in the app's thread: the key is in its
+    configuration) and call each webhook (:func:`call_webhook`), up to
+    :data:`WEBHOOK_CONCURRENCY` at a time. Returns one :class:`Outcome` per item, in
+    order; a secret that can't be opened fails its call."""
+    from portal.workflow.vault import SecretError
+
+    ready, failed = [], {}
+    for i, item in enumerate(items):
+        try:
+            headers, values = open_webhook_secrets(item["payload"].get("secrets"))
+        except SecretError as exc:
+            failed[i] = Outcome("failed", str(exc))
+            continue
+        ready.append((i, {**item, "secret_headers": headers, "secret_values": values}))
+    if len(ready) <= 1 or WEBHOOK_CONCURRENCY <= 1:
+        results = [call_webhook(item) for _, item in ready]
+    else:
+        results = list(_webhook_pool().map(call_webhook, [item for _, item in ready]))
+    outcomes = dict(failed)
+    outcomes.update({i: o for (i, _), o in zip(ready, results)})
+    return [outcomes[i] for i in range(len(items))]
 
 
 EFFECT_PERFORMERS["webhook"] = perform_webhooks
 
 
-def webhook_payload(url: str, method: str, body: str, timeout: float, instance_id: int) -> dict:
+def webhook_payload(url: str, method: str, body: str, timeout: float, instance_id: int, headers: dict | None = None,
+                    secrets: dict | None = None) -> dict:
     """The payload of a webhook effect: JSON content type when ``body`` parses as
-    JSON, else plain text."""
-    headers = {"User-Agent": "workflow-portal", "X-Workflow-Instance": str(instance_id)}
+    JSON, else plain text; ``headers`` (plain ``{name: value}``) added; ``secrets``
+    (the step's ``bearer_token``, ``basic_username``, ``basic_password``,
+    ``secret_headers``, the secrets still encrypted) kept as they are for the
+    performer (:func:`open_webhook_secrets`)."""
+    base = {"User-Agent": "workflow-portal", "X-Workflow-Instance": str(instance_id)}
     try:
         json.loads(body)
-        headers["Content-Type"] = "application/json"
+        base["Content-Type"] = "application/json"
     except ValueError:
-        headers["Content-Type"] = "text/plain; charset=utf-8"
-    return {"url": url, "method": method, "headers": headers, "body": body, "timeout": timeout}
+        base["Content-Type"] = "text/plain; charset=utf-8"
+    payload = {"url": url, "method": method, "headers": {**base, **(headers or {})}, "body": body, "timeout": timeout}
+    if secrets:
+        payload["secrets"] = dict(secrets)
+    return payload

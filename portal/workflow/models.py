@@ -284,3 +284,25 @@ class FlowSetup(db.Model):
     automated_roles: Mapped[list] = mapped_column(JSON, default=lambda: list(DEFAULT_FLOW_ROLES["automated"]))
     modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     modified_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+
+class WorkflowHttpTrigger(db.Model):
+    """The address and signing secret of a flow started by "An HTTP request is
+    received": requests to ``/hooks/<token>`` signed with ``secret`` (encrypted, see
+    :mod:`portal.workflow.vault`; shown once when made) start a run. The counters say
+    how many requests were accepted and refused (bad or missing signature, replay,
+    bad body), with the last refusal's time and reason in words."""
+
+    __tablename__ = "workflow_http_trigger"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflow.id", ondelete="CASCADE"), unique=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    secret: Mapped[str] = mapped_column(Text)
+    secret_set_at: Mapped[datetime] = mapped_column(default=utcnow)
+    accepted_count: Mapped[int] = mapped_column(default=0)
+    last_accepted_at: Mapped[datetime | None]
+    rejected_count: Mapped[int] = mapped_column(default=0)
+    last_rejected_at: Mapped[datetime | None]
+    last_rejected_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    workflow: Mapped[Workflow] = relationship()

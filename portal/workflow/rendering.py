@@ -473,12 +473,14 @@ def sample_record() -> dict:
 
 def flow_placeholders() -> dict:
     """The placeholders of a flow's option templates (webhook body, field value, message):
-    ``record``, ``inputs``, ``event``, ``steps`` (earlier responses' outputs) and the
-    record types' extra values."""
+    ``record``, ``inputs``, ``event``, ``steps`` (earlier responses' outputs),
+    ``trigger`` (``trigger.body``: the JSON body of an HTTP request that started the
+    flow) and the record types' extra values."""
     from portal.workflow.catalog import CONTEXT_PROVIDERS
 
     out: dict[str, Any] = {"record": record_placeholders(), "inputs": None, "steps": None,
-                           "event": {"old_values": None, "new_values": None, "comment": None}}
+                           "event": {"old_values": None, "new_values": None, "comment": None, "body": None},
+                           "trigger": {"body": None}}
     for provider in CONTEXT_PROVIDERS.values():
         for name in provider.names:
             out[name] = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from portal.audit.service import record_audit
-from portal.workflow.catalog import IMPLEMENTATIONS, RESPONSES, implements
+from portal.workflow.catalog import IMPLEMENTATIONS, OPTION_VALIDATORS, RESPONSES, implements
 from portal.workflow.engine import ResponseError, StepContext
 
 __all__ = ["IMPLEMENTATIONS", "implements", "run_response", "render_option", "template_context"]
@@ -48,7 +48,8 @@ def template_context(ctx: StepContext, needs: str | None = None) -> dict:
         last = ctx.event.payload.get("old_values") or ctx.event.payload.get("new_values") or {}
         context["record"] = {**last, "title": ctx.instance.record_title or ""}
     context["inputs"] = ctx.instance.inputs or {}
-    context["event"] = {k: v for k, v in (ctx.event.payload or {}).items() if k in ("old_values", "new_values", "comment")}
+    context["event"] = {k: v for k, v in (ctx.event.payload or {}).items() if k in ("old_values", "new_values", "comment", "body")}
+    context["trigger"] = {"body": (ctx.event.payload or {}).get("body", {})}
     context["steps"] = ctx.shared.setdefault("outputs", {})  # earlier responses' outputs, filled as the chain runs
     ctx.shared[slot] = context
     return context
@@ -200,13 +201,16 @@ def _number_option(ctx: StepContext, name: str, kind: type) -> int | float:
 
 @implements("call_webhook")
 def call_webhook(ctx: StepContext) -> str:
-    """Call ``url`` with ``method`` and the rendered ``body`` (JSON when it parses as
-    JSON) — after the commit, as an effect (:mod:`portal.workflow.effects`) carrying
-    an ``Idempotency-Key``: ``timeout`` seconds per try, up to ``retries`` more tries
-    with back-off on connection errors, timeouts and 5xx answers; any other non-2xx
-    answer fails the run. Returns the call's description (replaced by the answer,
-    e.g. ``POST … → 201``, once it is done)."""
+    """Call ``url`` with ``method``, the extra ``headers`` and the rendered ``body``
+    (JSON when it parses as JSON) — after the commit, as an effect
+    (:mod:`portal.workflow.effects`) carrying an ``Idempotency-Key``: ``timeout``
+    seconds per try, up to ``retries`` more tries with back-off on connection errors,
+    timeouts and 5xx answers; any other non-2xx answer fails the run. The secrets
+    (``bearer_token``, ``basic_password``, ``secret_headers``) go into the effect
+    still encrypted; only the performer opens them. Returns the call's description
+    (replaced by the answer, e.g. ``POST … → 201``, once it is done)."""
     from portal.workflow.effects import add_effect, webhook_payload
+    from portal.workflow.vault import parse_header_lines
 
     url, method = str(ctx.options.get("url") or ""), str(ctx.options.get("method") or "POST").upper()
     if not url:
@@ -214,6 +218,23 @@ def call_webhook(ctx: StepContext) -> str:
     body = render_option(ctx, ctx.options.get("body") or "")
     retries = _number_option(ctx, "retries", int)
     timeout = _number_option(ctx, "timeout", float)
-    effect = add_effect(ctx, "webhook", f"{method} {url}", webhook_payload(url, method, body, timeout, ctx.instance.id),
+    headers, problems = parse_header_lines(str(ctx.options.get("headers") or ""))
+    if problems:
+        raise ResponseError(f"The webhook's headers: {'; '.join(problems)}.")
+    secrets = {name: ctx.options[name] for name in ("bearer_token", "basic_username", "basic_password", "secret_headers")
+               if ctx.options.get(name)}
+    effect = add_effect(ctx, "webhook", f"{method} {url}",
+                        webhook_payload(url, method, body, timeout, ctx.instance.id, headers, secrets),
                         max_attempts=retries + 1)
     return effect.description
+
+
+def _check_webhook_options(_session, options: dict, errors: dict) -> None:
+    """A webhook authenticates one way: a bearer token or basic authentication."""
+    if options.get("bearer_token") and (options.get("basic_username") or options.get("basic_password")):
+        errors["bearer_token"] = "Use either a bearer token or basic authentication, not both."
+    elif options.get("basic_password") and not options.get("basic_username"):
+        errors["basic_username"] = "Basic authentication needs a user name."
+
+
+OPTION_VALIDATORS["call_webhook"] = _check_webhook_options

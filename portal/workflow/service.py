@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from portal.auth.models import User
 from portal.workflow.catalog import RECORD_TYPES
 from portal.workflow import conditions as cond
+from portal.workflow import vault
 from portal.workflow.catalog import EVENTS, OPTION_VALIDATORS, RESPONSES
 from portal.workflow.rendering import check_template, flow_placeholders, sample_record
 from portal.workflow.models import (
@@ -86,13 +87,22 @@ def validate_options(code: str, options: dict[str, Any], session: Session | None
                 errors[opt.name] = f"{opt.label} can't be negative."
         elif opt.kind == "choice" and str(value) not in opt.choices:
             errors[opt.name] = f"{opt.label} must be one of: {', '.join(opt.choices)}."
+        elif opt.kind == "headers":
+            _headers, bad = vault.parse_header_lines(str(value))
+            if bad:
+                errors[opt.name] = f"{opt.label}: {'; '.join(bad)}."
+        elif opt.kind == "secret" and not vault.is_sealed(value) and opt.name == "secret_headers":
+            _headers, bad = vault.parse_header_lines(str(value))
+            if bad:
+                errors[opt.name] = f"{opt.label}: {'; '.join(bad)}."
         elif opt.kind == "url" and not re.match(r"^https?://[^\s/]+", str(value)):
             errors[opt.name] = f"{opt.label} must be an http:// or https:// URL."
         elif opt.kind == "user" and session is not None:
             if session.scalar(select(User.id).where(User.user_name == str(value))) is None:
                 errors[opt.name] = f"{opt.label}: there is no user {value!r}."
         elif opt.kind == "text" and isinstance(value, str) and ("{{" in value or "{%" in value):
-            sample = {"record": sample_record(), "inputs": {}, "steps": {}, "event": {"old_values": {}, "new_values": {}, "comment": ""},
+            sample = {"record": sample_record(), "inputs": {}, "steps": {}, "trigger": {"body": {}},
+                      "event": {"old_values": {}, "new_values": {}, "comment": "", "body": {}},
                       "open_orders": [], "open_orders_total": 0}
             problems = check_template(value, flow_placeholders(), sample, html=False, label=opt.label)
             if problems:
@@ -101,6 +111,22 @@ def validate_options(code: str, options: dict[str, Any], session: Session | None
     if validator is not None:
         validator(session, options, errors)
     return errors
+
+
+def seal_secrets(code: str, options: dict) -> dict:
+    """``options`` of a step of response ``code`` with each secret option that is
+    still plain text encrypted (:func:`portal.workflow.vault.seal`); empty ones are
+    dropped. Validate first (:func:`validate_options`): a sealed value can't be
+    checked any more."""
+    secret = vault.secret_option_names(code)
+    out = {}
+    for name, value in (options or {}).items():
+        if name in secret:
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue
+            value = value if vault.is_sealed(value) else vault.seal(str(value).strip())
+        out[name] = value
+    return out
 
 
 # ---------------------------------------------------------------- validation
@@ -142,6 +168,8 @@ def structure_problems(steps: list[WorkflowStep], record_type: str | None) -> li
                 problems.append(f"{where}: {s.function_name or '(blank)'} is not an event.")
             elif fields is not None:
                 extra = set(EVENTS[s.function_name].extra_fields)
+                if s.function_name == "http_request_received":  # the request's JSON body: any name under body.
+                    extra |= {c.get("field") for c in (s.conditions or []) if str(c.get("field") or "").startswith("body")}
                 for msg in cond.validate(s.conditions or [], fields | extra):
                     problems.append(f"{where}: {msg}.")
         elif s.type == STEP_RESPONSE:
@@ -190,6 +218,15 @@ def enable_problems(session: Session, wf: Workflow) -> list[str]:
     if wf.template:
         return ["A workflow template can't be enabled; create a workflow from it first."]
     problems = structure_problems(list(wf.steps), wf.record_type)
+    entry = _entry(wf)
+    if entry is not None and entry.function_name == "http_request_received":
+        from portal.workflow.http_in import trigger_of
+
+        if wf.trigger_kind != TRIGGER_AUTOMATED:
+            problems.append("A flow started by an HTTP request is an automated flow.")
+        if wf.id is None or trigger_of(session, wf) is None:
+            problems.append("Create the flow's address and signing secret first (Create address and secret).")
+        return problems  # each such flow has its own address: no clash with another
     if wf.trigger_kind != TRIGGER_AUTOMATED:
         return problems  # instant and scheduled runs name their workflow: no clash possible
     others = session.scalars(
@@ -304,7 +341,9 @@ STEP_KEYS = ("id", "previous", "next", "sequence", "type", "function", "descript
 
 
 def to_dict(wf: Workflow) -> dict:
-    """One workflow in the export format (see :func:`export_workflows`)."""
+    """One workflow in the export format (see :func:`export_workflows`). Secret
+    options (webhook tokens, passwords) are left out: they are set again after an
+    import."""
     return {
         "code": wf.code,
         "description": wf.description,
@@ -317,7 +356,7 @@ def to_dict(wf: Workflow) -> dict:
             {
                 "id": s.step_id, "previous": s.previous_step_id, "next": s.next_step_id, "sequence": s.sequence_no,
                 "type": s.type, "function": s.function_name, "description": s.description, "entry_point": s.entry_point,
-                "options": s.options or {}, "conditions": s.conditions or [],
+                "options": vault.without_secrets(s.function_name, s.options), "conditions": s.conditions or [],
             }
             for s in sorted(wf.steps, key=lambda s: s.step_id)
         ],
@@ -430,7 +469,7 @@ def import_workflows(session: Session, data: Any) -> list[str]:
                 step_id=s["id"], previous_step_id=s.get("previous"), next_step_id=s.get("next"),
                 sequence_no=int(s.get("sequence") or 0), type=s["type"], function_name=s["function"],
                 description=s.get("description"), entry_point=bool(s.get("entry_point", s.get("previous") is None)),
-                options=s.get("options") or {}, conditions=s.get("conditions") or [],
+                options=seal_secrets(s["function"], s.get("options") or {}), conditions=s.get("conditions") or [],
             ))
         codes.append(wf.code)
     session.flush()

@@ -19,6 +19,7 @@ from portal.workflow.catalog import EVENTS, RESPONSES
 from portal.workflow.library import TEMPLATE_CATEGORIES
 from portal.workflow.models import Workflow
 from portal.versioning import Conflict, check_version, form_version
+from portal.workflow.vault import MASK
 
 bp = Blueprint("workflows", __name__, url_prefix="/workflows")
 MAKERS = ("admin", "flow_maker")
@@ -39,6 +40,7 @@ def step_lines(wf) -> list[dict]:
     event ("When …", with its conditions) then its responses ("Then …"), with depth,
     options and, for an instance, the status."""
     from portal.workflow.editor import condition_text, describe, lines_of
+    from portal.workflow.vault import masked_options
 
     rows = []
     for line in lines_of(wf.steps if hasattr(wf, "steps") else wf.step_instances):
@@ -46,7 +48,7 @@ def step_lines(wf) -> list[dict]:
             rows.append({
                 "step": s, "depth": line.indent, "kind": "When" if s is line.event else "Then", "text": describe(s),
                 "conditions": condition_text(s) if s is line.event else "",
-                "options": {k: v for k, v in (s.options or {}).items() if v not in (None, "")},
+                "options": {k: v for k, v in masked_options(s.function_name, s.options).items() if v not in (None, "")},
                 "status": getattr(s, "status", None),
             })
     return rows
@@ -89,6 +91,7 @@ def card(code: str):
     from portal.workflow import flow_setup, inputs
 
     return render_template("workflows/card.html", wf=wf, lines=step_lines(wf), problems=problems, record_types=RECORD_TYPES,
+                           http=_http_panel(wf), mask=MASK,
                            running=service.running_instances(db.session, wf), may_change=current_user.has_role(*MAKERS),
                            d=diagram(wf.steps), input_fields=inputs.definitions(wf), input_types=inputs.INPUT_TYPES,
                            may_edit_inputs=flow_setup.may_create_flow(db.session, current_user, "instant"))
@@ -215,14 +218,48 @@ def _editor_context(wf: Workflow, errors: list[str] | None = None) -> dict:
         template_codes=db.session.scalars(select(NotificationTemplate.code).distinct().order_by(NotificationTemplate.code)).all(),
         problems=service.enable_problems(db.session, wf) if not (wf.enabled or wf.template) else [],
         step_ids=sorted(s.step_id for s in wf.steps), describe=editor.describe, condition_text=editor.condition_text,
-        record_types=RECORD_TYPES, value_choices=editor.value_choices,
+        record_types=RECORD_TYPES, value_choices=editor.value_choices, mask=MASK, http=_http_panel(wf),
     )
 
 
+def _http_panel(wf: Workflow) -> dict | None:
+    from portal.workflow import http_in
+
+    return http_in.panel(db.session, wf, request.host_url)
+
+
+@bp.route("/<code>/http-secret", methods=["POST"])
+@require_role(*MAKERS)
+def http_secret(code: str):
+    """Make the flow's address (once) and a new signing secret, and show the secret
+    this one time with signing examples (the page is not cached)."""
+    from portal.workflow import http_in
+
+    wf = _workflow(code)
+    if wf.template or not http_in.uses_http_trigger(wf):
+        flash("Only a flow that starts with “An HTTP request is received” has an address and a secret.", "error")
+        return redirect(url_for("workflows.card", code=code))
+    secret = http_in.new_secret(db.session, wf)
+    _audit("http_secret", wf.code)
+    db.session.commit()
+    panel = _http_panel(wf)
+    response = Response(render_template("workflows/http_secret.html", wf=wf, http=panel, secret=secret,
+                                        examples=http_in.examples(panel["url"], secret),
+                                        headers=(http_in.TIMESTAMP_HEADER, http_in.SIGNATURE_HEADER)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _options_from_form(function: str) -> dict:
+    """The response options from the step form (``opt_<name>``). A secret left blank
+    is left out (the stored one is kept; ``clear_<name>`` removes it)."""
     options = {}
     for opt in RESPONSES[function].options:
-        if opt.kind == "bool":
+        if opt.kind == "secret":
+            value = request.form.get(f"opt_{opt.name}") or ""
+            if value.strip():
+                options[opt.name] = value
+        elif opt.kind == "bool":
             options[opt.name] = request.form.get(f"opt_{opt.name}") in ("on", "true", "1")
         else:
             value = (request.form.get(f"opt_{opt.name}") or "").strip()
@@ -345,7 +382,8 @@ def edit_op(code: str, op: str):
             step = next((s for s in wf.steps if s.step_id == step_id and s.type == "response"), None)
             if step is None:
                 raise service.WorkflowError(f"There is no response step {step_id}.")
-            editor.set_response(wf, step_id, _options_from_form(step.function_name), f.get("next_step_id", type=int), db.session)
+            editor.set_response(wf, step_id, _options_from_form(step.function_name), f.get("next_step_id", type=int), db.session,
+                                clear_secrets={name[len("clear_"):] for name in f if name.startswith("clear_")})
         elif op == "move-response":
             editor.move_response(wf, step_id, f.get("delta", type=int) or 0)
         elif op == "delete-response":

@@ -21,12 +21,17 @@ FLASK = str(Path(sys.executable).parent / "flask")
 
 
 class WebhookStub:
-    """A local HTTP server: counts requests per ``Idempotency-Key``; ``hang[path]``
-    seconds are slept before answering the first ``hang_times[path]`` calls."""
+    """A local HTTP server: counts requests per ``Idempotency-Key`` and keeps each
+    one's path, headers and body (``requests``); ``hang[path]`` seconds are slept
+    before answering the first ``hang_times[path]`` calls; ``answer[path]`` =
+    ``(status, reason)`` instead of 201 (``{authorization}`` in the reason: the
+    request's Authorization header, as a receiver that echoes it)."""
 
     def __init__(self):
         stub = self
         self.calls: list[tuple[str, str | None]] = []
+        self.requests: list[dict] = []
+        self.answer: dict[str, tuple[int, str]] = {}
         self.hang: dict[str, float] = {}
         self.hang_times: dict[str, int] = {}
         self.lock = threading.Lock()
@@ -35,10 +40,11 @@ class WebhookStub:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8", "replace")
                 key = self.headers.get("Idempotency-Key")
                 with stub.lock:
                     stub.calls.append((self.path, key))
+                    stub.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                     stub.in_flight += 1
                     stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)
                     delay = 0.0
@@ -49,7 +55,8 @@ class WebhookStub:
                 if delay:
                     time.sleep(delay)
                 try:
-                    self.send_response(201)
+                    status, reason = stub.answer.get(self.path, (201, None))
+                    self.send_response(status, reason and reason.format(authorization=self.headers.get("Authorization")))
                     self.end_headers()
                 except OSError:
                     pass  # the caller gave up (timeout or killed)
