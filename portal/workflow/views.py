@@ -240,7 +240,7 @@ def http_secret(code: str):
         flash("Only a flow that starts with “An HTTP request is received” has an address and a secret.", "error")
         return redirect(url_for("workflows.card", code=code))
     secret = http_in.new_secret(db.session, wf)
-    _audit("http_secret", wf.code)
+    _audit("http_secret", wf, "New signing secret for the HTTP trigger")
     db.session.commit()
     panel = _http_panel(wf)
     response = Response(render_template("workflows/http_secret.html", wf=wf, http=panel, secret=secret,

@@ -46,7 +46,7 @@ def test_build_sign_and_run_an_http_flow(page: Page, live_server, worker, clean_
     page.get_by_role("button", name="Options").click()
     dialog = page.get_by_role("dialog", name="Response options")
     dialog.get_by_label("URL *").fill(receiver.url + "/orders")
-    dialog.get_by_label("Body (template)").fill('{"order": "{{ trigger.body.order_no }}"}')
+    dialog.get_by_role("textbox", name="Body (template)").fill('{"order": "{{ trigger.body.order_no }}"}')
     dialog.get_by_label("Bearer token (secret)").fill(TOKEN)
     dialog.get_by_role("button", name="Save").click()
     expect(page.get_by_role("dialog", name="Response options")).to_have_count(0)
