@@ -46,6 +46,7 @@ ACTIONS: dict[str, str] = {
     "retry_run": "Retried run",
     "cancel_run": "Canceled run",
     "edit_input_fields": "Edited input fields",
+    "flow_schedule": "Schedule set",
     "accept_automation_notice": "Accepted the automation notice",
     "add_member": "Member added",
     "modify_member": "Member changed",

@@ -377,3 +377,94 @@ def save_input_fields(session: Session, wf: Workflow, fields: list[dict], user: 
                  record_title=f"Workflow {wf.code} — {wf.description or ''}".rstrip(" —"),
                  detail="; ".join(f"{f.get('caption') or f.get('name')} ({f.get('type')})" for f in fields))
     session.flush()
+
+
+# ---------------------------------------------------------------- a scheduled flow's schedule
+
+SCHEDULE_KINDS = {"minutes": "Every N minutes", "cron": "Cron expression (e.g. 0 8 * * 1: Mondays at 08:00)",
+                  "formula": "Next run date formula (e.g. 1W, CM+1D)"}
+
+
+def flow_schedule(session: Session, wf: Workflow):
+    """The job queue entry that runs the scheduled flow ``wf`` (None before its
+    schedule is set)."""
+    from portal.jobqueue.models import JobQueueEntry
+
+    return session.scalar(select(JobQueueEntry).where(JobQueueEntry.workflow_id == wf.id).order_by(JobQueueEntry.id))
+
+
+def schedule_values(session: Session, wf: Workflow) -> dict:
+    """The schedule form's values: the flow's job queue entry's recurrence, or the
+    defaults (every Monday at 08:00 in the maker's time zone is not guessed: a
+    cron expression left blank)."""
+    from portal.jobqueue.service import EntryData
+
+    entry = flow_schedule(session, wf)
+    data = EntryData.of(entry) if entry is not None else EntryData(recurrence_kind="cron")
+    return {"recurrence_kind": data.recurrence_kind or "cron", "minutes_between_runs": data.minutes_between_runs or "",
+            "run_on_weekdays": data.run_on_weekdays, "starting_time": data.starting_time.strftime("%H:%M") if data.starting_time else "",
+            "ending_time": data.ending_time.strftime("%H:%M") if data.ending_time else "",
+            "cron_expression": data.cron_expression or "", "next_run_date_formula": data.next_run_date_formula or "",
+            "time_zone": data.time_zone or "UTC"}
+
+
+def save_schedule(session: Session, wf: Workflow, values: dict, user: User):
+    """Set when the scheduled flow ``wf`` runs — Business Central's job queue
+    recurrence (``values``: ``recurrence_kind`` minutes / cron / formula,
+    ``minutes_between_runs``, ``run_on_weekdays`` (seven 0/1, Monday first),
+    ``starting_time`` / ``ending_time`` "HH:MM", ``cron_expression``,
+    ``next_run_date_formula``, ``time_zone``) — on the flow's one job queue entry,
+    created the first time with ``user`` as its owner (told when a run fails). While
+    the flow is disabled a fire starts nothing (the log says so). Which records each run
+    acts on is the entry point's conditions ("for each record matching"). Returns the
+    entry. Raises :class:`FlowError` (not a scheduled flow, not permitted) or
+    :class:`portal.jobqueue.service.EntryErrors` (field → message). The caller commits."""
+    from datetime import time as time_of_day
+
+    from portal.jobqueue.service import EntryData, EntryErrors, save_entry
+    from portal.workflow.models import TRIGGER_SCHEDULED
+
+    if wf.trigger_kind != TRIGGER_SCHEDULED or wf.template:
+        raise FlowError(f"{wf.code} is not a scheduled flow.")
+    if not flow_setup.may_create_flow(session, user, TRIGGER_SCHEDULED):
+        raise FlowError("You are not permitted to change scheduled flows.")
+    errors: dict[str, str] = {}
+
+    def clock(name: str):
+        text = (values.get(name) or "").strip()
+        if not text:
+            return None
+        try:
+            return time_of_day.fromisoformat(text)
+        except ValueError:
+            errors[name] = f"{text!r} is not a time of day (HH:MM)."
+            return None
+
+    kind = values.get("recurrence_kind") or ""
+    if kind not in SCHEDULE_KINDS:
+        errors["recurrence_kind"] = "Choose how often the flow runs."
+    minutes_text = str(values.get("minutes_between_runs") or "").strip()
+    minutes = int(minutes_text) if minutes_text.isdigit() and len(minutes_text) < 7 else None
+    if kind == "minutes" and minutes is None:
+        errors["minutes_between_runs"] = "Enter the minutes between runs (a whole number)."
+    days = "".join("1" if c == "1" else "0" for c in (values.get("run_on_weekdays") or "")[:7]).ljust(7, "0")
+    entry = flow_schedule(session, wf)
+    data = EntryData.of(entry) if entry is not None else EntryData(owner_id=user.id)
+    data.description = f"Scheduled flow {wf.code}: {wf.description}"[:250]
+    data.target = f"workflow:{wf.id}"
+    data.recurrence_kind = kind or None
+    data.minutes_between_runs = minutes
+    data.run_on_weekdays = days
+    data.starting_time, data.ending_time = clock("starting_time"), clock("ending_time")
+    data.cron_expression = (values.get("cron_expression") or "").strip() or None
+    data.next_run_date_formula = (values.get("next_run_date_formula") or "").strip() or None
+    data.time_zone = (values.get("time_zone") or "").strip() or "UTC"
+    if errors:
+        raise EntryErrors(errors)
+    entry = save_entry(session, entry, data, user)
+    session.flush()
+    from portal.jobqueue.service import describe_recurrence
+
+    record_audit(session, "workflow", "flow_schedule", user_id=user.id, record_type="workflow", record_id=wf.id,
+                 record_title=f"Workflow {wf.code} — {wf.description or ''}", detail=describe_recurrence(entry))
+    return entry

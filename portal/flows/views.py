@@ -231,3 +231,38 @@ def edit_inputs(code: str):
             problems = exc.problems
     return render_template("flows/inputs.html", wf=wf, fields=fields, problems=problems, types=flow_inputs.INPUT_TYPES,
                            record_types=RECORD_TYPES), (422 if problems and request.method == "POST" else 200)
+
+
+@bp.route("/<code>/schedule", methods=["GET", "POST"])
+@login_required
+def schedule(code: str):
+    """When a scheduled flow runs (its job queue entry's recurrence), for those who
+    may create scheduled flows; the form re-renders with a message per field."""
+    from portal.jobqueue.recurrence import WEEKDAY_NAMES
+    from portal.jobqueue.service import EntryErrors, describe_recurrence, local_time
+
+    wf = db.session.scalar(select(Workflow).where(Workflow.code == code))
+    if wf is None:
+        abort(404, description=f"There is no workflow {code}.")
+    if not flow_setup.may_create_flow(db.session, current_user, "scheduled"):
+        abort(403, description="You are not permitted to change scheduled flows.")
+    errors: dict[str, str] = {}
+    values = service.schedule_values(db.session, wf)
+    if request.method == "POST":
+        values = {name: request.form.get(name, "") for name in values}
+        values["run_on_weekdays"] = "".join("1" if str(i) in request.form.getlist("run_on_weekdays") else "0" for i in range(7))
+        try:
+            service.save_schedule(db.session, wf, values, current_user)
+            db.session.commit()
+            flash(f"Schedule of {wf.code} saved.")
+            return redirect(url_for("workflows.card", code=wf.code))
+        except service.FlowError as exc:
+            db.session.rollback()
+            errors = {"_": str(exc)}
+        except EntryErrors as exc:
+            db.session.rollback()
+            errors = exc.errors
+    entry = service.flow_schedule(db.session, wf)
+    return render_template("flows/schedule.html", wf=wf, values=values, errors=errors, kinds=service.SCHEDULE_KINDS,
+                           weekdays=WEEKDAY_NAMES, entry=entry, describe=describe_recurrence, local_time=local_time), \
+        (422 if errors else 200)

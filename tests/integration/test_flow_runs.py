@@ -512,3 +512,56 @@ def test_automate_menu_on_every_list_and_record_page(client, app):
             for model, record_id in made:
                 db.session.delete(db.session.get(model, record_id))
             db.session.commit()
+
+
+def test_a_flow_maker_sets_a_scheduled_flows_schedule(client, app, run_jobs):
+    """A scheduled flow's Schedule page (flow makers): a bad cron expression is a field
+    error and saves nothing; a good one makes the flow's job queue entry — On Hold
+    while the flow is disabled, owned by the maker — and each fire runs the flow for
+    the records its conditions match. Business users may not open it."""
+    from portal.extensions import db
+    from portal.jobqueue.models import JobQueueEntry
+    from portal.records.models import Item
+
+    with app.app_context():
+        db.session.add(build_workflow({
+            "code": "LOW-STOCK", "description": "Items below their reorder point", "record_type": "item",
+            "trigger_kind": "scheduled",
+            "steps": [(1, None, None, 1, "event", "schedule_fired", {},
+                       [{"field": "inventory", "operator": "<", "value_field": "reorder_point"}]),
+                      (2, 1, None, 1, "response", "show_message", {"message": "Reorder {{ record.no }}"}, [])]}))
+        db.session.commit()
+    page = signed_in(client, "msuyama")
+    assert client.get("/flows/LOW-STOCK/schedule").status_code == 403
+    client.post("/sign-out", data={"csrf_token": csrf(page)})
+    page = signed_in(client, "lcallahan")
+    card = client.get("/workflows/LOW-STOCK").get_data(as_text=True)
+    assert "/flows/LOW-STOCK/schedule" in card
+    form = client.get("/flows/LOW-STOCK/schedule").get_data(as_text=True)
+    base = {"csrf_token": csrf(form), "recurrence_kind": "cron", "run_on_weekdays": ["0", "1", "2", "3", "4"], "time_zone": "Europe/Berlin"}
+    bad = client.post("/flows/LOW-STOCK/schedule", data={**base, "cron_expression": "every monday"})
+    assert bad.status_code == 422 and "The schedule was not saved" in bad.get_data(as_text=True)
+    assert 'value="every monday"' in bad.get_data(as_text=True)  # what was typed stays
+    with app.app_context():
+        assert db.session.scalar(select(func.count(JobQueueEntry.id)).where(JobQueueEntry.description.like("%LOW-STOCK%"))) == 0
+    ok = client.post("/flows/LOW-STOCK/schedule", data={**base, "cron_expression": "0 8 * * 1"}, follow_redirects=True)
+    assert "Schedule of LOW-STOCK saved." in ok.get_data(as_text=True)
+    with app.app_context():
+        [entry] = db.session.scalars(select(JobQueueEntry).where(JobQueueEntry.description.like("%LOW-STOCK%"))).all()
+        wf = db.session.scalar(select(Workflow).where(Workflow.code == "LOW-STOCK"))
+        assert entry.workflow_id == wf.id and entry.status == "Ready" and entry.cron_expression == "0 8 * * 1"
+        assert entry.owner.user_name == "lcallahan" and entry.time_zone == "Europe/Berlin"
+        low = db.session.scalar(select(func.count(Item.id)).where(Item.inventory < Item.reorder_point))
+        entry_id = entry.id
+    again = client.get("/flows/LOW-STOCK/schedule").get_data(as_text=True)
+    assert 'value="0 8 * * 1"' in again and "At 08:00" in again  # the saved schedule, in words too
+    # a fire (Run now) starts one run per item below its reorder point
+    with app.app_context():
+        from portal.jobqueue import service as jobqueue
+
+        jobqueue.run_now(db.session, db.session.get(JobQueueEntry, entry_id), None)
+        db.session.commit()
+        jobqueue.enqueue_runs(jobqueue.claim_due(db.session))  # the scheduler's step
+    run_jobs()  # the job queue entry's run, then the flow runs it queued
+    runs = instances(app, "LOW-STOCK")
+    assert low > 0 and len(runs) == low and {r.status for r in runs} == {"Completed"}
