@@ -12,6 +12,7 @@ The engine knows no area: areas register with it here, as blueprints register ro
 - :data:`CONTEXT_PROVIDERS`: extra template values per record type (records);
 - :data:`OPTION_VALIDATORS`: response-specific option checks (approvals);
 - :data:`RUN_FAILED_HANDLERS`: told when a run fails (notifications tells the user);
+- :data:`RUN_FAILED_WATCHERS`: told when a run ends Failed for any cause (flows);
 - :data:`EFFECT_PERFORMERS`: effect kind → the function that performs it after commit.
 """
 from __future__ import annotations
@@ -180,7 +181,8 @@ RESPONSES: dict[str, ResponseDef] = {
             "create_notification",
             "Create a notification",
             (
-                OptionDef("recipient", "Recipient", "choice", True, ("Sender", "Approver", "Specific User"), "Sender"),
+                OptionDef("recipient", "Recipient", "choice", True, ("Sender", "Approver", "Specific User", "Salesperson/Purchaser"),
+                          "Sender"),
                 OptionDef("user", "Specific User", "user"),
                 OptionDef("notification_type", "Notification Type", "choice", True, ("New Record", "Approval", "Overdue"), "New Record"),
                 OptionDef("link", "Custom Link", "url"),
@@ -235,6 +237,10 @@ CONTEXT_PROVIDERS: dict[str, Any] = {}
 
 RUN_FAILED_HANDLERS: list[Callable[[Any, Any, Any], None]] = []
 """``fn(session, instance, outbox_event)`` called in the transaction that marks a run Failed."""
+
+RUN_FAILED_WATCHERS: list[Callable[[Any, Any], None]] = []
+"""``fn(session, instance)`` called in the transaction that marks a run Failed, for any
+cause (a response or an effect failed): e.g. flows flags a flow that keeps failing."""
 
 OPTION_VALIDATORS: dict[str, Callable[[Any, dict, dict], None]] = {}
 """Response code → ``fn(session_or_None, options, errors)`` adding ``{option: message}``
