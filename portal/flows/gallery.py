@@ -68,17 +68,26 @@ STARTERS: tuple[Starter, ...] = (
     ),
     Starter(
         "big-order", "Notify the salesperson when an order over 5,000 is created",
-        "Automated flow on sales documents: when an order with an amount over 5,000 is created, its salesperson "
-        "gets a notification.",
+        "Automated flow on sales documents: when a new order's amount first goes over 5,000 (as its lines are "
+        "added), its salesperson gets one notification.",
         "The salesperson needs a user with that salesperson code in Approval User Setup.",
         {"code": "BIG-ORDER", "description": "Notify the salesperson when an order over 5,000 is created",
          "category": "Sales documents", "record_type": "sales_header", "trigger_kind": TRIGGER_AUTOMATED,
-         "steps": _steps("record_created", [{"field": "document_type", "operator": "=", "value": "Order"},
-                                            {"field": "amount", "operator": ">", "value": "5000"}], [
-             ("create_notification", {"recipient": "Salesperson/Purchaser", "notification_type": "New Record",
-                                      "message": "A new order over 5,000 was created: {{ record.title }}, "
-                                                 "amount {{ record.amount }}."}),
-         ])},
+         # an order is created without lines (amount 0): the run waits until its amount first goes over
+         # 5,000 (then notifies, once), or ends quietly when the order is deleted or posted first
+         "steps": [
+             (1, None, None, 1, E, "record_created", {}, [{"field": "document_type", "operator": "=", "value": "Order"}]),
+             (2, 1, None, 1, R, "do_nothing", {}, []),
+             (3, 2, None, 1, E, "record_modified", {}, [{"field": "amount", "operator": ">", "value": "5000"}]),
+             (4, 3, None, 1, R, "create_notification", {
+                 "recipient": "Salesperson/Purchaser", "notification_type": "New Record",
+                 "message": "A new order over 5,000: {{ record.title }} for {{ record.partner_name }}, "
+                            "amount {{ record.amount }}."}, []),
+             (5, 2, None, 2, E, "record_deleted", {}, []),
+             (6, 5, None, 1, R, "do_nothing", {}, []),
+             (7, 2, None, 3, E, "document_posted", {}, []),
+             (8, 7, None, 1, R, "do_nothing", {}, []),
+         ]},
     ),
     Starter(
         "reorder", "Every Monday, create purchase orders for items below their reorder point",
