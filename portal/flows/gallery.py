@@ -81,7 +81,7 @@ STARTERS: tuple[Starter, ...] = (
              (3, 2, None, 1, E, "record_modified", {}, [{"field": "amount", "operator": ">", "value": "5000"}]),
              (4, 3, None, 1, R, "create_notification", {
                  "recipient": "Salesperson/Purchaser", "notification_type": "New Record",
-                 "message": "A new order over 5,000: {{ record.title }} for {{ record.partner_name }}, "
+                 "message": "A new order over 5,000: {{ record.title }} for {{ record.customer_name }}, "
                             "amount {{ record.amount }}."}, []),
              (5, 2, None, 2, E, "record_deleted", {}, []),
              (6, 5, None, 1, R, "do_nothing", {}, []),
