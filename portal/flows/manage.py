@@ -174,13 +174,26 @@ def get_flow(session: Session, code: str) -> Workflow:
 
 
 def set_enabled(session: Session, wf: Workflow, on: bool, user: User) -> None:
-    """Turn the flow on or off (the enable rules of :func:`portal.workflow.service.set_enabled`),
-    audited. The caller commits. Raises :class:`ManageError` listing every problem."""
+    """Turn the flow on or off (the enable rules of :func:`portal.workflow.service.set_enabled`;
+    a scheduled flow's job queue entry on hold is set to Ready), audited. The caller commits. Raises :class:`ManageError` listing every problem."""
     try:
         workflow_service.set_enabled(session, wf, on)
     except workflow_service.WorkflowError as exc:
         raise ManageError(f"{wf.code} can't be turned {'on' if on else 'off'}: " + " ".join(exc.problems)) from exc
+    if on and wf.trigger_kind == TRIGGER_SCHEDULED:
+        _ready_schedule(session, wf, user)
     _audit(session, user, "enable" if on else "disable", wf.code)
+
+
+def _ready_schedule(session: Session, wf: Workflow, user: User) -> None:
+    """A scheduled flow turned on: its job queue entry, if it was put On Hold while the
+    flow was off, is set to Ready (the job queue's own rule for its next due time).
+    A flow without an entry yet gets one, Ready, from the scheduler's next sync."""
+    from portal.jobqueue import service as jobs
+    from portal.jobqueue.models import ON_HOLD, JobQueueEntry
+
+    for entry in session.scalars(select(JobQueueEntry).where(JobQueueEntry.workflow_id == wf.id, JobQueueEntry.status == ON_HOLD)):
+        jobs.set_ready(session, entry, user)
 
 
 def copy_flow(session: Session, wf: Workflow, user: User, description: str | None = None) -> Workflow:

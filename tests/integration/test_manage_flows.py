@@ -345,6 +345,8 @@ def test_gallery_copies_turn_on_and_run(client, app, run_jobs, sink, keep_master
     from portal.records.models import Item
     from portal.records.registry import LIST_VIEWS
 
+    from portal.jobqueue import service as jobs
+
     page = signed_in(client, "lcallahan")
     token = csrf(page)
     gallery = client.get("/flows/gallery").get_data(as_text=True)
@@ -365,8 +367,17 @@ def test_gallery_copies_turn_on_and_run(client, app, run_jobs, sink, keep_master
                     next(s for s in wf.steps if s.function_name == "call_webhook").options = {
                         **next(s for s in wf.steps if s.function_name == "call_webhook").options, "url": hook.url + "/payments"}
             db.session.commit()
+            # the scheduler gives the Monday flow a job queue entry, on hold while the flow is off
+            assert codes["reorder"] in jobs.sync_workflow_schedules(db.session)
+            reorder_entry = lambda: db.session.scalar(select(jobs.JobQueueEntry).where(  # noqa: E731
+                jobs.JobQueueEntry.workflow_id == db.session.scalar(select(Workflow.id).where(Workflow.code == codes["reorder"]))))
+            assert reorder_entry().status == "On Hold"
+            db.session.commit()
         for key, code in codes.items():
             client.post(f"/flows/manage/{code}/on", data={"csrf_token": token})
+        with app.app_context():
+            assert reorder_entry().status == "Ready"  # turned on in Manage flows: its schedule runs again
+            db.session.rollback()
         with app.app_context():
             on = dict(db.session.execute(select(Workflow.code, Workflow.enabled).where(Workflow.code.in_(codes.values()))).all())
             db.session.rollback()
@@ -426,7 +437,6 @@ def test_gallery_copies_turn_on_and_run(client, app, run_jobs, sink, keep_master
         assert sent == 1
 
         # the Monday reorder: one purchase order per item below its reorder point
-        from portal.jobqueue import service as jobs
         from portal.records.models import PurchaseHeader
 
         with app.app_context():
@@ -437,9 +447,7 @@ def test_gallery_copies_turn_on_and_run(client, app, run_jobs, sink, keep_master
             item_id = item.id
             low = db.session.scalar(select(func.count(Item.id)).where(Item.inventory < Item.reorder_point))
             orders_before = db.session.scalar(select(func.count(PurchaseHeader.id)))
-            assert codes["reorder"] in jobs.sync_workflow_schedules(db.session)
-            entry = db.session.scalar(select(jobs.JobQueueEntry).where(jobs.JobQueueEntry.workflow_id == db.session.scalar(
-                select(Workflow.id).where(Workflow.code == codes["reorder"]))))
+            entry = reorder_entry()
             assert entry.cron_expression == "0 8 * * 1"
             jobs.run_now(db.session, entry)
             db.session.commit()
