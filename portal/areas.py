@@ -7,6 +7,7 @@ from __future__ import annotations
 def register() -> None:
     """Import the areas' registration modules (idempotent: Python imports once)."""
     import portal.approvals.responses  # noqa: F401  (approval responses, approval event values)
+    import portal.flows.manage  # noqa: F401  (flows that keep failing: their owners are told)
     import portal.notifications.responses  # noqa: F401  (messages, notifications, e-mail; failed-run notices)
     import portal.records.registry  # noqa: F401  (record types)
     import portal.records.responses  # noqa: F401  (document status, posting, restrictions, journals)

@@ -47,6 +47,7 @@ ACTIONS: dict[str, str] = {
     "cancel_run": "Canceled run",
     "edit_input_fields": "Edited input fields",
     "flow_schedule": "Schedule set",
+    "create_from_gallery": "Created from the gallery",
     "accept_automation_notice": "Accepted the automation notice",
     "add_member": "Member added",
     "modify_member": "Member changed",

@@ -266,3 +266,162 @@ def schedule(code: str):
     return render_template("flows/schedule.html", wf=wf, values=values, errors=errors, kinds=service.SCHEDULE_KINDS,
                            weekdays=WEEKDAY_NAMES, entry=entry, describe=describe_recurrence, local_time=local_time), \
         (422 if errors else 200)
+
+
+# ---------------------------------------------------------------- manage flows
+
+def _managed_flow(code: str):
+    from portal.flows import manage
+
+    try:
+        return manage.get_flow(db.session, code)
+    except manage.ManageError as exc:
+        abort(404, description=str(exc))
+
+
+def _back() -> str:
+    return _safe_next(url_for("flows.manage"))
+
+
+@bp.route("/manage")
+@require_role(*service.RUN_VIEWERS)
+def manage():
+    """Manage flows: every flow (optionally of one record type, as the Automate
+    menu's link asks) with owner, trigger, record type, on / off, last run, runs and
+    failures in the last 24 hours, flagged when it keeps failing; actions per flow."""
+    from portal.flows import manage as m
+
+    record_type = request.args.get("record_type") or None
+    if record_type and record_type not in RECORD_TYPES:
+        record_type = None
+    rows = m.flow_rows(db.session, record_type)
+    return render_template("flows/manage.html", rows=rows, record_type=record_type, record_types=RECORD_TYPES,
+                           failing=sum(1 for r in rows if r["failing"]), highlight=request.args.get("code") or "")
+
+
+@bp.route("/manage/<code>/<any(on, off, copy, delete):action>", methods=["POST"])
+@require_role(*service.RUN_VIEWERS)
+def manage_action(code: str, action: str):
+    """Turn a flow on / off, copy it (a disabled copy owned by the user) or delete it."""
+    from portal.flows import manage as m
+
+    wf = _managed_flow(code)
+    try:
+        if action in ("on", "off"):
+            m.set_enabled(db.session, wf, action == "on", current_user)
+            message = f"{wf.description} ({wf.code}) is {action}."
+        elif action == "copy":
+            new = m.copy_flow(db.session, wf, current_user)
+            message = f"{new.code} is a copy of {wf.code}, owned by you and off: check it, test it, then turn it on."
+        else:
+            m.delete_flow(db.session, wf, current_user)
+            message = f"{code} is deleted."
+        db.session.commit()
+        flash(message)
+    except m.ManageError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(_back())
+
+
+@bp.route("/manage/export", methods=["POST"])
+@require_role(*service.RUN_VIEWERS)
+def manage_export():
+    """The selected flows as a workflow export file (JSON download)."""
+    import json
+
+    from flask import Response
+
+    codes = request.form.getlist("code")
+    flows = db.session.scalars(select(Workflow).where(Workflow.code.in_(codes), Workflow.template.is_(False))
+                               .order_by(Workflow.code)).unique().all()
+    if not flows:
+        flash("Select the flows to export.", "error")
+        return redirect(_back())
+    body = json.dumps(workflow_service.export_workflows(flows), indent=2, ensure_ascii=False)
+    name = flows[0].code if len(flows) == 1 else "flows"
+    return Response(body, mimetype="application/json", headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
+
+
+@bp.route("/manage/import", methods=["POST"])
+@require_role(*service.RUN_VIEWERS)
+def manage_import():
+    """Import a workflow export file: all or nothing, each problem listed."""
+    import json
+
+    from portal.flows import manage as m
+
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("Choose a workflow export file (.json) to import.", "error")
+        return redirect(_back())
+    try:
+        codes = m.import_flows(db.session, json.loads(upload.read().decode("utf-8")), current_user)
+        db.session.commit()
+        flash(f"Imported {len(codes)} flow(s), off until you turn them on: {', '.join(codes)}.")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        flash(f"The file is not a workflow export (not valid JSON: {exc}). Nothing was imported.", "error")
+    except workflow_service.WorkflowError as exc:
+        db.session.rollback()
+        flash(f"Nothing was imported: {len(exc.problems)} problem(s) in {upload.filename}.", "error")
+        for p in exc.problems[:50]:
+            flash(p, "error")
+    return redirect(_back())
+
+
+@bp.route("/<code>/test", methods=["GET", "POST"])
+@require_role(*service.RUN_VIEWERS)
+def test_flow(code: str):
+    """Test a flow against a chosen record: a dry run shown step by step in words
+    (conditions, rendered values, what would change or be sent); nothing is changed
+    or sent (see :func:`portal.flows.manage.dry_run`)."""
+    from portal.flows import manage as m
+
+    wf = _managed_flow(code)
+    rt = RECORD_TYPES.get(wf.record_type or "")
+    choices = m.record_choices(db.session, wf)
+    result, error, status = None, "", 200
+    chosen = request.values.get("record_id", type=int)
+    if request.method == "POST":
+        fields = flow_inputs.definitions(wf)
+        values, errors = flow_inputs.parse_values(db.session, fields, request.form) if fields else ({}, {})
+        if errors:
+            error, status = "; ".join(errors.values()), 422
+        elif rt is not None and chosen is None:
+            error, status = f"Choose a {rt.label.lower()} to test the flow with.", 422
+        else:
+            try:
+                result = m.dry_run(db.session, wf, chosen, current_user, values if fields else None)
+            except m.ManageError as exc:
+                db.session.rollback()
+                error, status = str(exc), 422
+    wf = _managed_flow(code)  # (reloaded after the dry run's rollback)
+    return render_template("flows/test.html", wf=wf, rt=rt, choices=choices, chosen=chosen, result=result, error=error,
+                           fields=service.input_fields(db.session, wf), values=request.form), status
+
+
+@bp.route("/gallery")
+@require_role(*service.RUN_VIEWERS)
+def gallery():
+    """The gallery of starter flows: each one click from a working copy."""
+    from portal.flows.gallery import STARTERS
+
+    return render_template("flows/gallery.html", starters=STARTERS, record_types=RECORD_TYPES,
+                           kinds=flow_setup.creatable_kinds(db.session, current_user))
+
+
+@bp.route("/gallery/<key>", methods=["POST"])
+@require_role(*service.RUN_VIEWERS)
+def use_starter(key: str):
+    """Make a working copy of a starter flow (disabled, owned by the user) and open it."""
+    from portal.flows import gallery as g
+
+    try:
+        wf = g.use_starter(db.session, key, current_user)
+        db.session.commit()
+    except g.GalleryError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("flows.gallery"))
+    flash(f"{wf.code} is your copy of “{wf.description}”. It is off: check it, test it, then turn it on.")
+    return redirect(url_for("workflows.card", code=wf.code))

@@ -148,6 +148,16 @@ to {{ entry.approver }}, was due {{ entry.due_date }} and has not been decided y
 </table>
 <p>Kind regards,<br>Northwind Traders</p>""",
     },
+    {
+        "code": "vendor_blocked",
+        "type": "New Record",
+        "description": "A vendor's contact is told that the vendor is blocked",
+        "subject": "Purchases on hold — {{ record.name }}",
+        "body": STYLE + """<p>Dear {{ record.contact or record.name }},</p>
+<p>We have put further purchases from {{ record.name }} (vendor {{ record.no }}) on hold.</p>
+{% if message %}<p>{{ message }}</p>{% endif %}
+<p>Kind regards,<br>Northwind Traders</p>""",
+    },
 ]
 
 
@@ -178,6 +188,9 @@ DEFAULT_NOTE_TEMPLATES = [
     {"code": "customer_statement", "type": "New Record", "description": "Statement of a customer's open sales orders",
      "subject": "Statement of open orders — {{ record.name }}",
      "body": "{% for o in open_orders %}{{ o.no }} {{ o.order_date }} {{ o.status }} {{ o.amount|money }}\n{% else %}No open orders.{% endfor %}"},
+    {"code": "vendor_blocked", "type": "New Record", "description": "A vendor's contact is told that the vendor is blocked",
+     "subject": "Purchases on hold — {{ record.name }}",
+     "body": "Further purchases from {{ record.name }} ({{ record.no }}) are on hold.{% if message %} {{ message }}{% endif %}"},
 ]
 
 

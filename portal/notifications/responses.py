@@ -27,8 +27,10 @@ def show_message(ctx: StepContext) -> str:
 @implements("create_notification")
 def create_notification_response(ctx: StepContext) -> str:
     """A notification entry for the sender (the user who raised the event), the
-    record's current approver, or a specific user; linked to the record or a custom
-    link; sent by the notification dispatcher."""
+    record's current approver, a specific user, or the user whose approval user setup
+    holds the record's salesperson/purchaser code (Business Central's Salesperson/
+    Purchaser approver type); linked to the record or a custom link; sent by the
+    notification dispatcher."""
     from sqlalchemy import select
 
     from portal.approvals.models import OPEN, ApprovalEntry
@@ -47,6 +49,14 @@ def create_notification_response(ctx: StepContext) -> str:
         entry = ctx.session.scalars(select(ApprovalEntry).where(
             ApprovalEntry.workflow_instance_id == ctx.instance.id, ApprovalEntry.status == OPEN)).first()
         recipient_id = entry.approver_id if entry else None
+    elif who == "Salesperson/Purchaser":
+        from sqlalchemy import func
+
+        from portal.approvals.models import ApprovalUserSetup
+
+        code = getattr(ctx.record, "salesperson_purchaser_code", None) if ctx.record is not None else None
+        recipient_id = ctx.session.scalar(select(ApprovalUserSetup.user_id).where(
+            func.upper(ApprovalUserSetup.salespers_purch_code) == code.upper()).limit(1)) if code else None
     else:
         recipient_id = ctx.user_id
     if recipient_id is None:

@@ -14,6 +14,7 @@ The engine knows no area: areas register with it here, as blueprints register ro
 - :data:`RUN_FAILED_HANDLERS`: told when a run fails (notifications tells the user);
 - :data:`RUN_CANCELED_HANDLERS`: told when a run is canceled by hand (approvals cancel
   its approval entries, records reopen the document it left pending approval);
+- :data:`RUN_FAILED_WATCHERS`: told when a run ends Failed for any cause (flows);
 - :data:`EFFECT_PERFORMERS`: effect kind → the function that performs it after commit.
 """
 from __future__ import annotations
@@ -184,7 +185,8 @@ RESPONSES: dict[str, ResponseDef] = {
             "create_notification",
             "Create a notification",
             (
-                OptionDef("recipient", "Recipient", "choice", True, ("Sender", "Approver", "Specific User"), "Sender"),
+                OptionDef("recipient", "Recipient", "choice", True, ("Sender", "Approver", "Specific User", "Salesperson/Purchaser"),
+                          "Sender"),
                 OptionDef("user", "Specific User", "user"),
                 OptionDef("notification_type", "Notification Type", "choice", True, ("New Record", "Approval", "Overdue"), "New Record"),
                 OptionDef("link", "Custom Link", "url"),
@@ -249,6 +251,10 @@ RUN_CANCELED_HANDLERS: list[Callable[[Any, Any, Any], None]] = []
 """``fn(session, instance, user_id)`` called in the transaction that cancels a run by
 hand (:func:`portal.workflow.service.cancel_instance`): what the run left half done
 is undone there."""
+
+RUN_FAILED_WATCHERS: list[Callable[[Any, Any], None]] = []
+"""``fn(session, instance)`` called in the transaction that marks a run Failed, for any
+cause (a response or an effect failed): e.g. flows flags a flow that keeps failing."""
 
 OPTION_VALIDATORS: dict[str, Callable[[Any, dict, dict], None]] = {}
 """Response code → ``fn(session_or_None, options, errors)`` adding ``{option: message}``

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from portal.util import utcnow
 from portal.workflow import conditions
-from portal.workflow.catalog import ID_FREE, KEEPS_RECORD, RECORD_TYPES, RUN_FAILED_HANDLERS, VALUE_PROVIDERS
+from portal.workflow.catalog import ID_FREE, KEEPS_RECORD, RECORD_TYPES, RUN_FAILED_HANDLERS, RUN_FAILED_WATCHERS, VALUE_PROVIDERS
 from portal.workflow.models import (
     ACTIVE,
     COMPLETED,
@@ -458,7 +458,9 @@ def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowS
     that follow it and activate the next events; the instance is Completed when no
     step is Active and none of its effects is still to be done (see
     :func:`finish_if_done`). ``new_instance``: just created for ``ev`` (it can't have
-    run yet). Raises :class:`ResponseError`."""
+    run yet). A ``response_observer`` in ``session.info`` (an object with
+    ``before(ctx)`` and ``after(ctx, message)``) is told about each response run (a
+    dry run reports them). Raises :class:`ResponseError`."""
     from portal.workflow.responses import run_response  # the engine's own module
 
     if not new_instance and session.scalar(select(WorkflowStepRun.id).where(WorkflowStepRun.key == step_run_key(inst, step, ev))):
@@ -491,7 +493,12 @@ def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowS
             nxt = responses[0]
             started = utcnow()
             ctx = StepContext(session, inst, nxt, ev, record, rt, ev.user_id, dict(nxt.options or {}), shared=shared)
+            observer = session.info.get("response_observer")  # a dry run watches each response (portal.flows)
+            if observer is not None:
+                observer.before(ctx)
             message = run_response(ctx)
+            if observer is not None:
+                observer.after(ctx, message)
             if nxt.function_name not in KEEPS_RECORD:
                 shared.pop("template_values", None)  # the record may have changed
                 shared.pop("template_values_plain", None)
@@ -558,6 +565,8 @@ def finish_if_done(session: Session, inst: WorkflowInstance, effect_states: set[
     else:
         inst.status = RUN_COMPLETED
     inst.ended_at = inst.archived_at = utcnow()  # finished: its step instances are archived
+    if inst.status == RUN_FAILED:
+        _watch_failure(session, inst)
     return True
 
 
@@ -636,6 +645,12 @@ def record_failure(session: Session, ev: OutboxEvent, error: str) -> None:
 def _notify_failure(session: Session, inst: WorkflowInstance, ev: OutboxEvent) -> None:
     for handler in RUN_FAILED_HANDLERS:  # e.g. notifications: tell the user who raised it
         handler(session, inst, ev)
+    _watch_failure(session, inst)
+
+
+def _watch_failure(session: Session, inst: WorkflowInstance) -> None:
+    for watcher in RUN_FAILED_WATCHERS:  # e.g. flows: flag a flow that keeps failing
+        watcher(session, inst)
 
 
 def pending_count(session: Session, record_type: str | None = None, record_id: int | None = None) -> int:

@@ -43,7 +43,9 @@ RUN_CANCELED = "Canceled"
 class Workflow(Versioned, db.Model):
     """A workflow or flow definition. ``trigger_kind``: automated, scheduled or instant.
     ``input_fields`` (instant flows): list of ``{"name", "caption", "type", "required",
-    "default", "help", "choices", "record_type"}`` (see :mod:`portal.workflow.inputs`)."""
+    "default", "help", "choices", "record_type"}`` (see :mod:`portal.workflow.inputs`).
+    ``owner_id``: the user who created, copied or imported it (None for shipped ones);
+    ``failure_notice_run_id``: see :mod:`portal.flows.manage` (failing flows)."""
 
     __tablename__ = "workflow"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,6 +58,8 @@ class Workflow(Versioned, db.Model):
     template: Mapped[bool] = mapped_column(default=False)
     input_fields: Mapped[list] = mapped_column(JSON, default=list)
     schedule: Mapped[dict | None] = mapped_column(JSON)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))  # who created / copied / imported it
+    failure_notice_run_id: Mapped[int | None]  # first failed run of the failing streak the owner was told about
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     steps: Mapped[list["WorkflowStep"]] = relationship(

@@ -300,10 +300,11 @@ def next_copy_code(session: Session, code: str) -> str:
     raise WorkflowError(f"There are already 99 copies of {code}.")
 
 
-def copy(session: Session, source: Workflow, code: str | None = None, description: str | None = None) -> Workflow:
+def copy(session: Session, source: Workflow, code: str | None = None, description: str | None = None,
+         owner_id: int | None = None) -> Workflow:
     """A disabled, editable copy of ``source`` (a workflow or a template) with its
-    steps, options and conditions. Code defaults to the source code + "-01", "-02", …
-    Raises :class:`WorkflowError` for a code in use or not valid."""
+    steps, options and conditions, owned by ``owner_id``. Code defaults to the source
+    code + "-01", "-02", … Raises :class:`WorkflowError` for a code in use or not valid."""
     code = (code or next_copy_code(session, source.code)).strip().upper()
     if not CODE_RE.match(code):
         raise WorkflowError("A code is 1 to 20 letters, digits, '-' or '_', starting with a letter or digit.")
@@ -319,6 +320,7 @@ def copy(session: Session, source: Workflow, code: str | None = None, descriptio
         schedule=dict(source.schedule) if source.schedule else None,
         enabled=False,
         template=False,
+        owner_id=owner_id,
     )
     for s in source.steps:
         wf.steps.append(_copy_step(s))
@@ -437,11 +439,12 @@ def _parse(data: Any) -> tuple[list[dict], list[str]]:
     return workflows, problems
 
 
-def import_workflows(session: Session, data: Any) -> list[str]:
+def import_workflows(session: Session, data: Any, owner_id: int | None = None) -> list[str]:
     """Import an export file (parsed JSON). The whole file is checked first; if any part
     is invalid nothing changes and :class:`WorkflowError` lists each problem with its
     place in the file. A workflow whose code exists has its definition and steps
-    replaced (it must not be enabled or a template). Returns the imported codes."""
+    replaced (it must not be enabled or a template); a new one is owned by
+    ``owner_id``. Returns the imported codes."""
     workflows, problems = _parse(data)
     for i, w in enumerate(workflows if not problems else []):
         existing = session.scalar(select(Workflow).where(Workflow.code == w["code"]))
@@ -454,7 +457,7 @@ def import_workflows(session: Session, data: Any) -> list[str]:
     for w in workflows:
         wf = session.scalar(select(Workflow).where(Workflow.code == w["code"]))
         if wf is None:
-            wf = Workflow(code=w["code"], enabled=False)
+            wf = Workflow(code=w["code"], enabled=False, owner_id=owner_id)
             session.add(wf)
         wf.description = w["description"]
         wf.category = w.get("category")

@@ -140,7 +140,7 @@ def copy(code: str):
         flash(f"You are not permitted to create {source.trigger_kind} flows.", "error")
         return redirect(request.referrer or url_for("workflows.card", code=code))
     try:
-        wf = service.copy(db.session, source, request.form.get("new_code") or None)
+        wf = service.copy(db.session, source, request.form.get("new_code") or None, owner_id=current_user.id)
         _audit("copy", wf, f"Copied from {source.code}")
         db.session.commit()
         flash(f"Workflow {wf.code} created from {source.code}. It is disabled: check it, then enable it.")
@@ -189,7 +189,7 @@ def import_():
         return redirect(url_for("workflows.list_page"))
     try:
         data = json.loads(upload.read().decode("utf-8"))
-        codes = service.import_workflows(db.session, data)
+        codes = service.import_workflows(db.session, data, owner_id=current_user.id)
         for wf in db.session.scalars(select(Workflow).where(Workflow.code.in_(codes))).unique():
             _audit("import", wf, f"Imported from {upload.filename[:200]}")
         db.session.commit()
@@ -330,6 +330,7 @@ def new():
         return render_template("workflows/new.html", record_types=RECORD_TYPES, record_type=record_type or "", kinds=kinds,
                                trigger_kind=trigger, problems=problems, form=request.form), 422
     wf = Workflow(code=code, description=description, record_type=record_type, trigger_kind=trigger, enabled=False,
+                  owner_id=current_user.id,
                   category=request.form.get("category") or None,
                   input_fields=[{"name": "message", "caption": "Message", "type": "long_text", "required": False, "default": "",
                                  "help": "", "choices": [], "record_type": ""}] if trigger == "instant" else [])
