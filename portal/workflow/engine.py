@@ -573,6 +573,7 @@ def finish_if_done(session: Session, inst: WorkflowInstance, effect_states: set[
 def handle_event(session: Session, ev: OutboxEvent) -> list[WorkflowInstance]:
     """Match ``ev`` to running instances or enabled workflows and execute it.
     Returns the instances it ran in (empty if nothing matched)."""
+    session.info.pop("event_instance_id", None)  # (set below while a running instance handles it)
     record = load_record(session, ev.record_type, ev.record_id, lock=True)
     values = event_values(session, ev, record)
     old_values = ev.payload.get("old_values")
@@ -604,6 +605,7 @@ def handle_event(session: Session, ev: OutboxEvent) -> list[WorkflowInstance]:
         )
         for step in active:
             if conditions.matches(step.conditions, values, old_values):
+                session.info["event_instance_id"] = inst.id  # a failure from here on fails this run (record_failure)
                 execute_event_step(session, inst, step, ev)
                 return [inst]
     if instance_id:
@@ -624,8 +626,11 @@ def handle_event(session: Session, ev: OutboxEvent) -> list[WorkflowInstance]:
 def record_failure(session: Session, ev: OutboxEvent, error: str) -> None:
     """Keep a failed run visible: mark the event's instance Failed, or, for an event
     that would have started a workflow, a Failed instance of each matching workflow;
-    the failure handlers (e.g. a notification to the user) are told."""
-    instance_id = ev.payload.get("instance_id")
+    the failure handlers (e.g. a notification to the user) are told. The event's
+    instance is the one its payload names or, for an event a running instance was
+    waiting for (e.g. a later change of the record), the one handling it when it
+    failed (remembered across the rollback)."""
+    instance_id = ev.payload.get("instance_id") or session.info.pop("event_instance_id", None)
     inst = session.get(WorkflowInstance, instance_id) if instance_id else None
     if inst is None:
         record = load_record(session, ev.record_type, ev.record_id)

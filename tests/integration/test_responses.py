@@ -142,6 +142,33 @@ def test_a_later_step_uses_an_earlier_steps_output(db_session, run_jobs):
     assert inst.result.splitlines() == ["Notification for Steven Buchanan", "Done: Notification for Steven Buchanan for ALFKI"]
 
 
+def test_a_later_event_whose_response_fails_fails_its_running_run(db_session, run_jobs):
+    """A run waiting for a second change of the record: when the response that change
+    runs fails, that run ends Failed with the reason (it used to stay Running, and a
+    new Failed run appeared instead)."""
+    s = db_session
+    s.add(build_workflow({
+        "code": "TWO-STEPS", "description": "Two steps", "record_type": "customer", "trigger_kind": "automated",
+        "steps": [(1, None, None, 1, "event", "record_modified", {}, [{"field": "phone", "operator": "changed"}]),
+                  (2, 1, None, 1, "response", "show_message", {"message": "Phone changed"}, []),
+                  (3, 2, None, 1, "event", "record_modified", {}, [{"field": "fax", "operator": "changed"}]),
+                  (4, 3, None, 1, "response", "update_field", {"field": "credit_limit", "value": "not a number"}, [])]}))
+    s.commit()
+    customer = s.scalar(select(Customer).where(Customer.no == "BERGS"))
+    records.modify_record(s, "customer", customer, {"phone": "0921-12 34 99"}, None)
+    s.commit()
+    run_jobs()
+    [inst] = s.scalars(select(WorkflowInstance).where(WorkflowInstance.workflow_code == "TWO-STEPS")).all()
+    assert inst.status == "Running"
+    records.modify_record(s, "customer", s.get(Customer, customer.id), {"fax": "0921-12 34 98"}, None)
+    s.commit()
+    run_jobs()
+    s.expire_all()
+    runs = s.scalars(select(WorkflowInstance).where(WorkflowInstance.workflow_code == "TWO-STEPS")).all()
+    assert [(r.id, r.status) for r in runs] == [(inst.id, "Failed")]
+    assert "not a valid value" in runs[0].error
+
+
 def test_journal_line_created_event(db_session, run_jobs):
     s = db_session
     s.add(build_workflow({
