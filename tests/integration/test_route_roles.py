@@ -26,6 +26,10 @@ from sqlalchemy import select
 
 from test_pages import csrf, sign_in
 
+# the queue dashboard is walked on a queue of its own (emptying the portal's queue would
+# delete jobs other tests left behind; RQ can fail on those)
+WALK_QUEUE = "route-walk"
+
 pytestmark = pytest.mark.usefixtures("clean_state")
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -89,7 +93,7 @@ def samples(app, services):
             "record_id": (order.id, MISSING), "line_id": (line.id, MISSING),
             "group_id": (group.id, MISSING), "member_id": (group.members[0].id, MISSING),
             "user_id": (users["msuyama"].id, MISSING), "code": ("CUST-STATEMENT", "NO-SUCH-FLOW"),
-            "entry_id": (entry.id, MISSING), "template_id": (template_id, MISSING), "op": ("add-response", "add-response"), "instance_number": (0, 0), "queue_name": (app.config["RQ_QUEUE"], app.config["RQ_QUEUE"]), "registry_name": ("failed", "failed"),
+            "entry_id": (entry.id, MISSING), "template_id": (template_id, MISSING), "op": ("add-response", "add-response"), "instance_number": (0, 0), "queue_name": (WALK_QUEUE, WALK_QUEUE), "registry_name": ("failed", "failed"),
             "per_page": (10, 10), "order": ("asc", "asc"), "page": (1, 1), "action": ("delete", "delete"),
             ("static", "filename"): ("css/portal.css", "css/portal.css"),
             ("rq_dashboard.static", "filename"): ("css/main.css", "css/main.css"),
@@ -127,10 +131,10 @@ def samples(app, services):
 
     jobs = []
     with app.app_context():
-        registry = FailedJobRegistry(app.config["RQ_QUEUE"], connection=get_redis())
+        registry = FailedJobRegistry(WALK_QUEUE, connection=get_redis())
         for name in ("shown", "deleted"):
-            job = Job.create("portal.util.utcnow", connection=get_redis(), id=f"route-walk-{name}-{app.config['RQ_QUEUE']}",
-                             origin=app.config["RQ_QUEUE"], status=JobStatus.FAILED)
+            job = Job.create("portal.util.utcnow", connection=get_redis(), id=f"route-walk-{name}",
+                             origin=WALK_QUEUE, status=JobStatus.FAILED)
             job.save()
             registry.add(job, ttl=600)
             jobs.append(job)
