@@ -33,6 +33,7 @@ from portal.approvals.models import ApprovalUserSetup, WorkflowUserGroup, Workfl
 from portal.audit.service import record_audit, record_field_changes
 from portal.auth.models import User, time_zone_error
 from portal.records.models import Salesperson
+from portal.util import column_errors
 from portal.workflow.models import Workflow, WorkflowStep
 
 #: The three kinds of amount approval limit, in the order Business Central shows them.
@@ -191,7 +192,9 @@ def validate_setup(session: Session, user: User, data: SetupData) -> dict[str, s
         amount = data.limits.get(kind)
         if amount is None:
             continue
-        if amount < 0:
+        if not amount.is_finite():
+            errors[name] = f"Enter the {kind} amount approval limit as a number, e.g. 1500.00."
+        elif amount < 0:
             errors[name] = f"The {kind} amount approval limit can't be negative."
         elif data.unlimited.get(kind):
             errors[name] = (f"Enter a {kind} amount approval limit or tick Unlimited {kind} approval, not both "
@@ -232,6 +235,11 @@ def validate_setup(session: Session, user: User, data: SetupData) -> dict[str, s
                 errors["salespers_purch_code"] = (
                     f"Salesperson/purchaser code {code.upper()} is already used by {_name(holder.user)}."
                 )
+    # what fits the columns (lengths, NUL bytes, amounts within the column's digits)
+    typed = {"salespers_purch_code": data.salespers_purch_code, "email": data.email,
+             **{f"{k}_amount_approval_limit": data.limits.get(k) for k in LIMIT_KINDS}}
+    for name, message in column_errors(ApprovalUserSetup, typed).items():
+        errors.setdefault(name, message)
     return errors
 
 
