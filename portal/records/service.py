@@ -275,7 +275,11 @@ def parse_fields(fields: tuple[Field, ...], form: dict[str, str], blank_as_none:
                     if not value.is_finite():
                         raise InvalidOperation
                     if f.kind == "money":
-                        value = value.quantize(Decimal("0.01"))
+                        try:
+                            value = value.quantize(Decimal("0.01"))
+                        except InvalidOperation:  # more digits than a decimal holds
+                            errors[f.name] = f"{f.label} is too large."
+                            continue
             elif f.kind == "int":
                 value = int(raw or 0)
             elif f.kind == "date":
@@ -639,11 +643,14 @@ def _apply_line_values(session: Session, rt: RecordType, line, values: dict[str,
                 value = ""
         setattr(line, name, value)
     if hasattr(line, "calculate"):
-        line.calculate()
-        too_large = row_errors(line)
-        if too_large:  # each value fits, but their product doesn't
-            raise FieldErrors({"quantity": "The line amount would be too large: lower the quantity or the price."
-                               if "line_amount" in too_large else next(iter(too_large.values()))})
+        too_large = "The line amount would be too large: lower the quantity or the price."
+        try:
+            line.calculate()
+        except ArithmeticError:  # beyond decimal precision
+            raise FieldErrors({"quantity": too_large}) from None
+        problems = row_errors(line)
+        if problems:  # each value fits, but their product doesn't
+            raise FieldErrors({"quantity": too_large if "line_amount" in problems else next(iter(problems.values()))})
 
 
 def _line_event(session: Session, record_type: str, doc, old_amount, user_id: int | None, detail: str,
