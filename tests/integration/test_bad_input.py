@@ -414,3 +414,18 @@ def test_any_workflow_or_template_import_is_refused_with_messages_or_imported(ad
                 assert _table_state(app, model) == before
 
         upload()
+
+
+def test_the_northwind_import_names_the_file_and_line_of_bad_encoding(app, tmp_path):
+    import shutil
+
+    data = tmp_path / "northwind"
+    shutil.copytree(app.config["NORTHWIND_DIR"], data)
+    path = data / "customers.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[4] = lines[4].replace(b"a", b"\xe4", 1)  # a Latin-1 "ä" on line 5
+    path.write_bytes(b"\n".join(lines))
+    result = app.test_cli_runner().invoke(args=["import-northwind", str(data)])
+    assert result.exit_code == 1
+    assert "customers.csv line 5: not UTF-8 text" in result.output
+    assert "Traceback" not in result.output
