@@ -78,26 +78,42 @@ def own_records(app):
         db.session.remove()
 
 
+def restore_later(app, *models):
+    """Snapshot the rows of ``models``' tables; the returned function puts them back
+    (rows added since are deleted, changed ones reset)."""
+    from portal.extensions import db
+
+    saved = {}
+    with app.app_context():
+        for model in models:
+            columns = [c.key for c in model.__table__.columns]
+            saved[model] = (columns, {o.id: {c: getattr(o, c) for c in columns} for o in db.session.scalars(select(model))})
+        db.session.remove()
+
+    def restore():
+        with app.app_context():
+            for model, (columns, rows) in saved.items():
+                for obj in db.session.scalars(select(model)).all():
+                    if obj.id not in rows:
+                        db.session.delete(obj)
+                    else:
+                        for column, value in rows[obj.id].items():
+                            if getattr(obj, column) != value:
+                                setattr(obj, column, value)
+            db.session.commit()
+            db.session.remove()
+
+    return restore
+
+
 @pytest.fixture
 def keep_templates(app):
     """Put the notification templates back as they were (an import may replace them)."""
-    from portal.extensions import db
     from portal.notifications.models import NotificationTemplate
 
-    columns = [c.key for c in NotificationTemplate.__table__.columns]
-    with app.app_context():
-        saved = {t.id: {c: getattr(t, c) for c in columns} for t in db.session.scalars(select(NotificationTemplate))}
-        db.session.remove()
+    restore = restore_later(app, NotificationTemplate)
     yield
-    with app.app_context():
-        for template in db.session.scalars(select(NotificationTemplate)).all():
-            if template.id not in saved:
-                db.session.delete(template)
-            else:
-                for column, value in saved[template.id].items():
-                    setattr(template, column, value)
-        db.session.commit()
-        db.session.remove()
+    restore()
 
 
 def row(app, model, record_id) -> dict:
@@ -334,10 +350,51 @@ def _table_state(app, model):
         return [tuple(r) for r in rows]
 
 
+def _editor_forms(app, admin) -> list[tuple[str, tuple[str, ...], object]]:
+    """The workflow editor (on a new workflow of the test's own), a notification
+    template, a user's approval user setup and notification settings."""
+    from portal.approvals.models import ApprovalUserSetup
+    from portal.extensions import db
+    from portal.notifications.models import NotificationSetup, NotificationTemplate
+    from portal.workflow.models import WorkflowStep
+
+    res = admin.post("/workflows/new", data={"code": "BADIN-WF", "description": "Bad input", "record_type": "sales_header",
+                                             "trigger_kind": "automated"})
+    assert res.status_code == 302, text_of(res)[:3000]
+    with app.app_context():
+        template_id = db.session.scalar(select(NotificationTemplate.id).limit(1))
+        user_id = db.session.scalar(select(ApprovalUserSetup.user_id).limit(1))
+        db.session.remove()
+    admin.post("/workflows/BADIN-WF/edit/add-event", data={"function": "sales_document_approval_requested"})
+    conditions = ("step_id", "function", "cond_field", "cond_operator", "cond_compare", "cond_value", "cond_value_field")
+    return [
+        ("/workflows/BADIN-WF/edit/add-event", ("function", "after"), WorkflowStep),
+        ("/workflows/BADIN-WF/edit/set-event", conditions, WorkflowStep),
+        ("/workflows/BADIN-WF/edit/add-response", ("step_id", "function"), WorkflowStep),
+        ("/workflows/BADIN-WF/edit/move", ("step_id", "delta"), WorkflowStep),
+        (f"/notification-templates/{template_id}", ("description", "subject", "body"), NotificationTemplate),
+        (f"/approvals/setup/users/{user_id}", ("approver_id", "salespers_purch_code", "substitute_id", "email",
+                                               "sales_amount_approval_limit", "purchase_amount_approval_limit",
+                                               "request_amount_approval_limit"), ApprovalUserSetup),
+        ("/notifications/settings", ("new_record-method", "new_record-recurrence", "new_record-at",
+                                     "new_record-daily_frequency", "new_record-weekdays"), NotificationSetup),
+    ]
+
+
 def test_any_input_to_any_form_is_a_page_with_messages_or_success(admin, app, own_records):
     """For every form: hostile values in every field give a page (errors shown, or the
     change saved), never a server error; a refused submit changes nothing."""
-    for path, fields, model in _forms(own_records):
+    from portal.notifications.models import NotificationSetup, NotificationTemplate
+
+    restore = restore_later(app, NotificationTemplate, NotificationSetup)
+    try:
+        _submit_anything(app, admin, _forms(own_records) + _editor_forms(app, admin))
+    finally:
+        restore()
+
+
+def _submit_anything(app, admin, forms) -> None:
+    for path, fields, model in forms:
 
         @FAST
         @given(st.fixed_dictionaries({}, optional={name: hostile for name in fields}))
