@@ -128,6 +128,7 @@ def install_bad_input_handling(app: Flask) -> None:
     413 naming the limit; values that don't fit their columns (the flush-time safety
     net, :class:`portal.util.InputRejected`) are 422 with the messages, rolled back."""
     from flask import render_template
+    from sqlalchemy.exc import DataError
     from werkzeug.exceptions import RequestEntityTooLarge
     from werkzeug.routing import IntegerConverter
 
@@ -155,6 +156,16 @@ def install_bad_input_handling(app: Flask) -> None:
     def _rejected(error):
         db.session.rollback()
         return render_template("bad_input.html", title="Not saved", messages=list(error.errors.values())), 422
+
+    @app.errorhandler(DataError)
+    @app.errorhandler(OverflowError)
+    def _unstorable(_error):
+        """The last line: a value the database driver refuses (PostgreSQL: a NUL
+        byte even in a search; SQLite: an integer beyond 64 bits) that no check
+        caught first. 400, rolled back."""
+        db.session.rollback()
+        message = "The request has a value the database can't take (a NUL character, or a number out of range)."
+        return render_template("bad_input.html", title="Not accepted", messages=[message]), 400
 
 
 def size_text(size: int) -> str:
