@@ -283,6 +283,24 @@ def test_like_wildcards_in_search_are_taken_literally(admin):
     assert "Alfreds Futterkiste" in admin.get("/customers?q=alfreds").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("path", ["/customers", "/sales-orders", "/flows/history", "/notification-templates/records",
+                                  "/workflows/"])
+def test_nul_bytes_in_searches_are_answered_on_every_database(admin, path):
+    """PostgreSQL refuses a NUL byte even as a query parameter: a 400, not a 500."""
+    res = admin.get(path, query_string={"q": "a\x00b", "record": "a\x00b", "record_q": "\x00", "record_type": "customer"})
+    assert_answered(res)
+
+
+def test_a_nul_byte_in_the_sign_in_form_is_answered(app):
+    from test_pages import csrf
+
+    client = app.test_client()
+    token = csrf(client.get("/sign-in").get_data(as_text=True))
+    res = client.post("/sign-in", data={"user_name": "ad\x00min", "password": "x", "csrf_token": token})
+    assert_answered(res)
+    assert res.status_code in (200, 400)
+
+
 def test_approval_user_setup_refuses_nan_and_unknown_ids(admin, app):
     from portal.approvals.models import ApprovalUserSetup
 
