@@ -12,7 +12,7 @@ from sqlalchemy import select
 from portal.audit.service import record_audit
 from portal.auth.permissions import require_role
 from portal.extensions import db
-from portal.util import db_int, loads_json, local_path, page_no
+from portal.util import column_errors, db_int, loads_json, local_path, page_no
 from portal.workflow.catalog import RECORD_TYPES
 from portal.workflow import service
 from portal.workflow.catalog import EVENTS, RESPONSES
@@ -322,6 +322,8 @@ def new():
         problems.append(f"A workflow with code {code} already exists.")
     if not description:
         problems.append("Description must have a value.")
+    problems += column_errors(Workflow, {"description": description, "category": request.form.get("category") or None},
+                              {"description": "Description", "category": "Category"}).values()
     if record_type and record_type not in RECORD_TYPES:
         problems.append("Choose a record type from the list.")
     if trigger not in ("automated", "scheduled", "instant"):

@@ -504,3 +504,15 @@ def test_the_northwind_import_names_the_file_and_line_of_bad_encoding(app, tmp_p
     assert result.exit_code == 1
     assert "customers.csv line 5: not UTF-8 text" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("path, data, message", [
+    ("/workflows/new", {"code": "BADIN-W2", "description": "x" * 10_000, "record_type": "sales_header",
+                        "trigger_kind": "automated"}, "Description can have at most 200 characters"),
+    ("/approvals/setup/groups/new", {"code": "BADIN-G", "description": "x" * 10_000}, "at most 100 characters"),
+])
+def test_other_forms_show_length_errors_on_the_form(admin, path, data, message):
+    res = admin.post(path, data=data)
+    assert res.status_code == 422
+    page = text_of(res)
+    assert message in page and "Not saved" not in page  # the form itself, with the message
