@@ -126,12 +126,14 @@ def install_bad_input_handling(app: Flask) -> None:
     """Bad input gets a clear 4xx and writes nothing: ``<int:…>`` URL parts beyond the
     database's integer range don't match (404); a body above ``MAX_CONTENT_LENGTH`` is
     413 naming the limit; values that don't fit their columns (the flush-time safety
-    net, :class:`portal.util.InputRejected`) are 422 with the messages, rolled back."""
+    net, :class:`portal.util.InputRejected`) are 422 with the messages, rolled back;
+    a value the database driver refuses is 400. (How 400/413 look: :mod:`portal.errors`.)"""
     from flask import render_template
     from sqlalchemy.exc import DataError
-    from werkzeug.exceptions import RequestEntityTooLarge
+    from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
     from werkzeug.routing import IntegerConverter
 
+    from portal.errors import render_error  # the layout's error page, with these messages
     from portal.util import MAX_BIGINT, InputRejected
 
     class DbInteger(IntegerConverter):
@@ -149,8 +151,7 @@ def install_bad_input_handling(app: Flask) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_error):
         limit = size_text(app.config.get("MAX_CONTENT_LENGTH") or 0)
-        message = f"The upload is too large: the portal accepts at most {limit} per request."
-        return render_template("bad_input.html", title="Too large", messages=[message]), 413
+        return render_error(RequestEntityTooLarge(f"The upload is too large: the portal accepts at most {limit} per request."))
 
     @app.errorhandler(InputRejected)
     def _rejected(error):
@@ -164,8 +165,7 @@ def install_bad_input_handling(app: Flask) -> None:
         byte even in a search; SQLite: an integer beyond 64 bits) that no check
         caught first. 400, rolled back."""
         db.session.rollback()
-        message = "The request has a value the database can't take (a NUL character, or a number out of range)."
-        return render_template("bad_input.html", title="Not accepted", messages=[message]), 400
+        return render_error(BadRequest("The request has a value the database can't take (a NUL character, or a number out of range)."))
 
 
 def size_text(size: int) -> str:
