@@ -1,6 +1,6 @@
 """Small shared helpers: UTC time, money rounding, safe redirects, and the checks of
 what users type that every area shares (column lengths and number ranges derived from
-the model columns, NUL bytes, e-mail addresses, LIKE patterns, JSON nesting)."""
+the model columns, NUL bytes, e-mail addresses, JSON nesting)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -89,13 +89,6 @@ def ids_of(values) -> list[int]:
     """The whole numbers among ``values`` (form or query texts) that can be database
     ids; anything else (text, negative, beyond the integer range) is left out."""
     return [int(v) for v in values if v.isdigit() and int(v) <= MAX_BIGINT]
-
-
-def like_contains(text: str) -> str:
-    """A ``LIKE`` pattern matching ``text`` anywhere, with ``%``, ``_`` and the escape
-    character taken literally; use with ``.like(pattern, escape="\\\\")``."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def text_problem(value: str, label: str, max_length: int | None = None) -> str | None:

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from portal.audit.service import record_audit
 from portal.auth.models import User
-from portal.util import like_contains
 from portal.records.registry import RECORD_TYPES
 from portal.workflow import flow_setup, inputs as flow_inputs
 from portal.workflow import service as workflow_service
@@ -217,7 +216,7 @@ def runs_query(user: User | None = None, flow: str = "", status: str = "", recor
     if status:
         q = q.where(WorkflowInstance.status == STATUS_FILTERS.get(status.lower(), "-"))
     if record:
-        q = q.where(func.lower(WorkflowInstance.record_title).like(like_contains(record.lower()), escape="\\"))
+        q = q.where(func.lower(WorkflowInstance.record_title).contains(record.lower(), autoescape=True))
     if trigger_kind:
         q = q.where(WorkflowInstance.workflow_id.in_(select(Workflow.id).where(Workflow.trigger_kind == trigger_kind)))
     if since:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from portal.util import like_contains
 from portal.approvals.models import ApprovalEntry
 from portal.auth.models import User
 from portal.notifications.mail import html_to_text, inline_css
@@ -117,7 +116,7 @@ def search_records(session: Session, record_type: str, q: str, limit: int = 15) 
     if q:
         columns = [getattr(rt.model, f) for f in rt.search_fields if hasattr(rt.model, f)]
         if columns:
-            query = query.where(or_(*(c.ilike(like_contains(q), escape="\\") for c in columns)))
+            query = query.where(or_(*(c.icontains(q, autoescape=True) for c in columns)))
     query = query.order_by(rt.model.id).limit(limit)
     return [(r.id, rt.title(r)) for r in session.scalars(query).unique()]
 

@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from portal.util import db_int, like_contains, page_no
+from portal.util import db_int, page_no
 from portal.approvals import service as approvals
 from portal.extensions import db, htmx
 from portal.flows.service import automate_menu, record_runs, status_word
@@ -91,8 +91,8 @@ def list_query(rt: RecordType, search: str, sort: str):
         q = q.join(GenJournalBatch, GenJournalLine.batch_id == GenJournalBatch.id)
         columns += list(_BATCH_COLUMNS.values())
     if search:
-        pattern = like_contains(search.lower())  # % and _ are taken literally
-        q = q.where(or_(*[func.lower(c).like(pattern, escape="\\") for c in columns]))
+        # autoescape: % and _ in what the user typed are taken literally
+        q = q.where(or_(*[func.lower(c).contains(search.lower(), autoescape=True) for c in columns]))
     field = sort.lstrip("-")
     col = _column(rt, field) if field in rt.list_columns else None
     if col is None:

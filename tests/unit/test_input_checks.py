@@ -1,5 +1,5 @@
 """The shared input checks (portal.util): limits derived from the model columns, NUL
-bytes, e-mail addresses, ids and page numbers, LIKE patterns, JSON nesting; and CSV
+bytes, e-mail addresses, ids and page numbers, JSON nesting; and CSV
 files that aren't UTF-8 reported by file and line (any bytes: rows or a message)."""
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from portal.util import (  # noqa: E402
     db_int,
     email_problem,
     ids_of,
-    like_contains,
     loads_json,
     page_no,
 )
@@ -53,10 +52,6 @@ def test_ids_and_pages():
     with pytest.raises(ValueError):
         page_no("10000000000")
     assert ids_of(["1", "x", "-2", "99999999999999999999", "7"]) == [1, 7]
-
-
-def test_like_patterns_take_wildcards_literally():
-    assert like_contains("50%_off\\") == "%50\\%\\_off\\\\%"
 
 
 def test_e_mail_addresses():
