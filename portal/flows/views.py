@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, SelectMultipleField, widgets
 
-from portal.util import ids_of, page_no
+from portal.util import db_int, ids_of, page_no
 from portal.auth.permissions import require_role
 from portal.extensions import db
 from portal.flows import service
@@ -382,7 +382,7 @@ def test_flow(code: str):
     rt = RECORD_TYPES.get(wf.record_type or "")
     choices = m.record_choices(db.session, wf)
     result, error, status = None, "", 200
-    chosen = request.values.get("record_id", type=int)
+    chosen = request.values.get("record_id", type=db_int)
     if request.method == "POST":
         fields = flow_inputs.definitions(wf)
         values, errors = flow_inputs.parse_values(db.session, fields, request.form) if fields else ({}, {})
