@@ -40,6 +40,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     install_db_events(app)
 
+    install_bad_input_handling(app)  # before the blueprints: their <int:…> rules use the bounded converter
+
     from portal.approvals.setup_views import bp as approval_setup_bp
     from portal.approvals.views import bp as approvals_bp
     from portal.auth.views import bp as auth_bp
@@ -116,3 +118,59 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_errors(app)
     # --- end error pages
     return app
+
+
+# ---------------------------------------------------------------- bad input: a clear 4xx, never a 500
+
+def install_bad_input_handling(app: Flask) -> None:
+    """Bad input gets a clear 4xx and writes nothing: ``<int:…>`` URL parts beyond the
+    database's integer range don't match (404); a body above ``MAX_CONTENT_LENGTH`` is
+    413 naming the limit; values that don't fit their columns (the flush-time safety
+    net, :class:`portal.util.InputRejected`) are 422 with the messages, rolled back;
+    a value the database driver refuses is 400. (How 400/413 look: :mod:`portal.errors`.)"""
+    from flask import render_template
+    from sqlalchemy.exc import DataError
+    from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+    from werkzeug.routing import IntegerConverter
+
+    from portal.errors import render_error  # the layout's error page, with these messages
+    from portal.util import MAX_BIGINT, InputRejected
+
+    class DbInteger(IntegerConverter):
+        """``<int:…>`` that matches only ids the database can hold."""
+
+        def __init__(self, url_map, fixed_digits=0, min=None, max=MAX_BIGINT, signed=False):  # noqa: A002
+            super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+    app.url_map.converters["int"] = DbInteger
+
+    @app.context_processor
+    def _upload_limit():
+        return {"max_upload": size_text(app.config.get("MAX_CONTENT_LENGTH") or 0)}
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_error):
+        limit = size_text(app.config.get("MAX_CONTENT_LENGTH") or 0)
+        return render_error(RequestEntityTooLarge(f"The upload is too large: the portal accepts at most {limit} per request."))
+
+    @app.errorhandler(InputRejected)
+    def _rejected(error):
+        db.session.rollback()
+        return render_template("bad_input.html", title="Not saved", messages=list(error.errors.values())), 422
+
+    @app.errorhandler(DataError)
+    @app.errorhandler(OverflowError)
+    def _unstorable(_error):
+        """The last line: a value the database driver refuses (PostgreSQL: a NUL
+        byte even in a search; SQLite: an integer beyond 64 bits) that no check
+        caught first. 400, rolled back."""
+        db.session.rollback()
+        return render_error(BadRequest("The request has a value the database can't take (a NUL character, or a number out of range)."))
+
+
+def size_text(size: int) -> str:
+    """A byte count in words: "5 MB", "512 KB", "900 bytes"."""
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:g} {unit}"
+    return f"{size} bytes"

@@ -112,8 +112,14 @@ def register(app: Flask) -> None:
         """Import the Northwind CSV files from DIRECTORY (default: the bundled copy),
         plus default notification templates and the demo workflows: only what is
         missing and was never imported before; existing records are left as they
-        are. Reports "N new, M already there" per file and the bad rows by line."""
-        for line in setup_demo(directory):
+        are. Reports "N new, M already there" per file and the bad rows by line; a
+        missing file or one that isn't UTF-8 CSV stops it with a message (file and
+        line) before anything is written."""
+        try:
+            lines = setup_demo(directory)
+        except (ValueError, FileNotFoundError) as exc:
+            raise click.ClickException(str(exc)) from None
+        for line in lines:
             click.echo(line)
 
     @app.cli.command("up")

@@ -87,6 +87,8 @@ class Config:
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.RATELIMIT_HEADERS_ENABLED = False
         self.PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "25"))
+        # Largest request body (bytes) the portal reads: uploads and forms above it get 413.
+        self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(5 * 1024 * 1024)))
 
 
 def _secret_key() -> str:

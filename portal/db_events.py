@@ -1,6 +1,6 @@
 """Database engine hooks: SQLite pragmas (WAL, foreign keys), psycopg's query cache
-for the engine's multi-row inserts, and a fresh connection pool in forked RQ work
-horses."""
+for the engine's multi-row inserts, a fresh connection pool in forked RQ work
+horses, and the flush-time check that values fit their columns."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,10 @@ import os
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from portal.extensions import db
+from portal.util import InputRejected, row_errors
 
 _installed = False
 
@@ -63,3 +65,14 @@ def install(app: Flask) -> None:
             pass
 
     os.register_at_fork(after_in_child=_after_fork)
+
+    @event.listens_for(Session, "before_flush")
+    def _values_fit_columns(session, _context, _instances) -> None:
+        # The safety net behind every form's field checks: a value longer than its
+        # column, a number beyond its precision or a NUL byte is refused on SQLite as
+        # on PostgreSQL, before anything is written (InputRejected → 422, rollback).
+        errors: dict[str, str] = {}
+        for obj in (*session.new, *session.dirty):
+            errors.update(row_errors(obj))
+        if errors:
+            raise InputRejected(errors)

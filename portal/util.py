@@ -1,4 +1,6 @@
-"""Small shared helpers: UTC time and money rounding."""
+"""Small shared helpers: UTC time, money rounding, safe redirects, and the checks of
+what users type that every area shares (column lengths and number ranges derived from
+the model columns, NUL bytes, e-mail addresses, JSON nesting)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -34,3 +36,178 @@ def local_path(target: str | None, default: str) -> str:
     if parts.scheme or parts.netloc:
         return default
     return target
+
+
+# ---------------------------------------------------------------- input checks
+#
+# One mechanism for "does this value fit its column": the limits come from the model
+# columns themselves (String(n) → n characters, Numeric(p, s) → |value| < 10^(p-s),
+# Integer → 32-bit, BigInteger → 64-bit), so SQLite refuses what PostgreSQL would.
+# Forms call :func:`column_errors` to show field errors; :func:`row_errors` runs at
+# every flush (portal.db_events) as the safety net that raises :class:`InputRejected`.
+
+#: The largest integer any id or page number can have (PostgreSQL ``bigint``).
+MAX_BIGINT = 2**63 - 1
+#: How deeply nested JSON an import or a parameter field may be.
+MAX_JSON_DEPTH = 32
+
+
+class InputRejected(ValueError):
+    """Values that don't fit their columns: ``errors`` maps field name → message.
+    Raised at flush time by the safety net; the app answers 422 with the messages and
+    nothing is written (the transaction is rolled back)."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def db_int(raw) -> int:
+    """``int(raw)`` for an id or page number from a URL or form (``type=db_int`` in
+    ``request.args.get``). Raises ValueError for text that isn't a whole number or is
+    beyond the database's integer range (so werkzeug falls back to the default)."""
+    value = int(str(raw).strip())
+    if not -MAX_BIGINT <= value <= MAX_BIGINT:
+        raise ValueError(f"{raw!r} is out of range")
+    return value
+
+
+#: The largest page number a list accepts (beyond it: the first page).
+MAX_PAGE = 10**9
+
+
+def page_no(raw) -> int:
+    """A list's ``page`` argument (``type=page_no``): a whole number up to
+    :data:`MAX_PAGE`; ValueError otherwise, so the list shows its first page."""
+    value = db_int(raw)
+    if value > MAX_PAGE:
+        raise ValueError(f"page {raw!r} is out of range")
+    return value
+
+
+def ids_of(values) -> list[int]:
+    """The whole numbers among ``values`` (form or query texts) that can be database
+    ids; anything else (text, negative, beyond the integer range) is left out."""
+    return [int(v) for v in values if v.isdigit() and int(v) <= MAX_BIGINT]
+
+
+def text_problem(value: str, label: str, max_length: int | None = None) -> str | None:
+    """A message if ``value`` can't be stored as typed (a NUL byte, or longer than
+    ``max_length`` characters), else None."""
+    if "\x00" in value:
+        return f"{label} can't contain NUL characters."
+    if max_length is not None and len(value) > max_length:
+        return f"{label} can have at most {max_length:,} characters (you entered {len(value):,})."
+    return None
+
+
+def email_problem(value: str, label: str = "E-Mail") -> str | None:
+    """A message if ``value`` is not an e-mail address (syntax only, no DNS lookup;
+    the reserved ``.test`` domain of the demo data is accepted), else None. Several addresses may be separated by ``;``."""
+    from email_validator import EmailNotValidError, validate_email
+
+    for part in value.split(";"):
+        try:
+            validate_email(part.strip(), check_deliverability=False, test_environment=True)
+        except EmailNotValidError:
+            return f"{label}: {part.strip()[:80]!r} is not an e-mail address (e.g. name@example.com)."
+    return None
+
+
+def _limits(model) -> dict[str, tuple[str, int | None, int]]:
+    """``{attribute: (kind, limit, scale)}`` of ``model``'s columns that have limits:
+    kind "text" (limit = length or None), "number" (limit = digits before the decimal
+    point), "int" (limit = largest value)."""
+    cached = _LIMITS.get(model)
+    if cached is not None:
+        return cached
+    from sqlalchemy import BigInteger, Integer, Numeric, SmallInteger, String, inspect
+
+    out: dict[str, tuple[str, int | None, int]] = {}
+    for attr in inspect(model).column_attrs:
+        if len(attr.columns) != 1:
+            continue
+        col_type = attr.columns[0].type
+        if isinstance(col_type, String):  # also Text (no length): NUL bytes still refused
+            out[attr.key] = ("text", getattr(col_type, "length", None), 0)
+        elif isinstance(col_type, Numeric) and not isinstance(col_type, (Integer,)):
+            if col_type.precision is not None:
+                scale = col_type.scale or 0
+                out[attr.key] = ("number", col_type.precision - scale, scale)
+        elif isinstance(col_type, Integer):
+            top = 2**63 - 1 if isinstance(col_type, BigInteger) else 32767 if isinstance(col_type, SmallInteger) else 2**31 - 1
+            out[attr.key] = ("int", top, 0)
+    _LIMITS[model] = out
+    return out
+
+
+_LIMITS: dict[type, dict] = {}
+
+
+def value_problem(model, name: str, value, label: str | None = None) -> str | None:
+    """A message if ``value`` doesn't fit ``model``'s column ``name`` (see
+    :func:`_limits`), else None. Values of other types and unknown names pass."""
+    limit = _limits(model).get(name)
+    if limit is None or value is None:
+        return None
+    kind, top, _scale = limit
+    label = label or name.replace("_", " ").capitalize()
+    if kind == "text" and isinstance(value, str):
+        return text_problem(value, label, top)
+    if kind == "number" and isinstance(value, (Decimal, float, int)) and not isinstance(value, bool):
+        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+        if not number.is_finite():
+            return f"{label} must be a number."
+        if top is not None and abs(number) >= Decimal(10) ** top:
+            return f"{label} is too large: at most {top} digits before the decimal point."
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool) and not -top - 1 <= value <= top:
+        return f"{label} is out of range (at most {top:,})."
+    return None
+
+
+def column_errors(model, values: dict, labels: dict[str, str] | None = None) -> dict[str, str]:
+    """Field errors for the ``values`` (``{attribute: parsed value}``) that don't fit
+    ``model``'s columns: ``{attribute: message}`` (empty when all fit)."""
+    labels = labels or {}
+    errors = {}
+    for name, value in values.items():
+        problem = value_problem(model, name, value, labels.get(name))
+        if problem:
+            errors[name] = problem
+    return errors
+
+
+def row_errors(obj) -> dict[str, str]:
+    """:func:`column_errors` for every limited column of the mapped object ``obj``."""
+    model = type(obj)
+    return column_errors(model, {name: obj.__dict__.get(name) for name in _limits(model) if name in obj.__dict__})
+
+
+def loads_json(text: str, max_depth: int = MAX_JSON_DEPTH):
+    """``json.loads(text)``, refusing JSON nested deeper than ``max_depth`` arrays /
+    objects. Raises ValueError with a message for the user."""
+    import json
+
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:  # a cheap scan before parsing: no recursion on hostile input
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > max_depth:
+                raise ValueError(f"The JSON is nested too deeply (more than {max_depth} levels).")
+        elif ch in "]}":
+            depth -= 1
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"The JSON is nested too deeply (more than {max_depth} levels).") from None

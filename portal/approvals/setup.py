@@ -33,6 +33,7 @@ from portal.approvals.models import ApprovalUserSetup, WorkflowUserGroup, Workfl
 from portal.audit.service import record_audit, record_field_changes
 from portal.auth.models import User, time_zone_error
 from portal.records.models import Salesperson
+from portal.util import column_errors
 from portal.workflow.models import Workflow, WorkflowStep
 
 #: The three kinds of amount approval limit, in the order Business Central shows them.
@@ -181,7 +182,11 @@ def validate_setup(session: Session, user: User, data: SetupData) -> dict[str, s
     - the salesperson/purchaser code, when given, must exist and not be another
       user's (approver resolution starts from the user holding a document's code);
     - the time zone, when given, must be a known IANA time zone name."""
-    errors: dict[str, str] = {}
+    # first what fits the columns (lengths, NUL bytes, amounts within the column's
+    # digits): a value that doesn't isn't looked up either
+    typed = {"salespers_purch_code": data.salespers_purch_code, "email": data.email,
+             **{f"{k}_amount_approval_limit": data.limits.get(k) for k in LIMIT_KINDS}}
+    errors: dict[str, str] = column_errors(ApprovalUserSetup, typed)
     if data.time_zone is not None:
         problem = time_zone_error(data.time_zone)
         if problem:
@@ -189,9 +194,11 @@ def validate_setup(session: Session, user: User, data: SetupData) -> dict[str, s
     for kind in LIMIT_KINDS:
         name = f"{kind}_amount_approval_limit"
         amount = data.limits.get(kind)
-        if amount is None:
+        if amount is None or name in errors:
             continue
-        if amount < 0:
+        if not amount.is_finite():
+            errors[name] = f"Enter the {kind} amount approval limit as a number, e.g. 1500.00."
+        elif amount < 0:
             errors[name] = f"The {kind} amount approval limit can't be negative."
         elif data.unlimited.get(kind):
             errors[name] = (f"Enter a {kind} amount approval limit or tick Unlimited {kind} approval, not both "
@@ -211,14 +218,14 @@ def validate_setup(session: Session, user: User, data: SetupData) -> dict[str, s
                 f"{_name(current.user)} is already the approval administrator; there can be only one. "
                 f"Untick it on their setup first."
             )
-    if data.email:
+    if data.email and "email" not in errors:
         try:
             # test_environment: accept the reserved .test domain the demo data uses
             # (and the SMTP sink delivers); no DNS look-up either way.
             validate_email(data.email, check_deliverability=False, test_environment=True)
         except EmailNotValidError:
             errors["email"] = f"{data.email!r} is not a valid e-mail address, e.g. name@example.com."
-    if data.salespers_purch_code:
+    if data.salespers_purch_code and "salespers_purch_code" not in errors:
         code = data.salespers_purch_code
         if session.scalar(select(Salesperson.id).where(func.upper(Salesperson.code) == code.upper())) is None:
             errors["salespers_purch_code"] = f"There is no salesperson/purchaser with code {code}."

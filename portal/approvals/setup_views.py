@@ -20,6 +20,7 @@ from portal.auth.models import User
 from portal.extensions import db
 from portal.records.models import Salesperson
 from portal.versioning import CONFLICT_MESSAGE, Conflict, check_version, differences, form_version
+from portal.util import db_int
 
 try:  # WTForms 3.3+: options as SelectChoice (tuples are deprecated there)
     from wtforms.fields.choices import SelectChoice
@@ -58,7 +59,7 @@ def _choices(pairs):
 def _optional_int(value):
     if value in (None, "", "None"):
         return None
-    return int(value)
+    return db_int(value)  # beyond the id range: a ValueError, "choose from the list"
 
 
 def _user_choices(blank: str | None = "—"):

@@ -10,7 +10,7 @@ from wtforms.validators import Length
 
 from portal.approvals import links, service
 from portal.extensions import db, login
-from portal.util import local_path
+from portal.util import ids_of, local_path
 from portal.records.registry import RECORD_TYPES, SLUG_OF
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
@@ -73,7 +73,7 @@ def act_on_selected(action: str, record_type: str):
     """Send / Cancel Approval Request for the rows selected on a list page."""
     if action == "send":
         _may_send()
-    _act_on(record_type, [int(i) for i in request.form.getlist("ids") if i.isdigit()], action)
+    _act_on(record_type, ids_of(request.form.getlist("ids")), action)
     # back to the list the user came from (e.g. Purchase Quotes)
     return redirect(local_path(request.form.get("next"),
                                url_for("records.list_page", slug=SLUG_OF[record_type], q=request.form.get("q") or None)))
@@ -119,7 +119,7 @@ def decide():
     action = request.form.get("action")
     if action not in ("approve", "reject", "delegate"):
         abort(400, description="Choose Approve, Reject or Delegate.")
-    ids = [int(i) for i in request.form.getlist("entry_id") if i.isdigit()]
+    ids = ids_of(request.form.getlist("entry_id"))
     comment = (request.form.get("comment") or "").strip() or None
     if not ids:
         flash("Select at least one request.", "error")

@@ -21,7 +21,10 @@ DETAIL_LIMIT = 2000
 
 
 def cut(text: str | None, limit: int) -> str | None:
-    """``text`` cut to at most ``limit`` characters (the last one "…" when cut)."""
+    """``text`` cut to at most ``limit`` characters (the last one "…" when cut), NUL
+    characters shown as "\\0" (a database can't store them; e.g. a sign-in name as typed)."""
+    if text is not None and "\x00" in text:
+        text = text.replace("\x00", "\\0")
     if text is None or len(text) <= limit:
         return text
     return text[: limit - 1] + "…"

@@ -28,7 +28,7 @@ def time_zone_error(name: str | None) -> str | None:
             raise ValueError(name)
         ZoneInfo(name)
         return None
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # OSError: a name too long for a file
         return f"“{name or ''}” is not a known time zone: use an IANA name such as Europe/Berlin, America/New_York or UTC."
 
 
@@ -78,7 +78,7 @@ class User(UserMixin, db.Model):
             at = at.replace(tzinfo=timezone.utc)
         try:
             zone = ZoneInfo(self.time_zone or DEFAULT_TIME_ZONE)
-        except (ZoneInfoNotFoundError, ValueError, TypeError):
+        except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # OSError: a name too long for a file
             zone = timezone.utc
         return at.astimezone(zone).date()
 

@@ -216,7 +216,7 @@ def runs_query(user: User | None = None, flow: str = "", status: str = "", recor
     if status:
         q = q.where(WorkflowInstance.status == STATUS_FILTERS.get(status.lower(), "-"))
     if record:
-        q = q.where(func.lower(WorkflowInstance.record_title).like(f"%{record.lower()}%"))
+        q = q.where(func.lower(WorkflowInstance.record_title).contains(record.lower(), autoescape=True))
     if trigger_kind:
         q = q.where(WorkflowInstance.workflow_id.in_(select(Workflow.id).where(Workflow.trigger_kind == trigger_kind)))
     if since:

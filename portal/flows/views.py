@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, SelectMultipleField, widgets
 
+from portal.util import db_int, ids_of, page_no
 from portal.auth.permissions import require_role
 from portal.extensions import db
 from portal.flows import service
@@ -26,7 +27,7 @@ bp = Blueprint("flows", __name__, url_prefix="/flows")
 def _ids() -> list[int]:
     """Record or run ids from ``ids`` parameters (repeated, or comma-separated)."""
     raw = [part for value in request.values.getlist("ids") for part in value.split(",")]
-    return [int(i) for i in raw if i.strip().isdigit()]
+    return ids_of(i.strip() for i in raw)
 
 
 def _safe_next(default: str) -> str:
@@ -99,7 +100,7 @@ def _runs_page(template: str, user=None):
     f = {k: (request.args.get(k) or "").strip() for k in ("flow", "status", "record", "trigger_kind", "since", "until")}
     q = service.runs_query(user, flow=f["flow"], status=f["status"], record=f["record"], trigger_kind=f["trigger_kind"],
                            since=_date_arg("since"), until=_date_arg("until"))
-    pagination = db.paginate(q, page=max(request.args.get("page", 1, type=int), 1), per_page=50, error_out=False)
+    pagination = db.paginate(q, page=max(request.args.get("page", 1, type=page_no), 1), per_page=50, error_out=False)
     starters = service.user_names(db.session, {r.started_by_id for r in pagination.items if r.started_by_id})
     return render_template(template, pagination=pagination, f=f, starters=starters, flows=service.filter_flows(db.session),
                            statuses=list(service.STATUS_WORDS.values()), kinds=service.TRIGGER_KINDS, slugs=SLUG_OF,
@@ -381,7 +382,7 @@ def test_flow(code: str):
     rt = RECORD_TYPES.get(wf.record_type or "")
     choices = m.record_choices(db.session, wf)
     result, error, status = None, "", 200
-    chosen = request.values.get("record_id", type=int)
+    chosen = request.values.get("record_id", type=db_int)
     if request.method == "POST":
         fields = flow_inputs.definitions(wf)
         values, errors = flow_inputs.parse_values(db.session, fields, request.form) if fields else ({}, {})

@@ -15,6 +15,7 @@ portal runs the import again, so it must be harmless):
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.importers.models import LOGGED_CREATED, LOGGED_FOUND, ImportLogEntry
-from portal.util import money
+from portal.util import column_errors, money
 
 NEW = "new"
 ALREADY_THERE = "already there"
@@ -172,11 +173,18 @@ def read_csv(path: str | Path, columns: Iterable[str] = ()) -> list[CsvRow]:
     """Read a UTF-8 CSV file (header row, RFC 4180 quoting) with :class:`csv.DictReader`.
 
     Returns a list of :class:`CsvRow`. Raises FileNotFoundError if the file is missing,
-    ValueError if the header lacks any of ``columns`` or the file is not valid CSV, and
-    UnicodeDecodeError if it is not UTF-8.
+    and ValueError naming the file and line if the header lacks any of ``columns``, the
+    file is not valid CSV or it is not UTF-8 text.
     """
     path = Path(path)
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ValueError(f"{path.name} line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                         "save the file as UTF-8 and import again") from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh, restval=_MISSING)
         header = reader.fieldnames or []
         missing = [c for c in columns if c not in header]
@@ -274,13 +282,12 @@ def _flag(values: dict, column: str) -> bool:
 
 
 def _check_lengths(model: type, values: dict) -> None:
-    """Raise BadRow if a text value is longer than its column allows."""
-    columns = model.__table__.columns
-    for key, value in values.items():
-        if isinstance(value, str):
-            length = getattr(columns[key].type, "length", None)
-            if length and len(value) > length:
-                raise BadRow(f"{key} is {len(value)} characters long; at most {length} fit")
+    """Raise BadRow if a value doesn't fit its column (a text longer than the column
+    allows or with a NUL byte, a number beyond its digits: the same check as the
+    forms', :func:`portal.util.column_errors`)."""
+    errors = column_errors(model, values, {key: key for key in values})
+    if errors:
+        raise BadRow("; ".join(errors.values()))
 
 
 def _unknown(column: str, value, file: str) -> BadRow:

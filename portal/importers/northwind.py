@@ -638,7 +638,7 @@ def import_northwind(directory: str | Path, session: Session) -> ImportReport:
     Returns an :class:`ImportReport` (per file: new, already there, skipped; the
     skipped rows with file and line). Raises FileNotFoundError if ``directory`` or any
     file is missing, ValueError if a file's header lacks a required column or the file
-    is not valid CSV, UnicodeDecodeError if a file is not UTF-8; all of these before
+    is not valid CSV or not UTF-8 (naming the file and line); all of these before
     anything is written.
     """
     directory = Path(directory)

@@ -138,7 +138,7 @@ def time_zone_error(name: str) -> str | None:
     try:
         ZoneInfo(name)
         return None
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # OSError: a name too long for a file
         return f"“{name}” is not a known time zone (use a name such as Europe/Berlin or UTC)."
 
 

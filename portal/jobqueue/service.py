@@ -70,7 +70,7 @@ from portal.jobqueue.models import (
 )
 from portal.jobqueue.recurrence import Recurrence, first_due, next_due, to_local, to_utc
 from portal.jobqueue.system_jobs import SYSTEM_JOBS
-from portal.util import utcnow
+from portal.util import column_errors, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +283,13 @@ def validate_entry(session: Session, data: EntryData, now: datetime | None = Non
     tz_problem = rec_mod.time_zone_error(data.time_zone or "")
     if tz_problem:
         errors["time_zone"] = tz_problem
+        return errors
+    # what fits the columns: lengths, NUL bytes, whole numbers within range
+    typed = {name: getattr(data, name) for name in ("description", "cron_expression", "next_run_date_formula", "time_zone",
+                                                    "category_code", "minutes_between_runs")}
+    for name, message in column_errors(JobQueueEntry, typed).items():
+        errors.setdefault(name, message)
+    if errors:
         return errors
     rec = _recurrence_from(data)
     for name, message in rec_mod.validate(rec, now).items():

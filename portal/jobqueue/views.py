@@ -29,7 +29,7 @@ from portal.jobqueue.models import (
     JobQueueLogEntry,
 )
 from portal.jobqueue.recurrence import WEEKDAY_NAMES
-from portal.util import utcnow
+from portal.util import loads_json, page_no, utcnow
 from portal.versioning import CONFLICT_MESSAGE, Conflict, check_version, differences, form_version
 
 try:  # WTForms 3.3+: options as SelectChoice (tuples are deprecated there)
@@ -108,7 +108,7 @@ class EntryForm(FlaskForm):
         errors = {name: msgs[0] for name, msgs in self.errors.items() if msgs}
         params: dict = {}
         try:
-            params = json.loads(self.parameters.data or "{}")
+            params = loads_json(self.parameters.data or "{}")
         except ValueError:
             errors["parameters"] = 'Parameters must be a JSON object, e.g. {"older_than_days": 30}.'
         if not isinstance(params, dict):
@@ -278,5 +278,5 @@ def log_entries(entry_id: int | None = None):
         q = q.where(JobQueueLogEntry.entry_id == entry.id)
     if status in LOG_STATUSES:
         q = q.where(JobQueueLogEntry.status == status)
-    pagination = db.paginate(q, page=request.args.get("page", 1, type=int), per_page=50, error_out=False)
+    pagination = db.paginate(q, page=request.args.get("page", 1, type=page_no), per_page=50, error_out=False)
     return render_template("jobqueue/log.html", entry=entry, pagination=pagination, status=status, statuses=LOG_STATUSES)

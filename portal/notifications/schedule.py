@@ -84,7 +84,7 @@ def zone(name: str | None) -> ZoneInfo:
     """``ZoneInfo(name)``; UTC for an empty or unknown name."""
     try:
         return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return ZoneInfo("UTC")
 
 

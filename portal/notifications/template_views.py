@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import StringField, TextAreaField
 
+from portal.util import InputRejected, ids_of, loads_json
 from portal.auth.permissions import require_role
 from portal.extensions import db
 from portal.notifications import templates as service
@@ -89,7 +90,7 @@ def records():
 @bp.route("/export", methods=["POST"])
 @require_role("admin")
 def export():
-    ids = [int(i) for i in request.form.getlist("template_id") if i.isdigit()]
+    ids = ids_of(request.form.getlist("template_id"))
     query = select(NotificationTemplate).order_by(NotificationTemplate.code, NotificationTemplate.method)
     if ids:
         query = query.where(NotificationTemplate.id.in_(ids))
@@ -109,15 +110,19 @@ def import_():
         problems = {"file": ["Choose a notification template export file (.json) to import."]}
     else:
         try:
-            data = json.loads(upload.read().decode("utf-8"))
+            data = loads_json(upload.read().decode("utf-8"))
             created, replaced = service.import_templates(db.session, data)
             db.session.commit()
             flash(f"Imported {created + replaced} template(s): {created} new, {replaced} replaced.")
             return redirect(url_for("notification_templates.list_page"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            problems = {"file": [f"The file is not valid JSON: {exc}"]}
         except service.TemplateProblems as exc:
             db.session.rollback()
             problems = exc.problems
+        except InputRejected as exc:  # a value too long for its column
+            db.session.rollback()
+            problems = {"file": list(exc.errors.values())}
+        except ValueError as exc:  # not UTF-8, not JSON, or nested too deeply
+            db.session.rollback()
+            problems = {"file": [f"The file is not valid JSON: {exc}"]}
     return render_template("notifications/templates_list.html", templates=service.list_templates(db.session),
                            import_problems=problems, filename=upload.filename if upload else ""), 422

@@ -116,7 +116,7 @@ def search_records(session: Session, record_type: str, q: str, limit: int = 15) 
     if q:
         columns = [getattr(rt.model, f) for f in rt.search_fields if hasattr(rt.model, f)]
         if columns:
-            query = query.where(or_(*(c.ilike(f"%{q}%") for c in columns)))
+            query = query.where(or_(*(c.icontains(q, autoescape=True) for c in columns)))
     query = query.order_by(rt.model.id).limit(limit)
     return [(r.id, rt.title(r)) for r in session.scalars(query).unique()]
 

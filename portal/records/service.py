@@ -48,7 +48,7 @@ from portal.records.models import (
 )
 from portal.records import numbering
 from portal.records.registry import RECORD_TYPES, Field, RecordType
-from portal.util import utcnow
+from portal.util import column_errors, email_problem, row_errors, text_problem, utcnow
 from portal.workflow.engine import raise_event
 
 # record type key of each document model (one record type per model)
@@ -229,16 +229,29 @@ def conflicting_fields(rt: RecordType, record, form) -> list[tuple]:
     return out
 
 
+#: Amounts and quantities that can't be negative where a user types them (Business
+#: Central: Credit Limit, Unit Price, Reorder Point, line Quantity and Freight must be
+#: ≥ 0; a credit memo is positive too, its direction is its document type). A general
+#: journal line's amount is signed (debit/credit) and not listed.
+NON_NEGATIVE_FIELDS = frozenset({"credit_limit", "unit_price", "direct_unit_cost", "unit_cost", "reorder_point",
+                                 "quantity", "freight", "line_discount_pct"})
+#: Percentages: 0 to 100.
+PERCENT_FIELDS = frozenset({"line_discount_pct"})
+
+
 def parse_values(rt: RecordType, form: dict[str, str]) -> dict[str, Any]:
     """Parse editable field values from form text. Raises :class:`FieldErrors`."""
-    return parse_fields(rt.fields, form)
+    return parse_fields(rt.fields, form, model=rt.model)
 
 
-def parse_fields(fields: tuple[Field, ...], form: dict[str, str], blank_as_none: bool = False) -> dict[str, Any]:
+def parse_fields(fields: tuple[Field, ...], form: dict[str, str], blank_as_none: bool = False, model=None) -> dict[str, Any]:
     """Parse the editable ``fields`` present in ``form``. Numbers and dates must parse,
-    required fields must have a value, choice fields must be one of their choices.
-    With ``blank_as_none`` a blank number is ``None`` ("not given") rather than 0.
-    Raises :class:`FieldErrors`."""
+    required fields must have a value, choice fields must be one of their choices;
+    no field may hold a NUL character, an e-mail field must be an address, the
+    :data:`NON_NEGATIVE_FIELDS` can't be negative and, with ``model`` (the table the
+    values go to), each value must fit its column (length, digits:
+    :func:`portal.util.column_errors`). With ``blank_as_none`` a blank number is
+    ``None`` ("not given") rather than 0. Raises :class:`FieldErrors`."""
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for f in fields:
@@ -262,7 +275,11 @@ def parse_fields(fields: tuple[Field, ...], form: dict[str, str], blank_as_none:
                     if not value.is_finite():
                         raise InvalidOperation
                     if f.kind == "money":
-                        value = value.quantize(Decimal("0.01"))
+                        try:
+                            value = value.quantize(Decimal("0.01"))
+                        except InvalidOperation:  # more digits than a decimal holds
+                            errors[f.name] = f"{f.label} is too large."
+                            continue
             elif f.kind == "int":
                 value = int(raw or 0)
             elif f.kind == "date":
@@ -275,12 +292,36 @@ def parse_fields(fields: tuple[Field, ...], form: dict[str, str], blank_as_none:
             else:
                 value = raw or None
         except (InvalidOperation, ValueError):
-            errors[f.name] = f"{f.label}: {raw!r} is not a valid {'date (YYYY-MM-DD)' if f.kind == 'date' else 'number'}."
+            shown = raw if len(raw) <= 40 else raw[:40] + "…"
+            errors[f.name] = f"{f.label}: {shown!r} is not a valid {'date (YYYY-MM-DD)' if f.kind == 'date' else 'number'}."
+            continue
+        problem = _value_problem(f, value)
+        if problem:
+            errors[f.name] = problem
             continue
         values[f.name] = value
+    if model is not None:
+        labels = {f.name: f.label for f in fields}
+        for name, message in column_errors(model, values, labels).items():
+            errors.setdefault(name, message)
     if errors:
         raise FieldErrors(errors)
     return values
+
+
+def _value_problem(f: Field, value: Any) -> str | None:
+    """A message if the parsed ``value`` of field ``f`` breaks a rule that holds
+    whatever the column (NUL bytes, e-mail syntax, sign, percentage), else None."""
+    if isinstance(value, str):
+        if f.name == "email":
+            return text_problem(value, f.label) or email_problem(value, f.label)
+        return text_problem(value, f.label)
+    if isinstance(value, (Decimal, int)) and not isinstance(value, bool):
+        if f.name in NON_NEGATIVE_FIELDS and value < 0:
+            return f"{f.label} can't be negative."
+        if f.name in PERCENT_FIELDS and value > 100:
+            return f"{f.label} can be at most 100."
+    return None
 
 
 def modify_record(session: Session, record_type: str, record, values: dict[str, Any], user_id: int | None) -> dict[str, tuple]:
@@ -592,6 +633,8 @@ def _apply_line_values(session: Session, rt: RecordType, line, values: dict[str,
                 values[unit_field] = item.unit_price
         line.item = item
         line.item_id = item.id if item else None
+    if rt.key != "gen_journal_batch" and line.item_id is None:
+        raise FieldErrors({"item_no": "A line needs an item: choose one from the list."})
     for name, value in values.items():
         if value is None:
             if rt.line_field(name).kind in ("money", "decimal"):
@@ -600,7 +643,14 @@ def _apply_line_values(session: Session, rt: RecordType, line, values: dict[str,
                 value = ""
         setattr(line, name, value)
     if hasattr(line, "calculate"):
-        line.calculate()
+        too_large = "The line amount would be too large: lower the quantity or the price."
+        try:
+            line.calculate()
+        except ArithmeticError:  # beyond decimal precision
+            raise FieldErrors({"quantity": too_large}) from None
+        problems = row_errors(line)
+        if problems:  # each value fits, but their product doesn't
+            raise FieldErrors({"quantity": too_large if "line_amount" in problems else next(iter(problems.values()))})
 
 
 def _line_event(session: Session, record_type: str, doc, old_amount, user_id: int | None, detail: str,

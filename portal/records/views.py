@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
+from portal.util import db_int, page_no
 from portal.approvals import service as approvals
 from portal.extensions import db, htmx
 from portal.flows.service import automate_menu, record_runs, status_word
@@ -90,8 +91,8 @@ def list_query(rt: RecordType, search: str, sort: str):
         q = q.join(GenJournalBatch, GenJournalLine.batch_id == GenJournalBatch.id)
         columns += list(_BATCH_COLUMNS.values())
     if search:
-        pattern = f"%{search.lower()}%"
-        q = q.where(or_(*[func.lower(c).like(pattern) for c in columns]))
+        # autoescape: % and _ in what the user typed are taken literally
+        q = q.where(or_(*[func.lower(c).contains(search.lower(), autoescape=True) for c in columns]))
     field = sort.lstrip("-")
     col = _column(rt, field) if field in rt.list_columns else None
     if col is None:
@@ -128,7 +129,7 @@ def list_page(slug: str):
     rt = _rt(slug)
     search = request.args.get("q", "").strip()
     sort = request.args.get("sort", rt.default_sort)
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = max(request.args.get("page", 1, type=page_no), 1)
     q, sort = list_query(rt, search, sort)
     pagination = db.paginate(q, page=page, per_page=current_app.config["PAGE_SIZE"], error_out=False)
     ctx = dict(rt=rt, slug=slug, pagination=pagination, search=search, sort=sort)
@@ -151,7 +152,7 @@ def new(slug: str):
     values = request.form.to_dict() if request.method == "POST" else {}
     if request.method == "POST":
         try:
-            parsed = service.parse_fields(rt.new_fields, values)
+            parsed = service.parse_fields(rt.new_fields, values, model=rt.model)
             record = service.create_record(db.session, rt, parsed, current_user.id)
             db.session.commit()
             flash(f"{rt.title(record)} created.")
@@ -248,9 +249,9 @@ def record_page(slug: str, record_id: int):
     if htmx and htmx.target == "record-state":
         return render_template("records/_record_state.html", **ctx)
     if htmx and htmx.target == "doc-lines":
-        ctx["editing_line_id"] = request.args.get("edit_line", type=int)
+        ctx["editing_line_id"] = request.args.get("edit_line", type=db_int)
         return render_template("records/_lines.html", **ctx)
-    ctx["editing_line_id"] = request.args.get("edit_line", type=int)
+    ctx["editing_line_id"] = request.args.get("edit_line", type=db_int)
     return render_template(f"records/{rt.page}.html", **ctx)
 
 
@@ -345,7 +346,7 @@ def add_line(slug: str, record_id: int):
     rt, record = _lines_target(slug, record_id)
     form = request.form.to_dict()
     try:
-        values = service.parse_fields(rt.line_fields, form, blank_as_none=True)
+        values = service.parse_fields(rt.line_fields, form, blank_as_none=True, model=rt.line_model)
         line = service.add_line(db.session, rt.key, record, values, current_user.id)
         db.session.commit()
         return _lines_response(rt, slug, record_id, message=f"Line {line.line_no} added.")
@@ -363,7 +364,7 @@ def update_line(slug: str, record_id: int, line_id: int):
     rt, record = _lines_target(slug, record_id)
     form = request.form.to_dict()
     try:
-        values = service.parse_fields(rt.line_fields, form, blank_as_none=True)
+        values = service.parse_fields(rt.line_fields, form, blank_as_none=True, model=rt.line_model)
         line = service.update_line(db.session, rt.key, record, line_id, values, current_user.id)
         db.session.commit()
         return _lines_response(rt, slug, record_id, message=f"Line {line.line_no} saved.")

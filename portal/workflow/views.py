@@ -12,7 +12,7 @@ from sqlalchemy import select
 from portal.audit.service import record_audit
 from portal.auth.permissions import require_role
 from portal.extensions import db
-from portal.util import local_path
+from portal.util import column_errors, db_int, loads_json, local_path, page_no
 from portal.workflow.catalog import RECORD_TYPES
 from portal.workflow import service
 from portal.workflow.catalog import EVENTS, RESPONSES
@@ -188,14 +188,16 @@ def import_():
         flash("Choose a workflow export file (.json) to import.", "error")
         return redirect(url_for("workflows.list_page"))
     try:
-        data = json.loads(upload.read().decode("utf-8"))
+        data = loads_json(upload.read().decode("utf-8"))
+    except ValueError as exc:  # not UTF-8, not JSON, or nested too deeply
+        flash(f"Nothing was imported: {upload.filename} is not a valid workflow export file ({exc}).", "error")
+        return redirect(url_for("workflows.list_page"))
+    try:
         codes = service.import_workflows(db.session, data, owner_id=current_user.id)
         for wf in db.session.scalars(select(Workflow).where(Workflow.code.in_(codes))).unique():
             _audit("import", wf, f"Imported from {upload.filename[:200]}")
         db.session.commit()
         flash(f"Imported {len(codes)} workflow(s): {', '.join(codes)}.")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        flash(f"The file is not valid JSON: {exc}", "error")
     except service.WorkflowError as exc:
         db.session.rollback()
         flash(f"Nothing was imported: {len(exc.problems)} problem(s) in {upload.filename}.", "error")
@@ -320,6 +322,8 @@ def new():
         problems.append(f"A workflow with code {code} already exists.")
     if not description:
         problems.append("Description must have a value.")
+    problems += column_errors(Workflow, {"description": description, "category": request.form.get("category") or None},
+                              {"description": "Description", "category": "Category"}).values()
     if record_type and record_type not in RECORD_TYPES:
         problems.append("Choose a record type from the list.")
     if trigger not in ("automated", "scheduled", "instant"):
@@ -360,7 +364,7 @@ def edit_op(code: str, op: str):
 
     wf = _workflow(code)
     f = request.form
-    step_id = f.get("step_id", type=int)
+    step_id = f.get("step_id", type=db_int)
     errors: list[str] = []
     try:
         try:
@@ -368,13 +372,13 @@ def edit_op(code: str, op: str):
         except Conflict:
             raise service.WorkflowError(EDITED_MEANWHILE) from None
         if op == "add-event":
-            editor.add_event(wf, f.get("function", ""), f.get("after", type=int))
+            editor.add_event(wf, f.get("function", ""), f.get("after", type=db_int))
         elif op == "set-event":
             editor.set_event(wf, step_id, f.get("function", ""), _conditions_from_form())
         elif op == "move":
-            editor.move(wf, step_id, f.get("delta", type=int) or 0)
+            editor.move(wf, step_id, f.get("delta", type=db_int) or 0)
         elif op == "indent":
-            editor.indent(wf, step_id, f.get("delta", type=int) or 0)
+            editor.indent(wf, step_id, f.get("delta", type=db_int) or 0)
         elif op == "delete-line":
             editor.delete_line(wf, step_id)
         elif op == "add-response":
@@ -383,10 +387,10 @@ def edit_op(code: str, op: str):
             step = next((s for s in wf.steps if s.step_id == step_id and s.type == "response"), None)
             if step is None:
                 raise service.WorkflowError(f"There is no response step {step_id}.")
-            editor.set_response(wf, step_id, _options_from_form(step.function_name), f.get("next_step_id", type=int), db.session,
+            editor.set_response(wf, step_id, _options_from_form(step.function_name), f.get("next_step_id", type=db_int), db.session,
                                 clear_secrets={name[len("clear_"):] for name in f if name.startswith("clear_")})
         elif op == "move-response":
-            editor.move_response(wf, step_id, f.get("delta", type=int) or 0)
+            editor.move_response(wf, step_id, f.get("delta", type=db_int) or 0)
         elif op == "delete-response":
             editor.delete_response(wf, step_id)
         else:
@@ -420,7 +424,7 @@ def archive():
     )
     if code:
         q = q.where(WorkflowInstance.workflow_code == code)
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = max(request.args.get("page", 1, type=page_no), 1)
     rows = db.session.execute(q.limit(101).offset((page - 1) * 100)).unique().all()
     codes = db.session.scalars(select(Workflow.code).where(Workflow.template.is_(False)).order_by(Workflow.code)).all()
     from portal.records.registry import SLUG_OF
