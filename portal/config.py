@@ -79,6 +79,7 @@ class Config:
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.RATELIMIT_HEADERS_ENABLED = False
         self.PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "25"))
+        self.APPROVALS_PAGE_SIZE = int(os.environ.get("APPROVALS_PAGE_SIZE", "100"))  # Requests to Approve
 
 
 def _secret_key() -> str:

@@ -34,3 +34,37 @@ def local_path(target: str | None, default: str) -> str:
     if parts.scheme or parts.netloc:
         return default
     return target
+
+
+#: A list page counts its rows up to this many; beyond it, it says "more than …"
+#: instead of counting the whole table on every page.
+COUNT_CAP = 1000
+
+
+class CappedPage:
+    """One page of a SELECT without ``count(*)`` over the whole result: the rows of
+    page ``page`` (1-based, ``per_page`` each; OFFSET paging) and ``total`` counted up
+    to :data:`COUNT_CAP` (``more`` is True when there are more than that; ``pages`` is
+    then None). Offers what templates used from Flask-SQLAlchemy's pagination:
+    ``items``, ``page``, ``pages``, ``total``, ``has_prev``/``has_next``,
+    ``prev_num``/``next_num``."""
+
+    def __init__(self, session, query, page: int, per_page: int, count_by=None):
+        """``query``: an ORM ``select()`` (its ORDER BY kept for the rows);
+        ``count_by``: the column the bounded count selects (default: the first
+        entity's primary key)."""
+        from sqlalchemy import func, select
+
+        self.page, self.per_page = max(page, 1), per_page
+        rows = list(session.scalars(query.limit(per_page + 1).offset((self.page - 1) * per_page)).unique())
+        self.items = rows[:per_page]
+        self.has_next = len(rows) > per_page
+        key = count_by if count_by is not None else query.column_descriptions[0]["entity"].id
+        bounded = query.with_only_columns(key).order_by(None).limit(COUNT_CAP + 1).subquery()
+        counted = session.scalar(select(func.count()).select_from(bounded)) or 0
+        self.more = counted > COUNT_CAP
+        self.total = min(counted, COUNT_CAP)
+        self.pages = None if self.more else max(-(-self.total // per_page), 1)
+        self.has_prev = self.page > 1
+        self.prev_num = self.page - 1 if self.has_prev else None
+        self.next_num = self.page + 1 if self.has_next else None
