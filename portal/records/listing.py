@@ -90,7 +90,11 @@ def list_query(rt: RecordType, search: str, sort: str, dialect: str = "sqlite"):
     partner = partner_model(rt)
     if partner is not None:
         fk = getattr(model, f"{rt.partner}_id")
-        q = q.join(partner, fk == partner.id)
+        if sort.lstrip("-") in (f"{rt.partner}_no", f"{rt.partner}_name"):
+            # only to sort by the partner's no. or name: a document always has its
+            # partner (the page loads it anyway), and the page's bounded count
+            # then reads the documents alone
+            q = q.join(partner, fk == partner.id)
     if rt.key == "gen_journal_line":
         q = q.join(GenJournalBatch, GenJournalLine.batch_id == GenJournalBatch.id)
     if search:
