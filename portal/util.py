@@ -43,27 +43,30 @@ COUNT_CAP = 1000
 
 class CappedPage:
     """One page of a SELECT without ``count(*)`` over the whole result: the rows of
-    page ``page`` (1-based, ``per_page`` each; OFFSET paging) and ``total`` counted up
-    to :data:`COUNT_CAP` (``more`` is True when there are more than that; ``pages`` is
+    page ``page`` (1-based, ``per_page`` each) and ``total`` counted up to
+    :data:`COUNT_CAP` (``more`` is True when there are more than that; ``pages`` is
     then None). Offers what templates used from Flask-SQLAlchemy's pagination:
     ``items``, ``page``, ``pages``, ``total``, ``has_prev``/``has_next``,
-    ``prev_num``/``next_num``."""
+    ``prev_num``/``next_num``.
 
-    def __init__(self, session, query, page: int, per_page: int, count_by=None):
-        """``query``: an ORM ``select()`` (its ORDER BY kept for the rows);
-        ``count_by``: the column the bounded count selects (default: the first
-        entity's primary key)."""
-        from sqlalchemy import func, select
+    Two queries: the ids in the query's order, up to the cap (or to the end of the
+    page, if that is further) — one pass over the matching rows, served by the same
+    indexes, that both counts and places the page — then the page's rows by id."""
 
+    def __init__(self, session, query, page: int, per_page: int):
+        """``query``: an ORM ``select()`` of one entity with an ORDER BY."""
         self.page, self.per_page = max(page, 1), per_page
-        rows = list(session.scalars(query.limit(per_page + 1).offset((self.page - 1) * per_page)).unique())
-        self.items = rows[:per_page]
-        self.has_next = len(rows) > per_page
-        key = count_by if count_by is not None else query.column_descriptions[0]["entity"].id
-        bounded = query.with_only_columns(key).order_by(None).limit(COUNT_CAP + 1).subquery()
-        counted = session.scalar(select(func.count()).select_from(bounded)) or 0
-        self.more = counted > COUNT_CAP
-        self.total = min(counted, COUNT_CAP)
+        key = query.column_descriptions[0]["entity"].id
+        start, end = (self.page - 1) * per_page, self.page * per_page
+        ids = list(session.scalars(query.with_only_columns(key).limit(max(COUNT_CAP, end) + 1)))
+        page_ids = ids[start:end]
+        rows = {}
+        if page_ids:
+            rows = {r.id: r for r in session.scalars(query.where(key.in_(page_ids))).unique()}
+        self.items = [rows[i] for i in page_ids if i in rows]
+        self.has_next = len(ids) > end
+        self.more = len(ids) > COUNT_CAP
+        self.total = min(len(ids), COUNT_CAP)
         self.pages = None if self.more else max(-(-self.total // per_page), 1)
         self.has_prev = self.page > 1
         self.prev_num = self.page - 1 if self.has_prev else None
