@@ -236,8 +236,12 @@ def run_config(name: str, args) -> dict:
 
 
 def child(name: str, args) -> None:
-    with scratch_services(name, "pages-bench-", "pagesbench", "h_speed_bench", 12):
-        print(json.dumps(run_config(name, args)), flush=True)
+    import shutil
+
+    with scratch_services(name, "pages-bench-", "pagesbench", "h_speed_bench", 12) as tmp:
+        result = run_config(name, args)
+    shutil.rmtree(tmp, ignore_errors=True)  # the SQLite database is some 300 MB
+    print(json.dumps(result), flush=True)
 
 
 def report(r: dict) -> None:

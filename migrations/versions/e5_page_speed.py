@@ -10,6 +10,8 @@ Revises: d2_notification_mail
 - PostgreSQL: the ``pg_trgm`` extension and GIN trigram indexes on ``lower(column)``
   for the searched columns of customers and sales documents (``ILIKE``/``lower() LIKE
   '%x%'`` uses them);
+- ``approval_entry``: the approver/status index also holds the due date and id, so
+  Requests to Approve pages through an approver's Open entries from the index;
 - SQLite: FTS5 tables with the ``trigram`` tokenizer (``customer_fts``,
   ``sales_header_fts``; external content, kept by triggers) that answer the same
   case-insensitive substring search for 3 characters or more.
@@ -67,6 +69,9 @@ def upgrade():
             batch_op.alter_column("no_sort", server_default=None)
             batch_op.create_index(f"ix_{table}_type_no_sort", ["document_type", "no_sort", "id"], unique=False)
             batch_op.create_index(f"ix_{table}_type_amount", ["document_type", "amount", "id"], unique=False)
+    with op.batch_alter_table("approval_entry", schema=None) as batch_op:
+        batch_op.drop_index("ix_approval_entry_approver_status")
+        batch_op.create_index("ix_approval_entry_approver_status_due", ["approver_id", "status", "due_date", "id"], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         for table, cols in SEARCH_COLUMNS.items():
@@ -87,6 +92,9 @@ def downgrade():
             for suffix in ("ai", "ad", "au"):
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_fts_{suffix}")
             op.execute(f"DROP TABLE IF EXISTS {table}_fts")
+    with op.batch_alter_table("approval_entry", schema=None) as batch_op:
+        batch_op.drop_index("ix_approval_entry_approver_status_due")
+        batch_op.create_index("ix_approval_entry_approver_status", ["approver_id", "status"], unique=False)
     for table in ("sales_header", "purchase_header"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_index(f"ix_{table}_type_amount")
