@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask, g, request
 
 from portal.config import ROOT, Config, instance_dir
-from portal.extensions import csrf, db, htmx, limiter, login, mail, migrate
+from portal.extensions import csrf, db, htmx, include_object, limiter, login, mail, migrate
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -21,7 +21,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         app.config.update(overrides)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True,
+                    include_object=include_object)
     mail.init_app(app)
     htmx.init_app(app)
     csrf.init_app(app)

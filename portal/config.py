@@ -89,6 +89,7 @@ class Config:
         self.PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "25"))
         # Largest request body (bytes) the portal reads: uploads and forms above it get 413.
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(5 * 1024 * 1024)))
+        self.APPROVALS_PAGE_SIZE = int(os.environ.get("APPROVALS_PAGE_SIZE", "100"))  # Requests to Approve
 
 
 def _secret_key() -> str:

@@ -25,6 +25,23 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+#: Search indexes one database kind has and the models don't describe (PostgreSQL
+#: ``pg_trgm`` GIN indexes named ``*_trgm``; SQLite FTS5 tables ``*_fts*`` and their
+#: triggers), created by migration ``e5_page_speed``: autogenerate leaves them alone.
+SEARCH_INDEX_SUFFIX = "_trgm"
+SEARCH_TABLE_MARK = "_fts"
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic's ``include_object`` hook: skip the database-specific search indexes
+    and tables (see :data:`SEARCH_INDEX_SUFFIX`) when comparing models and schema."""
+    if type_ == "index" and name and name.endswith(SEARCH_INDEX_SUFFIX):
+        return False
+    if type_ == "table" and name and SEARCH_TABLE_MARK in name:
+        return False
+    return True
+
+
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 mail = Mail()

@@ -211,3 +211,40 @@ def loads_json(text: str, max_depth: int = MAX_JSON_DEPTH):
         return json.loads(text)
     except RecursionError:
         raise ValueError(f"The JSON is nested too deeply (more than {max_depth} levels).") from None
+
+
+#: A list page counts its rows up to this many; beyond it, it says "more than …"
+#: instead of counting the whole table on every page.
+COUNT_CAP = 1000
+
+
+class CappedPage:
+    """One page of a SELECT without ``count(*)`` over the whole result: the rows of
+    page ``page`` (1-based, ``per_page`` each) and ``total`` counted up to
+    :data:`COUNT_CAP` (``more`` is True when there are more than that; ``pages`` is
+    then None). Offers what templates used from Flask-SQLAlchemy's pagination:
+    ``items``, ``page``, ``pages``, ``total``, ``has_prev``/``has_next``,
+    ``prev_num``/``next_num``.
+
+    Two queries: the ids in the query's order, up to the cap (or to the end of the
+    page, if that is further) — one pass over the matching rows, served by the same
+    indexes, that both counts and places the page — then the page's rows by id."""
+
+    def __init__(self, session, query, page: int, per_page: int):
+        """``query``: an ORM ``select()`` of one entity with an ORDER BY."""
+        self.page, self.per_page = max(page, 1), per_page
+        key = query.column_descriptions[0]["entity"].id
+        start, end = (self.page - 1) * per_page, self.page * per_page
+        ids = list(session.scalars(query.with_only_columns(key).limit(max(COUNT_CAP, end) + 1)))
+        page_ids = ids[start:end]
+        rows = {}
+        if page_ids:
+            rows = {r.id: r for r in session.scalars(query.where(key.in_(page_ids))).unique()}
+        self.items = [rows[i] for i in page_ids if i in rows]
+        self.has_next = len(ids) > end
+        self.more = len(ids) > COUNT_CAP
+        self.total = min(len(ids), COUNT_CAP)
+        self.pages = None if self.more else max(-(-self.total // per_page), 1)
+        self.has_prev = self.page > 1
+        self.prev_num = self.page - 1 if self.has_prev else None
+        self.next_num = self.page + 1 if self.has_next else None

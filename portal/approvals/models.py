@@ -73,7 +73,9 @@ class ApprovalEntry(db.Model):
     __tablename__ = "approval_entry"
     __table_args__ = (
         Index("ix_approval_entry_record", "record_type", "record_id", "status"),
-        Index("ix_approval_entry_approver_status", "approver_id", "status"),
+        # Requests to Approve (and the header's count): an approver's Open entries, in
+        # due date order, read from the index alone
+        Index("ix_approval_entry_approver_status_due", "approver_id", "status", "due_date", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     record_type: Mapped[str] = mapped_column(String(40))

@@ -113,26 +113,20 @@ def comments_for_record(session: Session, record_type: str, record_id: int) -> l
     )
 
 
+def requests_to_approve_query(user: User | None = None):
+    """The SELECT of Requests to Approve: the Open entries ``user`` must decide (every
+    Open entry when ``user`` is None: the approval administrator's view), by due date
+    (none last), then id. Page it with :class:`portal.util.CappedPage`."""
+    q = select(ApprovalEntry).where(ApprovalEntry.status == OPEN)
+    if user is not None:
+        q = q.where(ApprovalEntry.approver_id == user.id)
+    return q.order_by(ApprovalEntry.due_date.is_(None), ApprovalEntry.due_date, ApprovalEntry.id)
+
+
 def requests_to_approve(session: Session, user: User) -> list[ApprovalEntry]:
     """Open entries the user must decide (all Open entries for the approval administrator
     are reachable by id but this list shows the user's own)."""
-    return list(
-        session.scalars(
-            select(ApprovalEntry)
-            .where(ApprovalEntry.approver_id == user.id, ApprovalEntry.status == OPEN)
-            .order_by(ApprovalEntry.due_date.is_(None), ApprovalEntry.due_date, ApprovalEntry.id)
-        ).unique()
-    )
-
-
-def open_entries(session: Session, limit: int = 500) -> list[ApprovalEntry]:
-    """Every Open entry (what the approval administrator may act on), by due date."""
-    return list(
-        session.scalars(
-            select(ApprovalEntry).where(ApprovalEntry.status == OPEN)
-            .order_by(ApprovalEntry.due_date.is_(None), ApprovalEntry.due_date, ApprovalEntry.id).limit(limit)
-        ).unique()
-    )
+    return list(session.scalars(requests_to_approve_query(user)).unique())
 
 
 def count_requests_to_approve(session: Session, user_id: int) -> int:

@@ -2,7 +2,7 @@
 to Approve (multi-select approve / reject with a comment), Requests Sent for Approval."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import TextAreaField
@@ -10,7 +10,7 @@ from wtforms.validators import Length
 
 from portal.approvals import links, service
 from portal.extensions import db, login
-from portal.util import ids_of, local_path
+from portal.util import CappedPage, ids_of, local_path, page_no
 from portal.records.registry import RECORD_TYPES, SLUG_OF
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
@@ -97,12 +97,16 @@ def factbox(record_type: str, record_id: int):
 @login_required
 def requests_to_approve():
     """Requests to Approve: the signed-in approver's Open entries; the approval
-    administrator may switch to every Open entry (``?all=1``)."""
+    administrator may switch to every Open entry (``?all=1``). Paged
+    (``?page=``, ``APPROVALS_PAGE_SIZE`` a page)."""
     is_admin = service.is_approval_administrator(db.session, current_user.id)
     show_all = is_admin and request.args.get("all") == "1"
-    entries = service.open_entries(db.session) if show_all else service.requests_to_approve(db.session, current_user)
+    page = max(request.args.get("page", 1, type=page_no), 1)
+    pagination = CappedPage(db.session, service.requests_to_approve_query(None if show_all else current_user),
+                            page, current_app.config["APPROVALS_PAGE_SIZE"])
+    entries = pagination.items
     return render_template("approvals/requests_to_approve.html", entries=entries, slugs=SLUG_OF,
-                           is_admin=is_admin, show_all=show_all,
+                           is_admin=is_admin, show_all=show_all, pagination=pagination,
                            overdue_ids={e.id for e in entries if service.is_overdue(e)})
 
 

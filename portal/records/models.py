@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import ClassVar
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from portal.extensions import db
@@ -112,6 +112,15 @@ class Item(Versioned, db.Model):
     item_category: Mapped[ItemCategory | None] = relationship(lazy="joined")
 
 
+def natural_sort_key(no: str | None) -> str:
+    """The stored sort key of a document no. that orders numbers naturally: shorter
+    numbers first, then by text (``9`` before ``10``, ``SO00009`` before ``SO00010``) —
+    what ``ORDER BY length(no), no`` gave, as one indexable column: the length as two
+    digits, then the no. itself (e.g. ``"0510249"``)."""
+    no = no or ""
+    return f"{len(no):02d}{no}"
+
+
 class DocumentHeaderMixin:
     """What sales and purchase document headers share: type, number, status, order
     date, currency and ``amount`` = the sum of the lines' ``line_amount`` (recomputed by
@@ -122,6 +131,8 @@ class DocumentHeaderMixin:
     id: Mapped[int] = mapped_column(primary_key=True)
     document_type: Mapped[str] = mapped_column(String(20))
     no: Mapped[str] = mapped_column(String(20))
+    # natural_sort_key(no), kept up to date on insert and update (list pages sort by it)
+    no_sort: Mapped[str] = mapped_column(String(22), default="")
     status: Mapped[str] = mapped_column(String(20), default=STATUS_OPEN)
     order_date: Mapped[date | None]
     currency_code: Mapped[str] = mapped_column(String(10), default="")
@@ -193,7 +204,12 @@ class SalesHeader(Versioned, DocumentHeaderMixin, db.Model):
     """A sales document (Quote, Order, Invoice, Credit Memo) for a customer."""
 
     __tablename__ = "sales_header"
-    __table_args__ = (UniqueConstraint("document_type", "no"),)
+    __table_args__ = (
+        UniqueConstraint("document_type", "no"),
+        # list pages: a document type's documents by no. (natural order) or by amount
+        Index("ix_sales_header_type_no_sort", "document_type", "no_sort", "id"),
+        Index("ix_sales_header_type_amount", "document_type", "amount", "id"),
+    )
     TITLE_PREFIX = "Sales"
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
     salesperson_code: Mapped[str | None] = mapped_column(String(20), index=True)
@@ -232,7 +248,11 @@ class PurchaseHeader(Versioned, DocumentHeaderMixin, db.Model):
     ``vendor_invoice_no`` / the vendor's credit memo no. is the vendor's own number."""
 
     __tablename__ = "purchase_header"
-    __table_args__ = (UniqueConstraint("document_type", "no"),)
+    __table_args__ = (
+        UniqueConstraint("document_type", "no"),
+        Index("ix_purchase_header_type_no_sort", "document_type", "no_sort", "id"),
+        Index("ix_purchase_header_type_amount", "document_type", "amount", "id"),
+    )
     TITLE_PREFIX = "Purchase"
     vendor_id: Mapped[int] = mapped_column(ForeignKey("vendor.id"), index=True)
     purchaser_code: Mapped[str | None] = mapped_column(String(20), index=True)
@@ -257,6 +277,14 @@ class PurchaseLine(DocumentLineMixin, db.Model):
     header_id: Mapped[int] = mapped_column(ForeignKey("purchase_header.id", ondelete="CASCADE"), index=True)
     direct_unit_cost: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     header: Mapped[PurchaseHeader] = relationship(back_populates="lines")
+
+
+@event.listens_for(SalesHeader, "before_insert")
+@event.listens_for(SalesHeader, "before_update")
+@event.listens_for(PurchaseHeader, "before_insert")
+@event.listens_for(PurchaseHeader, "before_update")
+def _fill_no_sort(mapper, connection, target) -> None:
+    target.no_sort = natural_sort_key(target.no)
 
 
 # ---------------------------------------------------------------- general journals

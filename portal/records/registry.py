@@ -134,6 +134,11 @@ class RecordType:
                 return f
         raise KeyError(f"{self.label} has no field {name!r}")
 
+    @property
+    def list_fields(self) -> tuple[Field, ...]:
+        """The :class:`Field` of each list column, in column order."""
+        return tuple(self.field(name) for name in self.list_columns)
+
     def field_names(self) -> "FieldNames":
         """The names of the record type's fields, carrying each field's kind (and the
         kinds of its line fields as ``lines.<name>``) for type checks of event

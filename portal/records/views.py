@@ -9,25 +9,22 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, inspect, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal.util import db_int, page_no
 from portal.approvals import service as approvals
 from portal.extensions import db, htmx
 from portal.flows.service import automate_menu, record_runs, status_word
-from portal.records import posting, service
+from portal.records import listing, posting, service
 from portal.records.models import (
     STATUS_OPEN,
     STATUS_PENDING_APPROVAL,
     STATUS_RELEASED,
-    Customer,
-    GenJournalBatch,
-    GenJournalLine,
     Item,
-    Vendor,
 )
 from portal.records.registry import LIST_VIEWS, POSTED_KEYS, SLUG_OF, RecordType, slug_for
+from portal.util import COUNT_CAP, CappedPage
 from portal.versioning import CONFLICT_MESSAGE, Conflict, check_version, form_version
 from portal.workflow.engine import pending_count
 
@@ -56,65 +53,15 @@ def _may_change() -> None:
         abort(403, description="You are not permitted to change records.")
 
 
-def _partner_model(rt: RecordType):
-    return {"customer": Customer, "vendor": Vendor}.get(rt.partner or "")
-
-
-# journal lines show (and are searched and sorted by) their batch's template and name
-_BATCH_COLUMNS = {"journal_template_name": GenJournalBatch.journal_template_name, "journal_batch_name": GenJournalBatch.name}
-
-
-def _column(rt: RecordType, name: str):
-    partner = _partner_model(rt)
-    if partner is not None and name in (f"{rt.partner}_no", f"{rt.partner}_name"):
-        return partner.no if name.endswith("_no") else partner.name
-    if rt.key == "gen_journal_line" and name in _BATCH_COLUMNS:
-        return _BATCH_COLUMNS[name]
-    if name in inspect(rt.model).column_attrs.keys():
-        return getattr(rt.model, name)
-    return None
-
-
-def list_query(rt: RecordType, search: str, sort: str):
-    """The list page's SELECT: search across the record type's search fields (and a
-    document's customer / vendor no. and name, a journal line's batch template and
-    name; case-insensitive, substring) and sort by ``sort`` ("field" or "-field"), then by
-    the record type's ``then_by`` columns."""
-    model = rt.model
-    q = rt.filter_query(select(model))
-    columns = [getattr(model, f) for f in rt.search_fields]
-    partner = _partner_model(rt)
-    if partner is not None:
-        q = q.join(partner, getattr(model, f"{rt.partner}_id") == partner.id)
-        columns += [partner.no, partner.name]
-    if rt.key == "gen_journal_line":
-        q = q.join(GenJournalBatch, GenJournalLine.batch_id == GenJournalBatch.id)
-        columns += list(_BATCH_COLUMNS.values())
-    if search:
-        # autoescape: % and _ in what the user typed are taken literally
-        q = q.where(or_(*[func.lower(c).contains(search.lower(), autoescape=True) for c in columns]))
-    field = sort.lstrip("-")
-    col = _column(rt, field) if field in rt.list_columns else None
-    if col is None:
-        field = rt.default_sort.lstrip("-")
-        col = _column(rt, field)
-        sort = rt.default_sort
-    if rt.natural_no_sort and field == "no":
-        col = func.length(model.no), model.no  # 9 before 10, SO00009 before SO00010
-    else:
-        col = (col,)
-    q = q.order_by(*[c.desc() if sort.startswith("-") else c.asc() for c in col], *[getattr(model, n) for n in rt.then_by], model.id)
-    return q, sort
-
-
 @bp.route("/")
 @login_required
 def home():
     stats = []
     for slug in HOME_CUES:
         rt = LIST_VIEWS[slug]
-        q = rt.filter_query(select(rt.model.id))
-        stats.append((slug, rt.plural, db.session.scalar(select(func.count()).select_from(q.subquery()))))
+        q = rt.filter_query(select(rt.model.id)).limit(COUNT_CAP + 1)  # counted up to the cap, not the whole table
+        n = db.session.scalar(select(func.count()).select_from(q.subquery()))
+        stats.append((slug, rt.plural, f"{COUNT_CAP:,}+" if n > COUNT_CAP else n))
     return render_template(
         "records/home.html",
         stats=stats,
@@ -130,8 +77,8 @@ def list_page(slug: str):
     search = request.args.get("q", "").strip()
     sort = request.args.get("sort", rt.default_sort)
     page = max(request.args.get("page", 1, type=page_no), 1)
-    q, sort = list_query(rt, search, sort)
-    pagination = db.paginate(q, page=page, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    q, sort = listing.list_query(rt, search, sort, db.session.get_bind().dialect.name)
+    pagination = CappedPage(db.session, q, page, current_app.config["PAGE_SIZE"])
     ctx = dict(rt=rt, slug=slug, pagination=pagination, search=search, sort=sort)
     if htmx and htmx.target == "list-results":
         return render_template("records/_list_results.html", **ctx)
@@ -164,7 +111,7 @@ def new(slug: str):
             db.session.rollback()
             errors = {"_": str(exc)}
     partners = []
-    model = _partner_model(rt)
+    model = listing.partner_model(rt)
     if model is not None:
         partners = db.session.execute(select(model.no, model.name).where(model.blocked.is_(False)).order_by(model.name)).all()
     return render_template("records/new.html", rt=rt, slug=slug, values=values, errors=errors, partners=partners), (422 if errors else 200)
