@@ -93,6 +93,7 @@ def list_query(rt: RecordType, search: str, sort: str, dialect: str = "sqlite"):
     database's (``sqlite``/``postgresql``), which picks how the search indexes are
     used. Returns ``(select, sort)``."""
     model = rt.model
+    search = search.replace("\x00", "")  # no stored value holds a NUL (the column checks refuse it)
     q = rt.filter_query(select(model))
     partner = partner_model(rt)
     if partner is not None:
