@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 
 def utcnow() -> datetime:
@@ -178,9 +179,45 @@ def column_errors(model, values: dict, labels: dict[str, str] | None = None) -> 
 
 
 def row_errors(obj) -> dict[str, str]:
-    """:func:`column_errors` for every limited column of the mapped object ``obj``."""
+    """:func:`column_errors` for every limited column of the mapped object ``obj``.
+    Runs at every flush over every new and changed row (a batch of flow runs writes
+    thousands), so each value is first looked at with a cheap test and only a value
+    that may not fit goes through :func:`value_problem` for its message."""
     model = type(obj)
-    return column_errors(model, {name: obj.__dict__.get(name) for name in _limits(model) if name in obj.__dict__})
+    values = obj.__dict__
+    suspect = {}
+    for name, kind, top in _checks(model):
+        value = values.get(name)
+        if value is None:
+            continue
+        if kind == "text":
+            if type(value) is str and ("\x00" in value or (top is not None and len(value) > top)):
+                suspect[name] = value
+        elif kind == "int":
+            if type(value) is int and not -top - 1 <= value <= top:
+                suspect[name] = value
+        elif isinstance(value, (Decimal, float, int)) and not isinstance(value, bool):
+            try:  # (NaN is the only value not equal to itself; a signaling NaN raises)
+                if not value == value or abs(value) >= top:
+                    suspect[name] = value
+            except ArithmeticError:
+                suspect[name] = value
+    return column_errors(model, suspect) if suspect else {}
+
+
+def _checks(model) -> tuple[tuple[str, str, Any], ...]:
+    """``(attribute, kind, bound)`` per limited column of ``model`` for
+    :func:`row_errors`'s quick test: text → its length (or None), int → its largest
+    value, number → 10 ** digits before the decimal point."""
+    cached = _CHECKS.get(model)
+    if cached is None:
+        cached = _CHECKS[model] = tuple(
+            (name, kind, (Decimal(10) ** top if top is not None else Decimal("Infinity")) if kind == "number" else top)
+            for name, (kind, top, _scale) in _limits(model).items())
+    return cached
+
+
+_CHECKS: dict[type, tuple] = {}
 
 
 def loads_json(text: str, max_depth: int = MAX_JSON_DEPTH):
