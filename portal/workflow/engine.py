@@ -104,7 +104,7 @@ def _forget_after_rollback(session: Session) -> None:
 
 def _forget_transaction(session: Session) -> None:
     """What was known only for the transaction that just ended."""
-    for key in ("new_instances", "instances_with_effects", "batch_cache"):
+    for key in ("new_instances", "instances_with_effects", "batch_cache", "pending_step_runs"):
         session.info.pop(key, None)
 
 
@@ -435,21 +435,36 @@ def step_run_key(inst: WorkflowInstance, step: WorkflowStepInstance, ev: OutboxE
     return f"{event_stamp(ev)}:{inst.workflow_id}:{step.step_id}"
 
 
-def _log_run(ctx_session: Session, inst, step, ev, outcome, message=None, error=None, started=None) -> None:
-    ctx_session.add(
-        WorkflowStepRun(
-            key=step_run_key(inst, step, ev),
-            instance=inst,
-            step_instance=step,
-            event_id=ev.id,
-            function_name=step.function_name,
-            outcome=outcome,
-            message=message,
-            error=error,
-            started_at=started or utcnow(),
-            ended_at=utcnow(),
-        )
-    )
+def _log_run(session: Session, inst, step, ev, outcome, message=None, error=None, started=None) -> None:
+    """Record that ``step`` of ``inst`` ran for ``ev`` (a step run: the run history row
+    and the step's idempotency key). The row is written with the transaction's next
+    flush, all of them in one multi-row INSERT (:func:`_write_step_runs`): a batch of
+    flow runs writes thousands, and the ORM's bookkeeping per object cost more than the
+    database did."""
+    now = utcnow()
+    session.info.setdefault("pending_step_runs", []).append((inst, step, {
+        "key": step_run_key(inst, step, ev), "event_id": ev.id, "function_name": step.function_name, "outcome": outcome,
+        "message": message.replace("\x00", "") if message else message, "error": error,
+        "started_at": started or now, "ended_at": now}))
+
+
+@sa_event.listens_for(Session, "after_flush")
+def _write_step_runs(session: Session, _context=None) -> None:
+    """Insert the step runs :func:`_log_run` kept, now that their instances and step
+    instances have ids (after the flush that inserted them), in the same transaction."""
+    pending = session.info.pop("pending_step_runs", None)
+    if pending:
+        session.connection().execute(WorkflowStepRun.__table__.insert(), [
+            {**row, "instance_id": inst.id, "step_instance_id": step.id} for inst, step, row in pending])
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_step_runs_before_commit(session: Session) -> None:
+    """A transaction whose last change was a step run (nothing else left to flush, so
+    no flush would write it) writes it before it commits."""
+    if session.info.get("pending_step_runs"):
+        session.flush()
+        _write_step_runs(session)
 
 
 def execute_event_step(session: Session, inst: WorkflowInstance, step: WorkflowStepInstance, ev: OutboxEvent,
