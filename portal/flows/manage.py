@@ -146,11 +146,14 @@ def watch_failed_run(session: Session, inst: WorkflowInstance) -> None:
         return
     wf = session.get(Workflow, inst.workflow_id)
     session.refresh(wf, ["failure_notice_run_id"])
-    if wf.owner_id:
+    from portal.jobqueue.service import default_owner_id
+
+    recipient = wf.owner_id or default_owner_id(session)  # a shipped flow has no owner: the administrator is told
+    if recipient:
         from portal.notifications.service import create_notification
 
         create_notification(
-            session, recipient_id=wf.owner_id, type_="New Record", template_code="workflow_notification",
+            session, recipient_id=recipient, type_="New Record", template_code="workflow_notification",
             custom_message=(f"Your flow “{wf.description}” ({wf.code}) has failed {FAILING_STREAK} times in a row. "
                             f"It is still on. Last error: {(inst.error or 'unknown')[:500]}"),
             link=f"/flows/manage?code={wf.code}",

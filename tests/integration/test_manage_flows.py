@@ -188,6 +188,29 @@ def test_a_flow_that_keeps_failing_is_flagged_and_its_owner_notified_once(client
     assert notices() == 2
 
 
+def test_a_failing_flow_without_an_owner_is_reported_to_the_administrator(app, run_jobs):
+    """A shipped flow has no owner: its failing streak is told to the administrator."""
+    from portal.extensions import db
+    from portal.flows.service import start_runs
+
+    add_flow(app, "FAILS-NOBODY", [("send_email", {"template": "customer_statement", "to_field": "fax"})])
+    with app.app_context():
+        assert db.session.scalar(select(Workflow.owner_id).where(Workflow.code == "FAILS-NOBODY")) is None
+        no_fax = db.session.scalar(select(Customer.id).where(Customer.fax.is_(None)).order_by(Customer.id))
+    for _ in range(3):
+        with app.app_context():
+            wf = db.session.scalar(select(Workflow).where(Workflow.code == "FAILS-NOBODY"))
+            start_runs(db.session, wf, [no_fax], {}, db.session.get(User, _user_id(db.session, "msuyama")))
+            db.session.commit()
+        run_jobs()
+    with app.app_context():
+        rows = db.session.execute(text(
+            "SELECT u.user_name FROM notification_entry n JOIN \"user\" u ON u.id = n.recipient_id WHERE n.custom_message LIKE '%(FAILS-NOBODY)%'"
+            " UNION ALL SELECT u.user_name FROM sent_notification_entry n JOIN \"user\" u ON u.id = n.recipient_id"
+            " WHERE n.body LIKE '%(FAILS-NOBODY)%'")).scalars().all()
+    assert rows == ["admin"]
+
+
 def test_copy_delete_export_import_and_turn_on_off(client, app):
     from portal.extensions import db
 
