@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FLASK = str(Path(sys.executable).parent / "flask")
 
-from harness import free_port, scratch_services  # noqa: E402  (bench/ is on sys.path when run)
+from harness import free_port, scratch_services, wait_until_notifications_sent  # noqa: E402  (bench/ is on sys.path when run)
 
 
 def webhook_stub() -> tuple[ThreadingHTTPServer, list]:
@@ -159,7 +159,7 @@ def run_config(name: str, args) -> dict:
     from portal.records import service as records
     from portal.records.models import Customer
     from portal.workflow.library import build_workflow
-    from portal.notifications.models import NotificationEntry, SentNotificationEntry
+    from portal.notifications.models import SentNotificationEntry
     from portal.workflow.models import OutboxEvent, WorkflowInstance
 
     receiver, hook_port, sink_port = start_receivers()
@@ -254,12 +254,7 @@ def run_config(name: str, args) -> dict:
             sustained = done / max(1e-6, (end - start).total_seconds())
             run_cpu_ms = 1000 * (cpu_seconds(worker_pids) - c0[0]) / max(1, done)
             # and everything the runs caused: the notification mails too
-            while time.monotonic() < deadline:
-                left = s.scalar(select(func.count(NotificationEntry.id)))
-                s.rollback()
-                if not left:
-                    break
-                time.sleep(0.2)
+            wait_until_notifications_sent(s, deadline)
             last_mail = s.scalar(select(func.max(SentNotificationEntry.sent_at)))
             s.rollback()
             with_mail = done / max(1e-6, (last_mail - start).total_seconds())

@@ -48,3 +48,20 @@ def scratch_services(name: str, prefix: str, queue: str, pg_database: str, redis
     finally:
         if server:
             server.stop()
+
+
+def wait_until_notifications_sent(session, deadline: float, step: float = 0.2) -> None:
+    """Poll until no notification entry is left to send (every one moved to the sent
+    notification entries), or until ``deadline`` (a ``time.monotonic()`` value)."""
+    import time
+
+    from sqlalchemy import func, select
+
+    from portal.notifications.models import NotificationEntry
+
+    while time.monotonic() < deadline:
+        left = session.scalar(select(func.count(NotificationEntry.id)))
+        session.rollback()
+        if not left:
+            return
+        time.sleep(step)

@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import free_port, scratch_services  # noqa: E402  (bench/ is on sys.path when run)
+from harness import free_port, scratch_services, wait_until_notifications_sent  # noqa: E402  (bench/ is on sys.path when run)
 FLASK = str(Path(sys.executable).parent / "flask")
 
 
@@ -235,13 +235,7 @@ def run_config(name: str, args) -> dict:
                 t0 = utcnow()
                 for _ in range(args.workers):
                     queue.enqueue("jobs.notifications.send_notifications", result_ttl=0)
-                deadline = time.monotonic() + 600
-                while time.monotonic() < deadline:
-                    left = s.scalar(select(func.count(NotificationEntry.id)))
-                    s.rollback()
-                    if not left:
-                        break
-                    time.sleep(0.1)
+                wait_until_notifications_sent(s, time.monotonic() + 600, step=0.1)
                 first = s.scalar(select(func.min(SentNotificationEntry.sent_at)))
                 last = s.scalar(select(func.max(SentNotificationEntry.sent_at)))
                 sent = s.scalar(select(func.count(SentNotificationEntry.id)))
