@@ -25,14 +25,19 @@ ERROR_PAGES: dict[int, tuple[str, str]] = {
     500: ("Something went wrong", "The portal could not answer. Nothing of this request was saved; try again later."),
 }
 
-#: script only from the portal's own files (no inline script, no eval); styles may be
-#: inline (style attributes, per-page <style>, e-mail bodies shown in sandboxed frames).
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+#: script and styles only from the portal's own files (no inline script, no eval, no
+#: style attributes or <style> elements); e-mail bodies (inline CSS) are served as
+#: documents of their own under MAIL_BODY_POLICY and shown in sandboxed frames.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; "
                            "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
                            "object-src 'none'; base-uri 'self'; form-action 'self'")
 #: rq-dashboard (admins only, a third-party page) builds its tables with inline script
-#: and underscore templates (``new Function``).
-QUEUE_DASHBOARD_POLICY = CONTENT_SECURITY_POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-inline' 'unsafe-eval'")
+#: and underscore templates (``new Function``) and styles them inline.
+QUEUE_DASHBOARD_POLICY = (CONTENT_SECURITY_POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-inline' 'unsafe-eval'")
+                          .replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"))
+#: an e-mail body shown in the portal (mailbox, template preview): a sandboxed document
+#: (no script, an opaque origin) whose CSS is inline, as mailed; images only inline.
+MAIL_BODY_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 
 SERVER_NAME = "Workflow Portal"
 
@@ -40,6 +45,16 @@ SERVER_NAME = "Workflow Portal"
 def content_security_policy(blueprint: str | None) -> str:
     """The Content-Security-Policy header value for a page of ``blueprint``."""
     return QUEUE_DASHBOARD_POLICY if blueprint == "rq_dashboard" else CONTENT_SECURITY_POLICY
+
+
+def mail_body_response(html: str) -> Response:
+    """An e-mail body as a document of its own for a sandboxed ``<iframe src>`` of a
+    portal page: its inline CSS is allowed (MAIL_BODY_POLICY), script never."""
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = MAIL_BODY_POLICY
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def render_error(error: HTTPException) -> tuple[str, int] | Response:

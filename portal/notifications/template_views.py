@@ -4,6 +4,7 @@ placeholders help list."""
 from __future__ import annotations
 
 import json
+import secrets
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -76,7 +77,33 @@ def preview(template_id: int):
     record_id = request.form.get("record_id", "")
     result = service.preview(db.session, request.form.get("subject", ""), request.form.get("body", ""), tmpl.method,
                              request.form.get("record_type"), int(record_id) if record_id.isdigit() else None, current_user)
-    return render_template("notifications/_template_preview.html", p=result, tmpl=tmpl)
+    token = ""
+    if result.html and not result.error:
+        from portal.queue import get_redis
+
+        token = secrets.token_urlsafe(16)
+        get_redis().set(PREVIEW_KEY.format(token), result.html.encode(), ex=PREVIEW_TTL)
+    return render_template("notifications/_template_preview.html", p=result, tmpl=tmpl, token=token)
+
+
+#: a rendered preview's HTML waits in Redis for its frame to load it (10 minutes)
+PREVIEW_KEY = "portal:template-preview:{}"
+PREVIEW_TTL = 600
+
+
+@bp.route("/<int:template_id>/preview/<token>")
+@require_role("admin")
+def preview_body(template_id: int, token: str):
+    """The HTML of a preview rendered by :func:`preview`, as a document of its own for
+    the preview's sandboxed frame (the mail's inline CSS is allowed there only)."""
+    from portal.errors import mail_body_response
+    from portal.queue import get_redis
+
+    _get(template_id)
+    html = get_redis().get(PREVIEW_KEY.format(token)) if token.replace("-", "").replace("_", "").isalnum() else None
+    if html is None:
+        abort(404)
+    return mail_body_response(html.decode())
 
 
 @bp.route("/records")

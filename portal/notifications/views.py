@@ -203,3 +203,16 @@ def mailbox_message(key: str):
         if m["key"] == key:
             return render_template("notifications/mail_message.html", m=m)
     abort(404)
+
+
+@bp.route("/mailbox/<key>/body")
+@require_role("admin")
+def mailbox_message_body(key: str):
+    """A received mail's body alone, for the sandboxed frame of its page (inline CSS
+    allowed there only)."""
+    from portal.errors import mail_body_response
+
+    for m in sink_messages():
+        if m["key"] == key:
+            return mail_body_response(m["body"])
+    abort(404)

@@ -90,9 +90,11 @@ def test_the_policy_allows_script_from_the_portal_files_only(client):
     assert directives["script-src"] == "'self'"
     assert directives["default-src"] == "'self'" and directives["frame-ancestors"] == "'none'"
     assert "unsafe" not in directives["script-src"]
+    assert directives["style-src"] == "'self'"  # no style attributes, no <style> elements
     sign_in(client, "afuller", "northwind")
     assert "script-src 'self' 'unsafe-inline'" in client.get("/rq/").headers["Content-Security-Policy"]  # third-party dashboard
     assert "script-src 'self';" in client.get("/customers").headers["Content-Security-Policy"]
+    assert "style-src 'self';" in client.get("/customers").headers["Content-Security-Policy"]
 
 
 def test_no_template_has_inline_script():

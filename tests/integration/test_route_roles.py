@@ -138,6 +138,11 @@ def samples(app, services):
             job.save()
             registry.add(job, ttl=600)
             jobs.append(job)
+    with app.app_context():  # a rendered template preview waiting for its frame
+        from portal.notifications.template_views import PREVIEW_KEY, PREVIEW_TTL
+
+        get_redis().set(PREVIEW_KEY.format("route-walk"), b"<p>route walk</p>", ex=PREVIEW_TTL)
+    values[("notification_templates.preview_body", "token")] = ("route-walk", "no-such-preview")
     values["job_id"] = (jobs[0].id, jobs[0].id)
     values[("rq_dashboard.delete_job_view", "job_id")] = (jobs[1].id, jobs[1].id)
     yield values
