@@ -88,7 +88,7 @@ def check_postable(session: Session, doc: SalesHeader | PurchaseHeader, by_hand:
         raise RecordError(f"There is nothing to post for {title}: it has no lines with a quantity.")
     if record_type == "purchase_header" and not (doc.vendor_invoice_no or "").strip():
         number = "Vendor Cr. Memo No." if doc.document_type == "Credit Memo" else "Vendor Invoice No."
-        raise RecordError(f"{title} can't be posted: enter the vendor's document number in {number}.")
+        raise RecordError(f"{title} can't be posted: enter the vendor's document number in the {number} field.")
     return kind
 
 

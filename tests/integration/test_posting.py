@@ -89,7 +89,7 @@ def test_what_cannot_be_posted_says_why(db_session):
     with pytest.raises(records.RecordError, match="nothing to post"):
         posting.post(s, empty, uid)
     no_vendor_no = new_document(s, "purchase-invoices", "V00001", [("I0003", "1", "1.00")])
-    with pytest.raises(records.RecordError, match="enter the vendor's document number in Vendor Invoice No."):
+    with pytest.raises(records.RecordError, match="enter the vendor's document number in the Vendor Invoice No. field"):
         posting.post(s, no_vendor_no, uid)
     pending = new_document(s, "sales-orders", "ALFKI", [("I0003", "1", None)])
     records.set_status(s, pending, "Pending Approval", uid, by_workflow=True)
