@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -108,7 +110,10 @@ def long_values(app, clean_state, run_jobs):
     from portal.approvals.models import ApprovalCommentLine, ApprovalEntry
     from portal.auth.models import User
     from portal.extensions import db
-    from portal.records.models import Customer, SalesHeader
+    from portal.jobqueue.models import JobQueueEntry
+    from portal.records import service as records
+    from portal.records.models import Customer, Item, SalesHeader
+    from portal.records.registry import LIST_VIEWS, RECORD_TYPES
 
     with app.app_context():
         s = db.session
@@ -130,15 +135,31 @@ def long_values(app, clean_state, run_jobs):
                                   user_id=entry.sender_id, comment=LONG_COMMENT))
         alfki = s.scalar(select(Customer).where(Customer.no == "ALFKI"))
         old_name, alfki.name = alfki.name, LONG_NAME
+        # a purchase order and a journal batch, each with a line (the demo data has none)
+        purchase = records.create_record(s, LIST_VIEWS["purchase-orders"], {"vendor_no": "V00001"}, None)
+        records.add_line(s, "purchase_header", purchase, {"item_no": s.scalar(select(Item.no).where(Item.blocked.is_(False)).order_by(Item.id)), "quantity": Decimal(3)}, None)
+        batch = records.create_record(s, RECORD_TYPES["gen_journal_batch"],
+                                      {"journal_template_name": "GENERAL", "name": "SWEEP", "description": "Layout sweep"}, None)
+        records.add_line(s, "gen_journal_batch", batch, {"posting_date": date(2026, 11, 30), "account_type": "G/L Account",
+                                                        "account_no": "6100", "description": "Accrual", "amount": Decimal(100)}, None)
+        # a job queue entry in Error with a long error message (its card, error and log pages)
+        job = JobQueueEntry(description="Layout sweep: post the day's invoices", system_job="none", owner_id=entry.approver_id,
+                            status="Error", last_error="Posting failed: " + "the document could not be posted " * 30)
+        s.add(job)
         s.commit()
-        values = {"entry_id": entry.id, "order": order_id}
+        values = {"entry_id": entry.id, "order": order_id, "job": job.id}
+        created = [("purchase_header", purchase.id), ("gen_journal_batch", batch.id)]
         s.remove()
     yield values
     with app.app_context():
-        alfki = db.session.scalar(select(Customer).where(Customer.no == "ALFKI"))
+        s = db.session
+        alfki = s.scalar(select(Customer).where(Customer.no == "ALFKI"))
         alfki.name = old_name
-        db.session.commit()
-        db.session.remove()
+        for record_type, record_id in created:
+            s.delete(s.get(RECORD_TYPES[record_type].model, record_id))  # with its lines
+        s.delete(s.get(JobQueueEntry, values["job"]))
+        s.commit()
+        s.remove()
 
 
 def pages_by_role(app, values) -> dict[str, list[tuple[str, str]]]:
@@ -146,7 +167,6 @@ def pages_by_role(app, values) -> dict[str, list[tuple[str, str]]]:
     (the first record of each list) are added while sweeping."""
     from portal.approvals.links import make_token
     from portal.auth.models import User
-    from portal.jobqueue.models import JobQueueEntry
     from portal.notifications.models import NotificationTemplate
     from portal.records.registry import LIST_VIEWS
     from portal.workflow.models import WorkflowInstance
@@ -162,7 +182,7 @@ def pages_by_role(app, values) -> dict[str, list[tuple[str, str]]]:
     approver = [("home", "/"), ("requests-to-approve", "/approvals/requests"), ("overdue", "/approvals/overdue"),
                 ("sales-order", f"/sales-orders/{values['order']}"), ("approval-link", f"/approvals/link/{token}"),
                 ("approval-entries", f"/approvals/entries/sales_header/{values['order']}")]
-    job = _id(app, JobQueueEntry)
+    job = values["job"]
     template = _id(app, NotificationTemplate)
     run = _id(app, WorkflowInstance)
     user = _id(app, User, user_name="msuyama")
