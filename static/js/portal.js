@@ -102,3 +102,35 @@ document.addEventListener("change", (ev) => {
   }
   picker.value = "";
 });
+
+// ---- layout: focus after htmx swaps (issue 13) ----
+// When a swap replaced the element that had focus (a line's Add or Save button, an Edit
+// link), focus would fall back to the page: it goes instead to the first field of the first
+// [data-focus-after-swap] element of the swapped content (a document's line being edited,
+// else the new line), or to the field with an error there; else to the element with the
+// same id as before.
+// Swaps that didn't take the focus away (a poll, a fact box loading) change nothing.
+let focusLost = null;
+document.addEventListener("htmx:beforeSwap", (ev) => {
+  const a = document.activeElement, target = ev.detail.target, config = ev.detail.requestConfig || {};
+  const trigger = config.triggeringEvent && config.triggeringEvent.type;
+  // (browsers that don't focus a clicked button: the clicked element or submitted form counts)
+  const clicked = (trigger === "click" || trigger === "submit") && config.elt && target && target.contains(config.elt);
+  const focused = a && a !== document.body && target && target.contains(a);
+  focusLost = focused || clicked ? {id: (focused && a.id) || null, target: target.id || null} : null;
+});
+document.addEventListener("htmx:afterSettle", () => {
+  const lost = focusLost, a = document.activeElement;
+  focusLost = null;
+  if (!lost || (a && a !== document.body && document.contains(a))) return;  // focus was kept
+  const fields = "input:not([type=hidden]), select, textarea";
+  const swapped = lost.target && document.getElementById(lost.target);
+  const area = swapped && swapped.querySelector("[data-focus-after-swap]");
+  let next = null;
+  if (area) {
+    const error = area.querySelector(".field-error");
+    next = (error && error.parentElement.querySelector(fields)) || area.querySelector(fields);
+  }
+  if (!next && lost.id) next = document.getElementById(lost.id);
+  if (next && next.focus) next.focus();
+});
