@@ -134,3 +134,15 @@ document.addEventListener("htmx:afterSettle", () => {
   if (!next && lost.id) next = document.getElementById(lost.id);
   if (next && next.focus) next.focus();
 });
+
+// ---- layout: a menu opened near the window's right edge moves left to stay on screen ----
+document.addEventListener("toggle", (ev) => {
+  const d = ev.target;
+  if (!(d instanceof HTMLDetailsElement) || !d.classList.contains("menu")) return;
+  const items = d.querySelector(":scope > .menu-items");
+  if (!items) return;
+  items.style.left = "";
+  if (!d.open) return;
+  const r = items.getBoundingClientRect(), room = document.documentElement.clientWidth - 8;
+  if (r.right > room) items.style.left = `${-Math.min(r.right - room, Math.max(r.left - 8, 0))}px`;
+}, true);

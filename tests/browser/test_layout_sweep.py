@@ -6,6 +6,7 @@ pages, as the role that uses them, at 1,400 px and at 390 px (a phone) wide:
   confirmation) don't either (other pages may scroll inside their own table boxes);
 - no two visible buttons, fields or links of the main content overlap (their boxes,
   clipped by the boxes that scroll them);
+- every input, select and textarea has a label (or aria-label);
 - the error pages (404, 403) carry the portal's header;
 - no Content-Security-Policy violation on any page.
 
@@ -27,6 +28,7 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from tests.browser.conftest import DEMO_PASSWORDS, PROJECT_ROOT, REPORT_VIOLATIONS, policy_violation
+from tests.browser.test_accessibility import UNLABELLED
 
 SHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
 WIDTHS = {1400: 900, 390: 844}
@@ -222,6 +224,9 @@ def check_page(page, name: str, path: str, width: int, role: str, problems: list
         problems.append(f"{where}: scrolls sideways ({scroll} px of {client}): {page.evaluate(TOO_WIDE)}")
     for overlap in page.evaluate(OVERLAPS):
         problems.append(f"{where}: {overlap}")
+    if width >= 1000:
+        for html in page.evaluate(UNLABELLED):
+            problems.append(f"{where}: a control without a label: {html}")
     if not page.locator("header").first.is_visible() or page.locator("header a[href='/']").count() == 0:
         problems.append(f"{where}: no header with a way home")
     shot = SHOTS / str(width) / f"{role}-{name}.png"
