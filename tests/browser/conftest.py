@@ -10,7 +10,9 @@ Fixtures:
 - ``sign_in`` / ``sign_out`` / ``open_nav``: sign a demo user in and out, follow a
   header link;
 - every test with a ``page`` fails when the browser reports a Content-Security-Policy
-  violation (a ``securitypolicyviolation`` event or a "Refused to ..." console message);
+  violation (a ``securitypolicyviolation`` event or a "Refused to ..." console message):
+  inline script and, since the policy has no ``style-src 'unsafe-inline'``, style
+  attributes and ``<style>`` elements too (e-mail bodies are separate documents);
 Every test here is marked ``browser`` (deselect with ``-m "not browser"``).
 """
 from __future__ import annotations

@@ -135,3 +135,28 @@ def test_error_pages_and_htmx_errors(page: Page, app, clean_state, sign_in):
     expect(box).to_contain_text("Not permitted")
     # the browser's own request for the icon is answered
     assert page.request.get("/favicon.ico").status == 200
+
+
+def test_an_inline_style_is_a_policy_violation_the_tests_see(page: Page, live_server, no_policy_violations):
+    """The policy allows styles from the portal's stylesheet only (``style-src 'self'``):
+    a style attribute or a <style> element in the page's markup is refused, and the
+    ``no_policy_violations`` fixture (which fails any test with a violation) sees it.
+    Styles set from script (CSSOM) stay allowed."""
+    page.goto("/sign-in")
+    page.evaluate("""() => {
+      const box = document.createElement("div");
+      box.innerHTML = '<p id="styled" style="color: rgb(255, 0, 0)">x</p><style>#styled { font-size: 40px }</style>';
+      document.body.append(box);
+      document.getElementById("styled").style.fontWeight = "700";
+    }""")
+    for _ in range(50):
+        if len(no_policy_violations) >= 2:
+            break
+        page.wait_for_timeout(100)
+    assert any("style-src" in v for v in no_policy_violations), no_policy_violations
+    styled = page.locator("#styled")
+    assert styled.evaluate("e => getComputedStyle(e).color") != "rgb(255, 0, 0)"  # the attribute was refused
+    assert styled.evaluate("e => getComputedStyle(e).fontSize") != "40px"  # so was the <style> element
+    assert styled.evaluate("e => getComputedStyle(e).fontWeight") == "700"  # CSSOM is not blocked
+    no_policy_violations.clear()  # expected here: the fixture must not fail this test
+

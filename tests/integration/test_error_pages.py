@@ -121,3 +121,14 @@ def test_the_development_server_sends_no_version_banner(app):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_mail_bodies_are_documents_of_their_own_with_inline_css_allowed_there_only(app):
+    from portal.errors import mail_body_response
+
+    with app.test_request_context():
+        res = mail_body_response('<p style="color:#c00000">Hello</p>')
+    policy = dict(d.strip().split(" ", 1) if " " in d.strip() else (d.strip(), "") for d in res.headers["Content-Security-Policy"].split(";"))
+    assert "sandbox" in policy and policy["default-src"] == "'none'" and policy["style-src"] == "'unsafe-inline'"
+    assert "script-src" not in policy and res.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert res.get_data(as_text=True) == '<p style="color:#c00000">Hello</p>'
