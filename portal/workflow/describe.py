@@ -35,7 +35,7 @@ EXTRA_FIELD_LABELS = {
 _CHANGE_RULES = ("increased", "decreased", "changed")
 
 
-def _lower_first(text: str) -> str:
+def lower_first(text: str) -> str:
     """``Approval of …`` → ``approval of …``; leaves acronyms (``HTTP``) alone."""
     if len(text) > 1 and text[0].isupper() and not text[1].isupper():
         return text[0].lower() + text[1:]
@@ -126,7 +126,7 @@ def describe_conditions(conditions: list[dict] | None, record_type: str | None) 
     return " and ".join(describe_condition(c, record_type) for c in (conditions or []) if isinstance(c, dict))
 
 
-def _template_words(code: str) -> str:
+def template_name(code: str) -> str:
     """A notification template code in words (``approval_request`` → "Approval request")."""
     return code.replace("_", " ").replace("-", " ").strip().capitalize()
 
@@ -154,7 +154,7 @@ def describe_options(code: str, options: dict | None, record_type: str | None = 
         elif opt.kind == "field":
             words = field_label(str(value), record_type)
         elif opt.kind == "template":
-            words = _template_words(str(value))
+            words = template_name(str(value))
         elif opt.kind == "int" and opt.name.endswith("_days"):
             words = f"{value} day{'' if str(value) == '1' else 's'}"
         else:
@@ -172,7 +172,7 @@ def options_text(code: str, options: dict | None, record_type: str | None = None
 def describe_event(step, record_type: str | None = None) -> str:
     """An event step as a sentence: ``When approval of a sales document is requested —
     where Document Type is Order and Status is Open``."""
-    text = f"When {_lower_first(event_text(step.function_name))}"
+    text = f"When {lower_first(event_text(step.function_name))}"
     conditions = describe_conditions(getattr(step, "conditions", None), record_type)
     return f"{text} — where {conditions}" if conditions else text
 
@@ -180,7 +180,7 @@ def describe_event(step, record_type: str | None = None) -> str:
 def describe_response(step, record_type: str | None = None) -> str:
     """A response step as a sentence: ``Then create approval requests for the record
     — Approver Type: Approver, Approver Limit Type: Approver Chain``."""
-    text = f"Then {_lower_first(response_text(step.function_name))}"
+    text = f"Then {lower_first(response_text(step.function_name))}"
     options = options_text(step.function_name, getattr(step, "options", None), record_type)
     return f"{text} — {options}" if options else text
 
