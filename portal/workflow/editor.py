@@ -260,7 +260,7 @@ def _step(wf: Workflow, step_id: int, type_: str) -> WorkflowStep:
 
 ROW = 22  # px per text row
 INDENT = 34  # px per indent level
-BOX_W = 520
+BOX_W = 640
 
 
 def describe(step) -> str:
