@@ -143,7 +143,7 @@ def run_detail(instance_id: int):
     from portal.workflow.editor import diagram
 
     view = service.run_view(db.session, inst)
-    return render_template("flows/run_detail.html", inst=inst, v=view, slugs=SLUG_OF, entries=entries, d=diagram(inst.step_instances),
+    return render_template("flows/run_detail.html", inst=inst, v=view, slugs=SLUG_OF, entries=entries, d=diagram(inst.step_instances, inst.record_type),
                            see_all=service.may_see_all_runs(current_user))
 
 
