@@ -22,7 +22,7 @@ def run_response(ctx: StepContext) -> str | None:
     """Run the response named by ``ctx.step.function_name``. Raises ResponseError."""
     fn = IMPLEMENTATIONS.get(ctx.step.function_name)
     if fn is None:
-        raise ResponseError(f"Response {ctx.step.function_name!r} is not available.")
+        raise ResponseError(f"This response is not available in this portal (code {ctx.step.function_name}).")
     return fn(ctx)
 
 

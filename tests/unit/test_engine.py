@@ -153,7 +153,7 @@ def test_a_failing_response_rolls_back_and_records_a_failed_run(engine_app):
     })
     change_credit_limit("700")
     inst = db.session.scalar(select(WorkflowInstance))
-    assert inst.status == "Failed" and "needs a document" in inst.error
+    assert inst.status == "Failed" and "needs a sales or purchase document or a general journal batch; the record is a customer" in inst.error
     assert db.session.scalar(select(OutboxEvent)).status == "failed"
 
 
