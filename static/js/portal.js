@@ -102,3 +102,35 @@ document.addEventListener("change", (ev) => {
   }
   picker.value = "";
 });
+
+// The Run flow pane (#flow-pane) and keyboard users: when a pane arrives, focus goes to
+// its first field (or its first button) and the opener is remembered; Escape inside the
+// pane closes it and gives focus back to the opener (the Automate menu or a list's
+// action), so the keyboard never loses its place.
+let paneOpener = null;
+document.addEventListener("htmx:beforeRequest", (ev) => {
+  const target = ev.detail && ev.detail.target;
+  if (target && target.id === "flow-pane" && !target.contains(ev.detail.elt)) {
+    const menu = ev.detail.elt.closest("details");
+    paneOpener = menu ? menu.querySelector("summary") : ev.detail.elt;
+  }
+});
+document.addEventListener("htmx:afterSwap", (ev) => {
+  if (!ev.target || ev.target.id !== "flow-pane") return;
+  const pane = ev.target.querySelector(".pane");
+  if (!pane) return;
+  const invalid = pane.querySelector("[aria-invalid=true]");
+  const first = invalid || pane.querySelector("input:not([type=hidden]), select, textarea, button.primary, button");
+  if (first) first.focus();
+});
+document.addEventListener("keydown", (ev) => {
+  if (ev.key !== "Escape") return;
+  const pane = ev.target.closest && ev.target.closest("#flow-pane");
+  if (!pane || !pane.firstElementChild) return;
+  pane.innerHTML = "";
+  if (paneOpener && document.contains(paneOpener)) paneOpener.focus();
+});
+document.addEventListener("click", (ev) => {
+  const closer = ev.target.closest && ev.target.closest('[data-clear="#flow-pane"]');
+  if (closer && paneOpener && document.contains(paneOpener)) setTimeout(() => paneOpener.focus(), 0);
+});
