@@ -15,10 +15,11 @@ from action_bar import actions_shown
 from portal.approvals.models import ApprovalEntry
 from portal.approvals import service as approvals
 from portal.auth.models import User
+from portal.records import posting
 from portal.records import service as records
 from portal.records.models import SalesHeader
 from portal.workflow.models import OutboxEvent
-from test_approval_controls import new_sales, uid
+from test_approval_controls import new_batch, new_purchase, new_sales, uid
 from test_pages import csrf, sign_in
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -195,3 +196,41 @@ def test_breadcrumbs_lead_back_to_the_list(app):
     crumbs = page[page.index('<nav class="breadcrumbs"'):page.index("</nav>", page.index('<nav class="breadcrumbs"'))]
     assert "Sales" in crumbs and '<a href="/sales-orders">Sales Orders</a>' in crumbs
     assert f'<span aria-current="page">Sales Order {no}</span>' in crumbs
+
+
+@pytest.mark.parametrize("user", ["msuyama", "admin"])
+def test_every_card_and_document_page_has_its_action_bar(app, user):
+    """One record of every list (customers, items, every document type, journal batches
+    and lines, posted documents, ...) opens with breadcrumbs and an action bar that
+    leaves out what can never apply."""
+    from portal.extensions import db
+    from portal.records.registry import LIST_VIEWS
+
+    with app.app_context():
+        s = db.session
+        new_purchase(s)
+        new_batch(s, ("100.00", "2910"))
+        for doc_type in ("Quote", "Invoice", "Credit Memo"):
+            new_sales(s, doc_type)
+        order = new_sales(s)
+        records.release(s, order, uid(s), by_workflow=True)
+        posting.post(s, order, uid(s))
+        s.commit()
+        firsts = {slug: db.session.scalar(rt.filter_query(select(rt.model.id)).limit(1)) for slug, rt in LIST_VIEWS.items()}
+        db.session.remove()
+    client = app.test_client()
+    sign_in(client, user, PASSWORDS[user])
+    opened = 0
+    for slug, record_id in firsts.items():
+        if record_id is None:
+            continue
+        rt = LIST_VIEWS[slug]
+        res = client.get(f"/{slug}/{record_id}")
+        assert res.status_code == 200, slug
+        page = res.get_data(as_text=True)
+        assert 'aria-label="Breadcrumb"' in page and 'id="action-bar"' in page, slug
+        shown = actions_shown(page)
+        assert "changes" in shown and ("post" in shown) == (rt.postable and rt.doc_type in (None, "Order", "Invoice", "Credit Memo"))
+        assert ("edit" in shown) == (not rt.read_only) and ("send" in shown) == rt.approvable, slug
+        opened += 1
+    assert opened >= 10
