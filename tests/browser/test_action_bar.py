@@ -71,7 +71,11 @@ def test_a_list_row_follows_send_without_a_reload(app, page: Page, worker, clean
     expect(row).to_contain_text("Pending Approval", timeout=ASYNC)
     expect(row.locator(".processing")).to_have_count(0, timeout=ASYNC)
     expect(row.get_by_role("checkbox")).to_be_checked()  # the ticked row stays ticked
+    # the Approvals fact box of the ticked row follows too
+    expect(page.get_by_role("complementary", name="Approvals").locator("tbody tr")).to_have_count(2, timeout=ASYNC)
     assert page.evaluate("window.__notReloaded === true")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "msuyama-list-after-send-1400.png"))
     # acting again replaces the banner (the request exists now: an error, one banner)
     send.click()
     expect(banner.locator(".flash")).to_have_count(1)
