@@ -86,7 +86,11 @@ def run_status():
     runs = [r for r in service.runs(db.session, _ids()) if service.may_see_run(current_user, r)]
     if not runs:
         abort(404)
-    return render_template("flows/_progress.html", runs=runs, wf=runs[0].workflow, words=service.status_word)
+    html = render_template("flows/_progress.html", runs=runs, wf=runs[0].workflow, words=service.status_word)
+    if all(r.status not in ("Queued", "Running") for r in runs):
+        # the runs ended: the page's rows, record state and fact boxes refresh
+        return html, {"HX-Trigger": "recordsChanged"}
+    return html
 
 
 def _date_arg(name: str) -> date | None:

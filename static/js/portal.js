@@ -133,4 +133,16 @@ document.addEventListener("keydown", (ev) => {
 document.addEventListener("click", (ev) => {
   const closer = ev.target.closest && ev.target.closest('[data-clear="#flow-pane"]');
   if (closer && paneOpener && document.contains(paneOpener)) setTimeout(() => paneOpener.focus(), 0);
+// ---- action bar, live lists and banners (issue 13) ----
+// A list page has one banner region (#list-banner): ticking another row removes an error
+// banner there, and opening a Run flow pane removes the banner (one result at a time).
+document.addEventListener("change", (ev) => {
+  if (ev.target.closest && ev.target.closest(".row-select, [data-select-all]")) {
+    document.querySelectorAll("#list-banner .flash.error").forEach((el) => el.remove());
+  }
+});
+document.addEventListener("htmx:beforeRequest", (ev) => {
+  const target = ev.detail && ev.detail.target;
+  const banner = document.getElementById("list-banner");
+  if (banner && target && target.id === "flow-pane") banner.replaceChildren();
 });
