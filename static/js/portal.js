@@ -133,6 +133,7 @@ document.addEventListener("keydown", (ev) => {
 document.addEventListener("click", (ev) => {
   const closer = ev.target.closest && ev.target.closest('[data-clear="#flow-pane"]');
   if (closer && paneOpener && document.contains(paneOpener)) setTimeout(() => paneOpener.focus(), 0);
+});
 // ---- action bar, live lists and banners (issue 13) ----
 // A list page has one banner region (#list-banner): ticking another row removes an error
 // banner there, and opening a Run flow pane removes the banner (one result at a time).
