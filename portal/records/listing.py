@@ -21,8 +21,11 @@ from __future__ import annotations
 
 from sqlalchemy import Integer, func, inspect, or_, select, text, union
 
+from sqlalchemy.orm import Session
+
 from portal.records.models import Customer, GenJournalBatch, GenJournalLine, Vendor
 from portal.records.registry import RecordType
+from portal.workflow.models import OUTBOX_PENDING, OUTBOX_PROCESSING, OutboxEvent
 
 #: table → the searched columns that have a search index (kept equal to the
 #: migration's ``SEARCH_COLUMNS``)
@@ -128,3 +131,14 @@ def list_query(rt: RecordType, search: str, sort: str, dialect: str = "sqlite"):
     q = q.order_by(col.desc() if desc else col.asc(), *[getattr(model, n) for n in rt.then_by],
                    model.id.desc() if desc else model.id.asc())
     return q, sort
+
+
+def in_flight(session: Session, record_type: str, ids: list[int]) -> set[int]:
+    """The ids among ``ids`` of records of ``record_type`` with events not yet
+    handled by a worker (outbox events pending or being processed): a list page
+    shows them as being processed and follows the worker until they are handled."""
+    if not ids:
+        return set()
+    return set(session.scalars(select(OutboxEvent.record_id).where(
+        OutboxEvent.record_type == record_type, OutboxEvent.record_id.in_(ids),
+        OutboxEvent.status.in_([OUTBOX_PENDING, OUTBOX_PROCESSING])).distinct()))

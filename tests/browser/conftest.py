@@ -236,7 +236,7 @@ def _open_nav(page, name) -> None:
     the page (and htmx) to load: typing into an htmx search box before htmx
     initialised would not trigger the search."""
     exact = {"exact": True} if isinstance(name, str) else {}
-    page.get_by_role("navigation").get_by_role("link", name=name, **exact).click()
+    page.locator("header").get_by_role("navigation").get_by_role("link", name=name, **exact).click()
     page.wait_for_load_state("load")
 
 
