@@ -191,3 +191,19 @@ document.addEventListener("toggle", (ev) => {
   const r = items.getBoundingClientRect(), room = document.documentElement.clientWidth - 8;
   if (r.right > room) items.style.left = `${-Math.min(r.right - room, Math.max(r.left - 8, 0))}px`;
 }, true);
+
+// ---- layout: a table box that scrolls sideways (a narrow window) can be scrolled from the
+// keyboard: it takes focus (tabindex 0) while it scrolls ----
+const SCROLL_BOXES = ".table-scroll, .table-wrap, .lines-scroll, #list-results";
+function focusableScrollBoxes() {
+  document.querySelectorAll(SCROLL_BOXES).forEach((box) => {
+    if (box.scrollWidth > box.clientWidth + 1) {
+      if (!box.hasAttribute("tabindex")) { box.setAttribute("tabindex", "0"); box.dataset.scrollFocus = "1"; }
+    } else if (box.dataset.scrollFocus) {
+      box.removeAttribute("tabindex"); delete box.dataset.scrollFocus;
+    }
+  });
+}
+document.addEventListener("DOMContentLoaded", focusableScrollBoxes);
+document.addEventListener("htmx:afterSettle", focusableScrollBoxes);
+window.addEventListener("resize", focusableScrollBoxes);
