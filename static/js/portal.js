@@ -207,3 +207,7 @@ function focusableScrollBoxes() {
 document.addEventListener("DOMContentLoaded", focusableScrollBoxes);
 document.addEventListener("htmx:afterSettle", focusableScrollBoxes);
 window.addEventListener("resize", focusableScrollBoxes);
+
+// ---- layout: htmx doesn't copy style attributes when it settles a swap (setAttribute("style")
+// is refused by the policy, style-src 'self'; styles set from script stay where they are) ----
+if (window.htmx) htmx.config.attributesToSettle = htmx.config.attributesToSettle.filter((a) => a !== "style");

@@ -242,9 +242,9 @@ def check_page(page, name: str, path: str, width: int, role: str, problems: list
     if not page.locator("header").first.is_visible() or page.locator("header a[href='/']").count() == 0:
         problems.append(f"{where}: no header with a way home")
     shot = SHOTS / str(width) / f"{role}-{name}.png"
-    # caret="initial": Playwright would hide the caret with a style attribute, which htmx's
-    # settling of a polled swap then copies (a style-src violation that is the tool's own)
-    page.screenshot(path=str(shot), full_page=True, caret="initial")
+    # (Playwright hides the caret with a style set from script; htmx must not copy it as a
+    # style attribute when a polled swap settles: see portal.js)
+    page.screenshot(path=str(shot), full_page=True)
 
 
 def test_every_page_fits_at_1400_and_390_px(browser: Browser, app, live_server, long_values):
