@@ -127,10 +127,11 @@ def settings_link() -> str:
 
 def with_settings_link(body: str, link: str) -> str:
     """``body`` (HTML) ending with a "Change notification settings" link (unless the
-    template already put the link in)."""
+    template already put the link in). No style attribute: a note's body is shown in
+    the inbox, whose policy allows no inline styles."""
     if link in body:
         return body
-    return body + f'\n<p style="font-size:smaller;color:#666"><a href="{link}">Change notification settings</a></p>'
+    return body + f'\n<p><small><a href="{link}">Change notification settings</a></small></p>'
 
 
 def record_link(record_type: str, record_id: int | None) -> str:
