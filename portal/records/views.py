@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
+from sqlalchemy import false, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal.util import db_int, page_no
@@ -24,14 +24,11 @@ from portal.records.models import (
     Item,
 )
 from portal.records.registry import LIST_VIEWS, POSTED_KEYS, SLUG_OF, RecordType, slug_for
-from portal.util import COUNT_CAP, CappedPage
+from portal.util import CappedPage
 from portal.versioning import CONFLICT_MESSAGE, Conflict, check_version, form_version
 from portal.workflow.engine import pending_count
 
 bp = Blueprint("records", __name__)
-
-# the home page's cues: list views and their record counts
-HOME_CUES = ("customers", "vendors", "items", "sales-orders", "purchase-orders", "general-journal-batches", "posted-sales-invoices")
 
 
 def _rt(slug: str) -> RecordType:
@@ -56,30 +53,64 @@ def _may_change() -> None:
 @bp.route("/")
 @login_required
 def home():
-    stats = []
-    for slug in HOME_CUES:
-        rt = LIST_VIEWS[slug]
-        q = rt.filter_query(select(rt.model.id)).limit(COUNT_CAP + 1)  # counted up to the cap, not the whole table
-        n = db.session.scalar(select(func.count()).select_from(q.subquery()))
-        stats.append((slug, rt.plural, f"{COUNT_CAP:,}+" if n > COUNT_CAP else n))
+    """The role center: per role the user holds, cues (bounded counts) that open the
+    filtered lists (:mod:`portal.rolecenter`), and the user's latest requests sent for
+    approval."""
+    from portal.rolecenter import cue_groups
+    from portal.ui import header_counts
+
     return render_template(
         "records/home.html",
-        stats=stats,
+        groups=cue_groups(db.session, current_user, header_counts().get("requests_to_approve_count")),
         slugs=SLUG_OF,
         sent=approvals.requests_sent(db.session, current_user)[:5],
     )
 
 
+def _list_filters(rt: RecordType, q):
+    """The list page's filters from the role center's cues: ``?status=`` (a document
+    status) and ``?mine=1`` (documents whose salesperson / purchaser is the user's
+    Salesperson/Purchaser code). Returns the filtered query and the filters applied
+    (for the page's links)."""
+    filters: dict[str, str] = {}
+    status = request.args.get("status") or ""
+    if status in (STATUS_OPEN, STATUS_PENDING_APPROVAL, STATUS_RELEASED) and rt.partner and not rt.read_only:
+        q = q.where(rt.model.status == status)
+        filters["status"] = status
+    if request.args.get("mine") == "1" and rt.partner and not rt.read_only:
+        from portal.rolecenter import salesperson_code
+
+        column = getattr(rt.model, "salesperson_code", None) or getattr(rt.model, "purchaser_code")
+        code = salesperson_code(db.session, current_user)
+        q = q.where(column == code if code else false())  # no code: none are "mine"
+        filters["mine"] = "1"
+    return q, filters
+
+
+def _filter_words(rt: RecordType, filters: dict[str, str]) -> str:
+    """The filters in words: "Status is Open · my documents"."""
+    words = []
+    if "status" in filters:
+        words.append(f"Status is {filters['status']}")
+    if "mine" in filters:
+        words.append("your " + ("sales" if rt.partner == "customer" else "purchase") + " documents (your salesperson/purchaser code)")
+    return " · ".join(words)
+
+
 @bp.route("/<slug>")
 @login_required
 def list_page(slug: str):
+    """A list page: search (``?q=``), sort (``?sort=``), page (``?page=``) and, for
+    documents, the role center's filters ``?status=`` and ``?mine=1``."""
     rt = _rt(slug)
     search = request.args.get("q", "").strip()
     sort = request.args.get("sort", rt.default_sort)
     page = max(request.args.get("page", 1, type=page_no), 1)
     q, sort = listing.list_query(rt, search, sort, db.session.get_bind().dialect.name)
+    q, filters = _list_filters(rt, q)
     pagination = CappedPage(db.session, q, page, current_app.config["PAGE_SIZE"])
-    ctx = dict(rt=rt, slug=slug, pagination=pagination, search=search, sort=sort)
+    ctx = dict(rt=rt, slug=slug, pagination=pagination, search=search, sort=sort, filters=filters,
+               filter_words=_filter_words(rt, filters))
     if htmx and htmx.target == "list-results":
         return render_template("records/_list_results.html", **ctx)
     ctx.update(automate_menu(db.session, rt.key, current_user))

@@ -1,0 +1,22 @@
+"""role center: an index on a run's starter (My runs and the home page's "My flow runs"
+cues count a user's runs without reading every run)
+
+Revision ID: f2_nav
+Revises: e5_page_speed
+"""
+from alembic import op
+
+revision = "f2_nav"
+down_revision = "e5_page_speed"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("workflow_instance", schema=None) as batch_op:
+        batch_op.create_index("ix_workflow_instance_started_by", ["started_by_id", "status", "id"], unique=False)
+
+
+def downgrade():
+    with op.batch_alter_table("workflow_instance", schema=None) as batch_op:
+        batch_op.drop_index("ix_workflow_instance_started_by")
