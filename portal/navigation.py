@@ -209,9 +209,8 @@ def find_records(session: Session, query: str, per_type: int = 3, dialect: str =
         for r in rows:
             if rt.partner:
                 detail = " · ".join(x for x in (r.partner_name, r.status) if x)
-            else:
-                detail = " · ".join(str(x) for x in (getattr(r, "name", "") or getattr(r, "description", ""),
-                                                     getattr(r, "city", None)) if x)
+            else:  # the title holds the no. and name; where it is
+                detail = " · ".join(str(x) for x in (getattr(r, "city", None), getattr(r, "country", None)) if x)
             hits.append(RecordHit(rt.plural, rt.title(r), detail, url_for("records.record_page", slug=slug, record_id=r.id)))
         out.append((rt.plural, url_for("records.list_page", slug=slug, q=query), hits))
     return out
