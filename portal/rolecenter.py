@@ -135,7 +135,8 @@ def cue_groups(session: Session, user, requests_to_approve: int | None = None) -
     count, when it was counted already."""
     groups: list[tuple[str, list[Cue]]] = []
     if user.has_role("business_user"):
-        groups.append(("Sales and flows", _sales_cues(session, user) + _my_run_cues(session, user)))
+        sales = _sales_cues(session, user)
+        groups.append(("Sales and flows" if sales else "My flow runs", sales + _my_run_cues(session, user)))
     if user.has_role("approver"):
         groups.append(("Approvals", _approver_cues(session, user, requests_to_approve)))
     if user.has_role("admin", "flow_maker"):

@@ -114,7 +114,7 @@ def requests_to_approve():
     pagination = CappedPage(db.session, q, page, current_app.config["APPROVALS_PAGE_SIZE"])
     entries = pagination.items
     return render_template("approvals/requests_to_approve.html", entries=entries, slugs=SLUG_OF,
-                           is_admin=is_admin, show_all=show_all, pagination=pagination, only=only,
+                           is_admin=is_admin, show_all=show_all, pagination=pagination, filter_only=only,
                            overdue_ids={e.id for e in entries if service.is_overdue(e)})
 
 

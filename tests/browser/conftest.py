@@ -218,7 +218,7 @@ def _sign_in(page, user_name: str, password: str | None = None) -> None:
     page.get_by_label("User name").fill(user_name)
     page.get_by_label("Password").fill(password or DEMO_PASSWORDS[user_name])
     page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#nav-user-button")).to_be_visible()  # the header's user menu: signed in
+    expect(page.locator("#nav-user-button")).to_have_count(1)  # the header's user menu: signed in (folded on a phone)
     page.wait_for_load_state("load")
 
 
@@ -237,7 +237,7 @@ def _open_header_menu_of(page, link) -> None:
 def _sign_out(page) -> None:
     from playwright.sync_api import expect
 
-    button = page.get_by_role("button", name="Sign out")
+    button = page.get_by_role("button", name="Sign out", include_hidden=True)  # in the (closed) user menu
     _open_header_menu_of(page, button)
     button.click()
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
@@ -248,7 +248,7 @@ def _open_nav(page, name) -> None:
     area menu first, and wait for the page (and htmx) to load: typing into an htmx
     search box before htmx initialised would not trigger the search."""
     exact = {"exact": True} if isinstance(name, str) else {}
-    link = page.locator("#main-nav").get_by_role("link", name=name, **exact)
+    link = page.locator("#main-nav").get_by_role("link", name=name, include_hidden=True, **exact)  # in a closed menu
     _open_header_menu_of(page, link)
     link.click()
     page.wait_for_load_state("load")
