@@ -1,5 +1,6 @@
-"""role center: an index on a run's starter (My runs and the home page's "My flow runs"
-cues count a user's runs without reading every run)
+"""role center: indexes on a run's starter (My runs and the home page's "My flow runs"
+cues count a user's runs without reading every run) and on an approval entry's sender
+(Sent for Approval and the home page's latest requests)
 
 Revision ID: f2_nav
 Revises: e5_page_speed
@@ -15,8 +16,12 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table("workflow_instance", schema=None) as batch_op:
         batch_op.create_index("ix_workflow_instance_started_by", ["started_by_id", "status", "id"], unique=False)
+    with op.batch_alter_table("approval_entry", schema=None) as batch_op:
+        batch_op.create_index("ix_approval_entry_sender", ["sender_id", "id"], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table("approval_entry", schema=None) as batch_op:
+        batch_op.drop_index("ix_approval_entry_sender")
     with op.batch_alter_table("workflow_instance", schema=None) as batch_op:
         batch_op.drop_index("ix_workflow_instance_started_by")

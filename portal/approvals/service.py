@@ -135,10 +135,11 @@ def count_requests_to_approve(session: Session, user_id: int) -> int:
     ) or 0
 
 
-def requests_sent(session: Session, user: User) -> list[ApprovalEntry]:
+def requests_sent(session: Session, user: User, limit: int = 200) -> list[ApprovalEntry]:
+    """The latest ``limit`` approval entries ``user`` sent, newest first."""
     return list(
         session.scalars(
-            select(ApprovalEntry).where(ApprovalEntry.sender_id == user.id).order_by(ApprovalEntry.id.desc()).limit(200)
+            select(ApprovalEntry).where(ApprovalEntry.sender_id == user.id).order_by(ApprovalEntry.id.desc()).limit(limit)
         ).unique()
     )
 

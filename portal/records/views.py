@@ -63,7 +63,7 @@ def home():
         "records/home.html",
         groups=cue_groups(db.session, current_user, header_counts().get("requests_to_approve_count")),
         slugs=SLUG_OF,
-        sent=approvals.requests_sent(db.session, current_user)[:5],
+        sent=approvals.requests_sent(db.session, current_user, limit=5),
     )
 
 

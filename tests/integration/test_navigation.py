@@ -69,7 +69,7 @@ def test_the_requests_to_approve_count_is_on_the_approvals_menu(app):
                                      sender_id=users["msuyama"], approver_id=users["sbuchanan"], status=OPEN))
         db.session.commit()
     html = client_for(app, "sbuchanan").get("/customers").get_data(as_text=True)
-    assert re.search(r'id="nav-approvals-button"[^>]*>Approvals <span class="badge" id="rta-count"[^>]*>1</span>', html)
+    assert re.search(r'id="nav-approvals-button"[^>]*>Approvals<span class="caret" aria-hidden="true"></span> <span class="badge" id="rta-count"[^>]*>1</span>', html)
 
 
 def test_tell_me_finds_pages_by_name_and_synonym_only_where_the_user_may_open_them(app):
