@@ -477,6 +477,9 @@ def validate_group(session: Session, group: WorkflowUserGroup | None, data: Grou
                                   f"uses workflow user group {group.code}. Disable it first.")
     if data.description and len(data.description) > 100:
         errors["description"] = "The description can be at most 100 characters."
+    # what fits the columns (NUL bytes): the same checks the flush makes, as field errors
+    for name, message in column_errors(WorkflowUserGroup, {"code": code, "description": data.description}).items():
+        errors.setdefault(name, message)
     return errors
 
 
@@ -522,7 +525,7 @@ def _check_sequence(sequence_no: int | None) -> dict[str, str]:
         return {"sequence_no": "Enter a sequence no. (a whole number, 1 or more)."}
     if sequence_no < 1:
         return {"sequence_no": "The sequence no. must be 1 or more."}
-    return {}
+    return column_errors(WorkflowUserGroupMember, {"sequence_no": sequence_no}, {"sequence_no": "The sequence no."})
 
 
 def add_member(session: Session, group: WorkflowUserGroup, user_id: int | None, sequence_no: int | None,
