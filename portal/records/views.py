@@ -77,8 +77,9 @@ def list_page(slug: str):
     search = request.args.get("q", "").strip()
     sort = request.args.get("sort", rt.default_sort)
     page = max(request.args.get("page", 1, type=page_no), 1)
-    q, sort = listing.list_query(rt, search, sort, db.session.get_bind().dialect.name)
-    pagination = CappedPage(db.session, q, page, current_app.config["PAGE_SIZE"])
+    q, sort = listing.list_query(rt, search, sort, db.session.get_bind().dialect.name, db.session)
+    # the page's rows by id alone: the search (and sort joins) ran once, for the ids
+    pagination = CappedPage(db.session, q, page, current_app.config["PAGE_SIZE"], rows=select(rt.model))
     ctx = dict(rt=rt, slug=slug, pagination=pagination, search=search, sort=sort)
     if htmx and htmx.target == "list-results":
         return render_template("records/_list_results.html", **ctx)
