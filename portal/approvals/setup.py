@@ -458,12 +458,16 @@ def validate_group(session: Session, group: WorkflowUserGroup | None, data: Grou
     Rules: the code is required, at most 20 characters and unique (codes are
     upper-case, so compared case-insensitively); the code of a group that an enabled
     workflow names can't be changed (the workflow would lose its group)."""
-    errors: dict[str, str] = {}
     code = (data.code or "").strip().upper()
+    # what fits the columns (NUL bytes) first: PostgreSQL refuses a NUL even in the lookup below
+    errors: dict[str, str] = column_errors(WorkflowUserGroup, {"code": code, "description": data.description})
+    code_problem = errors.pop("code", None)
     if not code:
         errors["code"] = "Enter a code."
     elif len(code) > GROUP_CODE_MAX:
         errors["code"] = f"The code can be at most {GROUP_CODE_MAX} characters."
+    elif code_problem:
+        errors["code"] = code_problem
     else:
         q = select(WorkflowUserGroup.id).where(func.upper(WorkflowUserGroup.code) == code)
         if group is not None:
@@ -477,9 +481,6 @@ def validate_group(session: Session, group: WorkflowUserGroup | None, data: Grou
                                   f"uses workflow user group {group.code}. Disable it first.")
     if data.description and len(data.description) > 100:
         errors["description"] = "The description can be at most 100 characters."
-    # what fits the columns (NUL bytes): the same checks the flush makes, as field errors
-    for name, message in column_errors(WorkflowUserGroup, {"code": code, "description": data.description}).items():
-        errors.setdefault(name, message)
     return errors
 
 
