@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from portal.util import db_int, ids_of, page_no
+from portal.util import db_int, ids_of, page_no, text_problem
 from portal.approvals import service as approvals
 from portal.extensions import db, htmx
 from portal.flows.service import automate_menu, record_runs, status_word
@@ -77,8 +77,9 @@ def list_page(slug: str):
     search = request.args.get("q", "").strip()
     sort = request.args.get("sort", rt.default_sort)
     page = max(request.args.get("page", 1, type=page_no), 1)
-    q, sort = listing.list_query(rt, search, sort, db.session.get_bind().dialect.name)
-    pagination = CappedPage(db.session, q, page, current_app.config["PAGE_SIZE"])
+    q, sort = listing.list_query(rt, search, sort, db.session.get_bind().dialect.name, db.session)
+    # the page's rows by id alone: the search (and sort joins) ran once, for the ids
+    pagination = CappedPage(db.session, q, page, current_app.config["PAGE_SIZE"], rows=select(rt.model))
     ctx = dict(rt=rt, slug=slug, pagination=pagination, search=search, sort=sort,
                selected_ids=set(ids_of(request.args.getlist("ids"))),
                busy_ids=listing.in_flight(db.session, rt.key, [r.id for r in pagination.items]))
@@ -101,7 +102,8 @@ def new(slug: str):
     values = request.form.to_dict() if request.method == "POST" else {}
     if request.method == "POST":
         try:
-            parsed = service.parse_fields(rt.new_fields, values, model=rt.model)
+            # a field left out of the post counts as blank (a required one is then refused, not a NOT NULL error)
+            parsed = service.parse_fields(rt.new_fields, {f.name: "" for f in rt.new_fields} | values, model=rt.model)
             record = service.create_record(db.session, rt, parsed, current_user.id)
             db.session.commit()
             flash(f"{rt.title(record)} created.")
@@ -426,6 +428,10 @@ def restriction(slug: str, record_id: int):
         flash(f"The restriction on {rt.title(record)} has been lifted." if n else f"{rt.title(record)} has no restriction.")
     else:
         details = (request.form.get("details") or "").strip() or f"Restricted by {current_user.full_name}"
+        problem = text_problem(details, "The details", 250)
+        if problem:  # nothing restricted: the record page says why
+            flash(f"{rt.title(record)} was not restricted: {problem}", "error")
+            return redirect(url_for("records.record_page", slug=slug, record_id=record_id))
         service.add_restriction(db.session, rt.key, record.id, details, current_user.id)
         flash(f"{rt.title(record)} is restricted: it can't be modified, released or posted until the restriction is lifted.")
     db.session.commit()
