@@ -3,12 +3,12 @@ cues count a user's runs without reading every run) and on an approval entry's s
 (Sent for Approval and the home page's latest requests)
 
 Revision ID: f2_nav
-Revises: e5_page_speed
+Revises: f3_search
 """
 from alembic import op
 
 revision = "f2_nav"
-down_revision = "e5_page_speed"
+down_revision = "f3_search"
 branch_labels = None
 depends_on = None
 

@@ -48,8 +48,8 @@ from portal.approvals.models import (
 from portal.audit.models import AuditEntry
 from portal.audit.service import record_audit
 from portal.auth.models import User
-from portal.records.registry import RECORD_TYPES
-from portal.util import utcnow
+from portal.records.registry import LIST_VIEWS, RECORD_TYPES, slug_for
+from portal.util import text_problem, utcnow
 from portal.workflow.models import (
     OUTBOX_FAILED,
     OUTBOX_PENDING,
@@ -343,39 +343,103 @@ def last_send_failure(session: Session, record_type: str, record_id: int) -> Sen
 
 # ---------------------------------------------------------------- send / cancel
 
-def send_approval_request(session: Session, record_type: str, record, user: User) -> None:
-    """Send Approval Request: raise the record type's approval event. Raises
-    :class:`ApprovalError` if a request is already pending, the record isn't Open, or
-    no enabled approval workflow applies to the record."""
+def send_refusal(session: Session, record_type: str, record, user: User | None = None) -> str | None:
+    """Why Send Approval Request can't be done on ``record`` now, or None: the user
+    (when given) lacks the business user role, a request is already pending or being
+    sent, the record isn't Open, or no enabled approval workflow's entry point
+    matches the record (:func:`approval_workflows_for`). The same words the record
+    page shows on its disabled Send button and :func:`send_approval_request` raises."""
     rt = RECORD_TYPES[record_type]
     if not rt.approvable:
-        raise ApprovalError(f"{rt.plural} can't be sent for approval.")
-    if pending_request(session, record_type, record.id) or _event_in_flight(session, rt.approval_event, record_type, record.id):
-        raise ApprovalError(f"An approval request for {rt.title(record)} already exists.")
+        return f"{rt.plural} can't be sent for approval."
+    if user is not None and not user.has_role("business_user"):
+        return "You are not permitted to send approval requests."
+    if pending_request(session, record_type, record.id):
+        return f"An approval request for {rt.title(record)} already exists."
+    if _event_in_flight(session, rt.approval_event, record_type, record.id):
+        return f"An approval request for {rt.title(record)} is already being sent."
     status = getattr(record, "status", None)
     if status is not None and status != "Open":
-        raise ApprovalError(f"{rt.title(record)} must have Status Open to be sent for approval; it is {status}.")
+        return f"{rt.title(record)} must have Status Open to be sent for approval; it is {status}."
     if not approval_workflows_for(session, record_type, record):
-        raise ApprovalError(f"No approval workflow for this record type is enabled (for {rt.title(record)}).")
+        return f"No enabled approval workflow applies to this {_kind(record_type, record)}."
+    return None
+
+
+def _kind(record_type: str, record) -> str:
+    """The record's kind in words, e.g. "customer", "sales order"."""
+    return LIST_VIEWS[slug_for(record_type, record)].label.lower()
+
+
+def send_approval_request(session: Session, record_type: str, record, user: User) -> None:
+    """Send Approval Request: raise the record type's approval event. Raises
+    :class:`ApprovalError` with :func:`send_refusal`'s reason (a request already
+    pending, the record isn't Open, no enabled approval workflow applies)."""
+    rt = RECORD_TYPES[record_type]
+    reason = send_refusal(session, record_type, record)
+    if reason:
+        raise ApprovalError(reason)
     raise_event(session, rt.approval_event, record_type, record.id, {}, user.id)
     record_audit(session, "approval", "send_approval_request", user_id=user.id, record_type=record_type, record_id=record.id,
                  record_title=rt.title(record))
 
 
-def cancel_approval_request(session: Session, record_type: str, record, user: User) -> None:
-    """Cancel Approval Request: only the sender or the approval administrator. Raises
-    :class:`ApprovalError`."""
+def cancel_refusal(session: Session, record_type: str, record, user: User) -> str | None:
+    """Why ``user`` can't Cancel Approval Request on ``record`` now, or None: no
+    request is pending, the user is neither its sender nor the approval
+    administrator, or it is already being canceled."""
     rt = RECORD_TYPES[record_type]
     entry = pending_request(session, record_type, record.id)
     if entry is None:
-        raise ApprovalError(f"There is no approval request to cancel for {rt.title(record)}.")
+        return f"There is no approval request to cancel for {rt.title(record)}."
     if entry.sender_id != user.id and not is_approval_administrator(session, user.id):
-        raise ApprovalError("Only the sender or the approval administrator can cancel this approval request.")
+        return "Only the sender or the approval administrator can cancel this approval request."
     if _event_in_flight(session, rt.cancel_event, record_type, record.id):
-        raise ApprovalError(f"The approval request for {rt.title(record)} is already being canceled.")
+        return f"The approval request for {rt.title(record)} is already being canceled."
+    return None
+
+
+def cancel_approval_request(session: Session, record_type: str, record, user: User) -> None:
+    """Cancel Approval Request: only the sender or the approval administrator. Raises
+    :class:`ApprovalError` with :func:`cancel_refusal`'s reason."""
+    rt = RECORD_TYPES[record_type]
+    reason = cancel_refusal(session, record_type, record, user)
+    if reason:
+        raise ApprovalError(reason)
+    entry = pending_request(session, record_type, record.id)
     raise_event(session, rt.cancel_event, record_type, record.id, {"instance_id": entry.workflow_instance_id}, user.id)
     record_audit(session, "approval", "cancel_approval_request", user_id=user.id, record_type=record_type, record_id=record.id,
                  record_title=rt.title(record))
+
+
+class Decisions(NamedTuple):
+    """The approval decisions ``user`` may take on a record now: ``entry`` the Open
+    entry they may approve or reject (None: none), ``delegable`` the Open entry they
+    may delegate (as its approver, its sender or the approval administrator), and
+    ``delegate_refusal`` why it can't be delegated (no one to delegate to), or None."""
+
+    entry: ApprovalEntry | None
+    delegable: ApprovalEntry | None
+    delegate_refusal: str | None
+
+
+def decisions_for(session: Session, record_type: str, record_id: int, user: User) -> Decisions:
+    """What :func:`approve`, :func:`reject` and :func:`delegate` would allow ``user``
+    on the record's current Open entry (the record page's Approve / Reject /
+    Delegate)."""
+    entry = open_entry_for(session, record_type, record_id, user.id, admin=True)
+    delegable = entry
+    if delegable is None:
+        first = open_entry_of_record(session, record_type, record_id)
+        if first is not None and first.sender_id == user.id:
+            delegable = first
+    refusal = None
+    if delegable is not None:
+        try:
+            delegate_target(session, delegable.approver_id)
+        except ApprovalError as exc:
+            refusal = str(exc)
+    return Decisions(entry, delegable, refusal)
 
 
 # ---------------------------------------------------------------- decisions
@@ -653,6 +717,8 @@ def add_comment(session: Session, record_type: str, record_id: int, user: User, 
         raise ApprovalError("Write a comment first.")
     if len(comment) > 2000:
         raise ApprovalError("A comment can have at most 2,000 characters.")
+    if "\x00" in comment:
+        raise ApprovalError(text_problem(comment, "A comment"))
     if not may_see_comments(session, record_type, record_id, user):
         raise ApprovalError("You are not permitted to comment: only the sender and the approvers of this record's approval requests can.")
     latest = session.scalar(select(ApprovalEntry.id).where(

@@ -10,7 +10,7 @@ from wtforms.validators import Length
 
 from portal.approvals import links, service
 from portal.approvals.models import ApprovalEntry
-from portal.extensions import db, login
+from portal.extensions import db, htmx, login
 from portal.util import CappedPage, ids_of, local_path, page_no
 from portal.records.registry import RECORD_TYPES, SLUG_OF
 
@@ -31,21 +31,28 @@ def _back(record_type: str, record_id: int):
     return redirect(url_for("records.record_page", slug=SLUG_OF[record_type], record_id=record_id))
 
 
-def _act_on(record_type: str, ids: list[int], action: str) -> None:
-    """Send or cancel approval requests for the records ``ids``, flashing one message
-    per record (a failure for one record doesn't stop the others)."""
+def _act_on(record_type: str, ids: list[int], action: str) -> list[tuple[str, str]]:
+    """Send or cancel approval requests for the records ``ids``; one message per
+    record as (category, text) (a failure for one record doesn't stop the others)."""
     fn = service.send_approval_request if action == "send" else service.cancel_approval_request
+    messages: list[tuple[str, str]] = []
     if not ids:
-        flash("Select at least one record.", "error")
+        messages.append(("error", "Select at least one record."))
     for record_id in ids:
         rt, record = _record(record_type, record_id)
         try:
             fn(db.session, record_type, record, current_user)
             db.session.commit()
-            flash(f"An approval request for {rt.title(record)} is being {'sent' if action == 'send' else 'canceled'}.")
+            messages.append(("message", f"An approval request for {rt.title(record)} is being {'sent' if action == 'send' else 'canceled'}."))
         except service.ApprovalError as exc:
             db.session.rollback()
-            flash(str(exc), "error")
+            messages.append(("error", str(exc)))
+    return messages
+
+
+def _flash_all(messages: list[tuple[str, str]]) -> None:
+    for category, text in messages:
+        flash(text, category)
 
 
 def _may_send() -> None:
@@ -57,14 +64,14 @@ def _may_send() -> None:
 @login_required
 def send(record_type: str, record_id: int):
     _may_send()
-    _act_on(record_type, [record_id], "send")
+    _flash_all(_act_on(record_type, [record_id], "send"))
     return _back(record_type, record_id)
 
 
 @bp.route("/cancel/<record_type>/<int:record_id>", methods=["POST"])
 @login_required
 def cancel(record_type: str, record_id: int):
-    _act_on(record_type, [record_id], "cancel")
+    _flash_all(_act_on(record_type, [record_id], "cancel"))
     return _back(record_type, record_id)
 
 
@@ -74,7 +81,11 @@ def act_on_selected(action: str, record_type: str):
     """Send / Cancel Approval Request for the rows selected on a list page."""
     if action == "send":
         _may_send()
-    _act_on(record_type, ids_of(request.form.getlist("ids")), action)
+    messages = _act_on(record_type, ids_of(request.form.getlist("ids")), action)
+    if htmx:
+        # the list page: this answer replaces its banner; its rows follow the worker (recordsChanged)
+        return render_template("records/_banner.html", messages=messages), {"HX-Trigger": "recordsChanged"}
+    _flash_all(messages)
     # back to the list the user came from (e.g. Purchase Quotes)
     return redirect(local_path(request.form.get("next"),
                                url_for("records.list_page", slug=SLUG_OF[record_type], q=request.form.get("q") or None)))

@@ -34,14 +34,13 @@ from portal.util import utcnow
 from portal.workflow import conditions as cond
 from portal.workflow import flow_setup
 from portal.workflow import service as workflow_service
-from portal.workflow.catalog import EVENTS, RESPONSES, RUN_FAILED_WATCHERS
+from portal.workflow.catalog import EVENTS, RUN_FAILED_WATCHERS
 from portal.workflow.engine import ResponseError, create_instance, entry_step, event_values, execute_event_step, load_record
 from portal.workflow.models import (
     COMPLETED,
     IGNORED,
     RUN_COMPLETED,
     RUN_FAILED,
-    STEP_EVENT,
     TRIGGER_AUTOMATED,
     TRIGGER_INSTANT,
     TRIGGER_SCHEDULED,
@@ -340,17 +339,19 @@ def _field_label(rt, key: str) -> str:
     return key.replace("_", " ").capitalize()
 
 
-def _condition_rows(step, values: dict) -> list[dict]:
+def _condition_rows(step, values: dict, record_type: str | None = None) -> list[dict]:
+    from portal.workflow import describe as words
+
     rows = []
     for c in step.conditions or []:
         field = c.get("field")
-        expected = f"field {c['value_field']}" if c.get("value_field") else _text(c.get("value"))
         actual = "(one per line)" if str(field).startswith("lines.") else _text(values.get(field))
         try:
             met = cond.matches([c], values, None)
         except cond.ConditionError as exc:
             met, actual = False, str(exc)
-        rows.append({"text": f"{field} {c.get('operator', '=')} {expected}", "actual": actual, "met": met})
+        rows.append({"text": words.describe_condition(c, record_type), "tech": words.technical_conditions([c]),
+                     "actual": actual, "met": met})
     return rows
 
 
@@ -394,7 +395,7 @@ def dry_run(session: Session, wf: Workflow, record_id: int | None, user: User, i
         session.add(ev)
         session.flush()
         values = event_values(session, ev, record)
-        result["conditions"] = _condition_rows(entry, values)
+        result["conditions"] = _condition_rows(entry, values, wf.record_type)
         result["starts"] = all(c["met"] for c in result["conditions"])
         if not result["starts"]:
             result["summary"] = "The flow would not start for this record: not every condition of its trigger is met."
@@ -421,6 +422,7 @@ def dry_run(session: Session, wf: Workflow, record_id: int | None, user: User, i
 
 
 def _step_rows(session: Session, inst: WorkflowInstance, observer: _Observer, lines_of, rt, error: str) -> list[dict]:
+    from portal.workflow import describe as words
     from portal.workflow.models import WorkflowStepRun
 
     messages = {r.step_instance_id: r.message for r in session.scalars(
@@ -430,8 +432,7 @@ def _step_rows(session: Session, inst: WorkflowInstance, observer: _Observer, li
     for line in lines_of(inst.step_instances):
         for s in [line.event, *line.responses]:
             is_event = s is line.event
-            catalog = EVENTS if s.type == STEP_EVENT else RESPONSES
-            caption = catalog[s.function_name].description if s.function_name in catalog else s.function_name
+            caption = words.lower_first(words.step_text(s))
             effects: list[str] = []
             if s.status == COMPLETED:
                 status = "Met: the flow starts" if s.entry_point else ("Would happen" if is_event else "Would run")
@@ -454,15 +455,11 @@ def _step_rows(session: Session, inst: WorkflowInstance, observer: _Observer, li
                         effects.append(f"Would change {_field_label(label[1], key)} of {label[0]} "
                                        f"from {_text(old)} to {_text(getattr(obj, key))}")
             rows.append({"kind": "When" if is_event else "Then", "caption": caption, "depth": line.indent,
-                         "conditions": _condition_text(s) if is_event else "", "status": status,
+                         "conditions": words.describe_conditions(s.conditions, inst.record_type) if is_event else "",
+                         "options": "" if is_event else words.options_text(s.function_name, s.options, inst.record_type),
+                         "tech": words.technical(s), "step_id": s.step_id, "status": status,
                          "output": (messages.get(s.id) or "") if not is_event else "", "effects": effects})
     return rows
-
-
-def _condition_text(step) -> str:
-    from portal.workflow.editor import condition_text
-
-    return condition_text(step)
 
 
 def record_choices(session: Session, wf: Workflow, limit: int = 200) -> list[tuple[int, str]]:

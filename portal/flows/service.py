@@ -266,12 +266,29 @@ def _caption(step) -> str:
     return catalog[step.function_name].description if step.function_name in catalog else step.function_name
 
 
+def _step_words(step, record_type: str | None) -> dict:
+    """A step's ``details`` in words (an event's conditions: "where Document Type is
+    Order"; a response's options: "Notify Sender: Yes") and ``tech`` (its codes, for a
+    tooltip)."""
+    from portal.workflow import describe as words
+
+    if step.type == STEP_EVENT:
+        conditions = words.describe_conditions(step.conditions, record_type)
+        details = f"where {conditions}" if conditions else ""
+    else:
+        details = words.options_text(step.function_name, step.options, record_type)
+    return {"details": details, "tech": words.technical(step)}
+
+
 def run_view(session: Session, inst: WorkflowInstance) -> dict:
     """A run in words for its page: ``status`` (word), ``trigger`` (the event's
     caption), ``trigger_kind``, ``inputs`` (``(caption, value)`` pairs), ``steps``
-    (rows: ``kind`` When/Then, ``caption``, ``depth``, ``status`` in words,
-    ``started``, ``ended``, ``duration``, ``output``, ``error``), ``failed_effects``
-    and whether it may be retried / canceled."""
+    (rows: ``kind`` When/Then, ``caption``, ``details`` (conditions or options in
+    words), ``tech`` (the step in codes, for a tooltip), ``step_id``, ``depth``,
+    ``status`` in words, ``started``, ``ended``, ``duration``, ``output`` (and
+    ``output_lines``), ``error``), ``result_lines`` / ``error_lines`` (the run's
+    result and error, one message per line) and whether it may be retried / canceled."""
+    from portal.workflow.describe import lower_first, result_lines
     from portal.workflow.editor import lines_of
 
     step_runs: dict[int, WorkflowStepRun] = {}
@@ -301,11 +318,13 @@ def run_view(session: Session, inst: WorkflowInstance) -> dict:
             else:
                 status = "Not reached"
             rows.append({
-                "kind": "When" if s is line.event else "Then", "caption": _caption(s), "depth": line.indent, "status": status,
+                "kind": "When" if s is line.event else "Then", "caption": lower_first(_caption(s)), **_step_words(s, inst.record_type),
+                "step_id": s.step_id, "depth": line.indent, "status": status,
                 "state": s.status.lower(),
                 "started": run.started_at if run else None, "ended": run.ended_at if run else None,
                 "duration": duration_text(run.started_at, run.ended_at) if run else "",
                 "output": (run.message if run and not (s is line.event) else "") or "", "error": error or "",
+                "output_lines": result_lines(run.message) if run and s is not line.event else [],
             })
     definitions = {f["name"]: f for f in flow_inputs.definitions(inst.workflow)}
     values = []
@@ -315,6 +334,7 @@ def run_view(session: Session, inst: WorkflowInstance) -> dict:
     trigger = EVENTS[inst.trigger].description if inst.trigger in EVENTS else (inst.trigger or "")
     return {
         "status": status_word(inst.status), "trigger": trigger,
+        "result_lines": result_lines(inst.result), "error_lines": result_lines(inst.error),
         "trigger_kind": TRIGGER_KINDS.get(inst.workflow.trigger_kind, inst.workflow.trigger_kind),
         "inputs": values, "steps": rows, "duration": duration_text(inst.started_at or inst.created_at, inst.ended_at),
         "may_retry": inst.status == RUN_FAILED, "may_cancel": inst.status in (RUN_QUEUED, RUN_RUNNING),

@@ -86,7 +86,11 @@ def run_status():
     runs = [r for r in service.runs(db.session, _ids()) if service.may_see_run(current_user, r)]
     if not runs:
         abort(404)
-    return render_template("flows/_progress.html", runs=runs, wf=runs[0].workflow, words=service.status_word)
+    html = render_template("flows/_progress.html", runs=runs, wf=runs[0].workflow, words=service.status_word)
+    if all(r.status not in ("Queued", "Running") for r in runs):
+        # the runs ended: the page's rows, record state and fact boxes refresh
+        return html, {"HX-Trigger": "recordsChanged"}
+    return html
 
 
 def _date_arg(name: str) -> date | None:
@@ -143,7 +147,7 @@ def run_detail(instance_id: int):
     from portal.workflow.editor import diagram
 
     view = service.run_view(db.session, inst)
-    return render_template("flows/run_detail.html", inst=inst, v=view, slugs=SLUG_OF, entries=entries, d=diagram(inst.step_instances),
+    return render_template("flows/run_detail.html", inst=inst, v=view, slugs=SLUG_OF, entries=entries, d=diagram(inst.step_instances, inst.record_type),
                            see_all=service.may_see_all_runs(current_user))
 
 

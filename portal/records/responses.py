@@ -10,6 +10,7 @@ from portal.records import posting
 from portal.records import service as records
 from portal.records.models import STATUS_PENDING_APPROVAL, GenJournalBatch, PurchaseHeader, SalesHeader
 from portal.workflow.catalog import CONTEXT_PROVIDERS, RUN_CANCELED_HANDLERS, ContextProvider, implements
+from portal.workflow.describe import response_text
 from portal.workflow.engine import ResponseError, StepContext, load_record
 from portal.workflow.responses import render_option
 
@@ -21,8 +22,17 @@ def _document(ctx: StepContext):
     """The record as a document with a status (sales or purchase document, journal
     batch). Raises ResponseError for other records."""
     if not isinstance(ctx.record, DOCUMENT_TYPES):
-        raise ResponseError(f"{ctx.step.function_name} needs a document; the record is {ctx.instance.record_type}.")
+        raise ResponseError(f"“{response_text(ctx.step.function_name)}” needs a sales or purchase document or a general "
+                            f"journal batch; {_what(ctx)}.")
     return ctx.record
+
+
+def _what(ctx: StepContext) -> str:
+    """What the run's record is, in words: "the record is a customer" (its record
+    type's label), or "the run has no record"."""
+    if ctx.record_type is not None:
+        return f"the record is a {ctx.record_type.label.lower()}"
+    return "the run has no record" if ctx.record is None else "the record is of another kind"
 
 
 def _title(ctx: StepContext) -> str:
@@ -85,7 +95,7 @@ def post_document(ctx: StepContext) -> str:
     option needs no separate job: the user never waits for the posting."""
     doc = ctx.record
     if not isinstance(doc, (SalesHeader, PurchaseHeader)):
-        raise ResponseError(f"Only sales and purchase documents can be posted; the record is {ctx.instance.record_type}.")
+        raise ResponseError(f"Only sales and purchase documents can be posted; {_what(ctx)}.")
     title = doc.title
     try:
         posted = posting.post(ctx.session, doc, ctx.user_id)
@@ -126,7 +136,7 @@ def check_journal_batch_balanced(ctx: StepContext) -> str:
     (a batch balances when its lines without a balancing account add up to 0)."""
     batch = ctx.record
     if not isinstance(batch, GenJournalBatch):
-        raise ResponseError(f"Checking the balance needs a general journal batch; the record is {ctx.instance.record_type}.")
+        raise ResponseError(f"Checking the balance needs a general journal batch; {_what(ctx)}.")
     if batch.balanced:
         ctx.raise_event("general_journal_batch_balanced")
         return f"{batch.title} is balanced"

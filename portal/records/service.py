@@ -377,6 +377,21 @@ def set_status(session: Session, doc, status: str, user_id: int | None, by_workf
     restricted (:func:`journal_lines_held`); a document without lines can't be
     released: raises :class:`RecordError`. Releasing raises ``document_released``."""
     record_type = record_type_of(doc)
+    check_status_change(session, record_type, doc, status, by_workflow)
+    if doc.status == status:
+        return
+    title = RECORD_TYPES[record_type].title(doc)
+    # not a "modify": a workflow's release after approval doesn't undo the approval
+    record_audit(session, "record", "status", user_id=user_id, record_type=record_type, record_id=doc.id, record_title=title,
+                 field_name="status", old=doc.status, new=status)
+    doc.status = status
+    if status == STATUS_RELEASED:
+        raise_event(session, "document_released", record_type, doc.id, {}, user_id)
+
+
+def check_status_change(session: Session, record_type: str, doc, status: str, by_workflow: bool = False) -> None:
+    """Raise :class:`RecordError` if ``doc`` can't be moved to ``status`` now (the
+    rules of :func:`set_status`; moving to the status it already has passes)."""
     title = RECORD_TYPES[record_type].title(doc)
     if not by_workflow and doc.status == STATUS_PENDING_APPROVAL:
         raise RecordError(f"{title} is pending approval; only the approval workflow can release or reopen it.")
@@ -391,14 +406,21 @@ def set_status(session: Session, doc, status: str, user_id: int | None, by_workf
             check_manual_release(session, record_type, doc)
         if not doc.lines:
             raise RecordError(f"There is nothing to release for {title}: it has no lines.")
+
+
+def status_action_refusal(session: Session, record_type: str, doc, action: str) -> str | None:
+    """Why a user can't Release (``action`` "release") or Reopen ("reopen") the
+    document ``doc`` by hand now, or None: it already has that status, or
+    :func:`check_status_change` refuses (pending approval, restricted, held by an
+    approval workflow, no lines)."""
+    status = STATUS_RELEASED if action == "release" else STATUS_OPEN
     if doc.status == status:
-        return
-    # not a "modify": a workflow's release after approval doesn't undo the approval
-    record_audit(session, "record", "status", user_id=user_id, record_type=record_type, record_id=doc.id, record_title=title,
-                 field_name="status", old=doc.status, new=status)
-    doc.status = status
-    if status == STATUS_RELEASED:
-        raise_event(session, "document_released", record_type, doc.id, {}, user_id)
+        return f"{RECORD_TYPES[record_type].title(doc)} is already {status}."
+    try:
+        check_status_change(session, record_type, doc, status, by_workflow=False)
+    except RecordError as exc:
+        return str(exc)
+    return None
 
 
 def release_blocked(session: Session, record_type: str, doc) -> str | None:
@@ -538,6 +560,23 @@ def delete_record(session: Session, record_type: str, record, user_id: int | Non
     if record_type == "gen_journal_line":
         delete_line(session, "gen_journal_batch", record.batch, record.id, user_id)
         return
+    check_deletable(session, record_type, record)
+    values = {k: _json(v) for k, v in rt.values(record).items()}
+    raise_event(session, "record_deleted", record_type, record.id, {"old_values": values, "new_values": values}, user_id)
+    record_audit(session, "record", "delete", user_id=user_id, record_type=record_type, record_id=record.id, record_title=rt.title(record),
+                 detail="; ".join(f"{rt.field(k).label}: {v}" for k, v in values.items() if v not in (None, "")))
+    session.delete(record)
+    session.flush()
+
+
+def check_deletable(session: Session, record_type: str, record) -> None:
+    """Raise :class:`RecordError` unless the customer, vendor, item or general journal
+    line may be deleted by hand now (see :func:`delete_record`)."""
+    rt = RECORD_TYPES[record_type]
+    if record_type == "gen_journal_line":
+        check_lines_changeable(session, "gen_journal_batch", record.batch)
+        check_journal_line_changeable(session, record)
+        return
     if record_type not in ("customer", "vendor", "item"):
         raise RecordError(f"{rt.plural} can't be deleted here.")
     check_changeable(session, record_type, record)
@@ -554,12 +593,6 @@ def delete_record(session: Session, record_type: str, record, user_id: int | Non
         n = session.scalar(select(func.count()).select_from(model).where(column == record.id))
         if n:
             raise RecordError(f"{rt.title(record)} can't be deleted: {n} {label} refer to it.")
-    values = {k: _json(v) for k, v in rt.values(record).items()}
-    raise_event(session, "record_deleted", record_type, record.id, {"old_values": values, "new_values": values}, user_id)
-    record_audit(session, "record", "delete", user_id=user_id, record_type=record_type, record_id=record.id, record_title=rt.title(record),
-                 detail="; ".join(f"{rt.field(k).label}: {v}" for k, v in values.items() if v not in (None, "")))
-    session.delete(record)
-    session.flush()
 
 
 def _new_batch(session: Session, values: dict[str, Any]) -> GenJournalBatch:

@@ -12,11 +12,11 @@ from flask_login import current_user, login_required
 from sqlalchemy import false, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from portal.util import db_int, page_no
+from portal.util import db_int, ids_of, page_no, text_problem
 from portal.approvals import service as approvals
 from portal.extensions import db, htmx
 from portal.flows.service import automate_menu, record_runs, status_word
-from portal.records import listing, posting, service
+from portal.records import actions, listing, posting, service
 from portal.records.models import (
     STATUS_OPEN,
     STATUS_PENDING_APPROVAL,
@@ -106,11 +106,14 @@ def list_page(slug: str):
     search = request.args.get("q", "").strip()
     sort = request.args.get("sort", rt.default_sort)
     page = max(request.args.get("page", 1, type=page_no), 1)
-    q, sort = listing.list_query(rt, search, sort, db.session.get_bind().dialect.name)
-    q, filters = _list_filters(rt, q)
-    pagination = CappedPage(db.session, q, page, current_app.config["PAGE_SIZE"])
+    q, sort = listing.list_query(rt, search, sort, db.session.get_bind().dialect.name, db.session)
+    q, filters = _list_filters(rt, q)  # the role center's ?status= / ?mine=1
+    # the page's rows by id alone: the search (and sort joins) ran once, for the ids
+    pagination = CappedPage(db.session, q, page, current_app.config["PAGE_SIZE"], rows=select(rt.model))
     ctx = dict(rt=rt, slug=slug, pagination=pagination, search=search, sort=sort, filters=filters,
-               filter_words=_filter_words(rt, filters))
+               filter_words=_filter_words(rt, filters),
+               selected_ids=set(ids_of(request.args.getlist("ids"))),
+               busy_ids=listing.in_flight(db.session, rt.key, [r.id for r in pagination.items]))
     if htmx and htmx.target == "list-results":
         return render_template("records/_list_results.html", **ctx)
     ctx.update(automate_menu(db.session, rt.key, current_user))
@@ -130,7 +133,8 @@ def new(slug: str):
     values = request.form.to_dict() if request.method == "POST" else {}
     if request.method == "POST":
         try:
-            parsed = service.parse_fields(rt.new_fields, values, model=rt.model)
+            # a field left out of the post counts as blank (a required one is then refused, not a NOT NULL error)
+            parsed = service.parse_fields(rt.new_fields, {f.name: "" for f in rt.new_fields} | values, model=rt.model)
             record = service.create_record(db.session, rt, parsed, current_user.id)
             db.session.commit()
             flash(f"{rt.title(record)} created.")
@@ -163,10 +167,14 @@ def record_page_context(rt: RecordType, record, slug: str | None = None) -> dict
         except service.RecordError as exc:
             post_blocked = str(exc)
     busy = pending_count(session, rt.key, record.id)
+    slug = slug or slug_for(rt.key, record)
     return dict(
         rt=rt,
         record=record,
-        slug=slug or slug_for(rt.key, record),
+        slug=slug,
+        actions=actions.record_actions(session, user, rt, record, slug),
+        groups=actions.GROUPS,
+        crumbs=actions.breadcrumbs(rt, record, slug),
         **automate_menu(session, rt.key, user),
         flow_runs=record_runs(session, rt.key, record.id),
         words=status_word,
@@ -176,9 +184,6 @@ def record_page_context(rt: RecordType, record, slug: str | None = None) -> dict
         posted_entries=approvals.posted_entries_for_record(session, rt.key, record.id) if rt.read_only else [],
         posted_comments=approvals.posted_comments_for_record(session, rt.key, record.id) if rt.read_only else [],
         pending=pending,
-        my_entry=approvals.open_entry_for(session, rt.key, record.id, user.id, admin=True) if rt.approvable else None,
-        pending_open=approvals.open_entry_of_record(session, rt.key, record.id) if (rt.approvable and pending) else None,
-        can_cancel=bool(pending) and (pending.sender_id == user.id or approvals.is_approval_administrator(session, user.id)),
         busy=busy,
         # Send Approval Request that didn't go through (shown until the next send)
         send_failure=approvals.last_send_failure(session, rt.key, record.id) if (rt.approvable and not busy and not pending) else None,
@@ -225,7 +230,7 @@ def record_page(slug: str, record_id: int):
         return redirect(url_for("records.record_page", slug=own, record_id=record_id))
     ctx = record_page_context(rt, record, slug)
     if htmx and htmx.target == "record-state":
-        return render_template("records/_record_state.html", **ctx)
+        return render_template("records/_record_refresh.html", **ctx)
     if htmx and htmx.target == "doc-lines":
         ctx["editing_line_id"] = request.args.get("edit_line", type=db_int)
         return render_template("records/_lines.html", **ctx)
@@ -262,7 +267,14 @@ def edit(slug: str, record_id: int):
     errors: dict[str, str] = {}
     conflict: list[tuple] = []
     form_values = {f.name: f.value(record) for f in rt.fields}
-    if request.method == "POST":
+    refused = actions.refusal(db.session, current_user, rt, record, "edit")
+    if refused and request.method == "GET":
+        flash(refused, "error")
+        return redirect(url_for("records.record_page", slug=slug, record_id=record.id))
+    if refused:
+        form_values.update(request.form.to_dict())
+        errors = {"_": refused}
+    elif request.method == "POST":
         form_values.update(request.form.to_dict())
         try:
             check_version(record, form_version(request.form))
@@ -379,6 +391,10 @@ def document_action(slug: str, record_id: int, action: str):
         abort(404)
     _may_change()
     title = rt.title(doc)
+    refused = actions.refusal(db.session, current_user, rt, doc, action)
+    if refused:  # the reason the page shows on the disabled button
+        flash(refused, "error")
+        return redirect(url_for("records.record_page", slug=slug, record_id=record_id))
     try:
         if action == "post":
             posted = posting.post(db.session, doc, current_user.id, by_hand=True)
@@ -405,8 +421,14 @@ def delete(slug: str, record_id: int):
     when not allowed)."""
     rt = _rt(slug)
     record = _get(rt, record_id)
+    if not actions.applies(rt, "delete"):
+        abort(404)
     _may_change()
     title = rt.title(record)
+    refused = actions.refusal(db.session, current_user, rt, record, "delete")
+    if refused:
+        flash(refused, "error")
+        return redirect(url_for("records.record_page", slug=slug, record_id=record_id))
     try:
         batch_id = record.batch_id if rt.key == "gen_journal_line" else None
         service.delete_record(db.session, rt.key, record, current_user.id)
@@ -437,6 +459,10 @@ def restriction(slug: str, record_id: int):
         flash(f"The restriction on {rt.title(record)} has been lifted." if n else f"{rt.title(record)} has no restriction.")
     else:
         details = (request.form.get("details") or "").strip() or f"Restricted by {current_user.full_name}"
+        problem = text_problem(details, "The details", 250)
+        if problem:  # nothing restricted: the record page says why
+            flash(f"{rt.title(record)} was not restricted: {problem}", "error")
+            return redirect(url_for("records.record_page", slug=slug, record_id=record_id))
         service.add_restriction(db.session, rt.key, record.id, details, current_user.id)
         flash(f"{rt.title(record)} is restricted: it can't be modified, released or posted until the restriction is lifted.")
     db.session.commit()

@@ -19,7 +19,7 @@ The engine knows no area: areas register with it here, as blueprints register ro
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 
@@ -47,9 +47,13 @@ class OptionDef:
 
 @dataclass(frozen=True)
 class ResponseDef:
+    """A response: ``record_types`` it fits (empty = any record type; the editor
+    offers a response only on workflows of a record type it fits)."""
+
     code: str
     description: str
     options: tuple[OptionDef, ...] = field(default_factory=tuple)
+    record_types: tuple[str, ...] = ()
 
 
 APPROVAL_EVENT_FIELDS = ("pending_approvals", "approver", "sender", "comment")
@@ -217,6 +221,55 @@ RESPONSES: dict[str, ResponseDef] = {
         ResponseDef("remove_record_restriction", "Remove the record restriction"),
     )
 }
+
+
+# Which record types each response fits (not listed: any record type), set on the
+# definitions above: approval responses on the record types that have approvals,
+# document responses on documents, checks on their own record type.
+APPROVABLE = ("customer", "vendor", "item", "sales_header", "purchase_header", "gen_journal_batch", "gen_journal_line")
+RELEASABLE = ("sales_header", "purchase_header", "gen_journal_batch")
+_FITS: dict[str, tuple[str, ...]] = {
+    "set_status_pending_approval": RELEASABLE, "release_document": RELEASABLE, "reopen_document": RELEASABLE,
+    "post_document": ("sales_header", "purchase_header"),
+    "create_approval_requests": APPROVABLE, "send_approval_request": APPROVABLE, "reject_all_approval_requests": APPROVABLE,
+    "cancel_all_approval_requests": APPROVABLE, "approve_approval_request": APPROVABLE,
+    "create_and_approve_approval_request": APPROVABLE,
+    "check_customer_credit_limit": ("sales_header",), "check_journal_batch_balanced": ("gen_journal_batch",),
+    "create_payment_journal_line": ("purchase_header",),
+}
+for _code, _types in _FITS.items():
+    RESPONSES[_code] = replace(RESPONSES[_code], record_types=_types)
+
+#: The event that starts a flow of each trigger kind (an instant flow is run from the
+#: Automate menu, a scheduled flow by its schedule).
+TRIGGER_EVENTS = {"instant": "run_from_automate", "scheduled": "schedule_fired"}
+
+
+def fits(definition: EventDef | ResponseDef, record_type: str | None) -> bool:
+    """True if an event or response applies to workflows of ``record_type``: it names
+    no record type (any), or names this one. A workflow without a record type takes
+    only those that name none."""
+    if not definition.record_types:
+        return True
+    return record_type in definition.record_types
+
+
+def events_for(record_type: str | None, trigger_kind: str | None = None) -> dict[str, EventDef]:
+    """The events a workflow of ``record_type`` (and ``trigger_kind``) can use, the
+    most fitting first: the trigger kind's own event (instant, scheduled), then the
+    record type's own events (its approval request first), then events of any record
+    type — catalog order within each group. Another trigger kind's own event is left
+    out (no "A schedule fires" in an instant flow)."""
+    own = TRIGGER_EVENTS.get(trigger_kind or "")
+    others = set(TRIGGER_EVENTS.values()) - {own} if trigger_kind else set()
+    ordered = sorted((e for e in EVENTS.values() if fits(e, record_type) and e.code not in others),
+                     key=lambda e: (e.code != own, not e.record_types, not e.code.endswith("approval_requested")))
+    return {e.code: e for e in ordered}
+
+
+def responses_for(record_type: str | None) -> dict[str, ResponseDef]:
+    """The responses that fit workflows of ``record_type``, in catalog order."""
+    return {r.code: r for r in RESPONSES.values() if fits(r, record_type)}
 
 
 # Responses that leave the record as it is: the record's template values built for

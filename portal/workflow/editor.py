@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from portal.workflow.catalog import EVENTS, RESPONSES
+from portal.workflow.conditions import row_problems
 from portal.workflow.models import STEP_EVENT, STEP_RESPONSE, Workflow, WorkflowStep
+from portal.workflow import describe as words
 from portal.workflow import vault
 from portal.workflow.service import WorkflowError, check_editable, seal_secrets, validate_options
 
@@ -141,8 +143,12 @@ def set_event(wf: Workflow, step_id: int, function: str, conditions: list[dict])
     check_editable(wf)
     _check_event(function)
     step = _step(wf, step_id, STEP_EVENT)
+    conditions = [c for c in conditions if c.get("field")]
+    problems = row_problems(conditions)
+    if problems:
+        raise WorkflowError(problems)
     step.function_name = function
-    step.conditions = [c for c in conditions if c.get("field")]
+    step.conditions = conditions
 
 
 def move(wf: Workflow, step_id: int, delta: int) -> None:
@@ -259,30 +265,31 @@ def _step(wf: Workflow, step_id: int, type_: str) -> WorkflowStep:
 
 ROW = 22  # px per text row
 INDENT = 34  # px per indent level
-BOX_W = 520
+BOX_W = 640
 
 
 def describe(step) -> str:
-    catalog = EVENTS if step.type == STEP_EVENT else RESPONSES
-    return catalog[step.function_name].description if step.function_name in catalog else step.function_name
+    """The step's catalog description (``Release the document``)."""
+    return words.step_text(step)
 
 
 def condition_text(step) -> str:
-    """The step's conditions as text, e.g. ``status = Open and inventory < field
-    reorder_point`` (a comparison with another field says "field")."""
-    def one(c: dict) -> str:
-        if c.get("value_field"):
-            return f"{c.get('field')} {c.get('operator', '=')} field {c['value_field']}"
-        return f"{c.get('field')} {c.get('operator', '=')} {c.get('value', '')}".strip()
-
-    return " and ".join(one(c) for c in (step.conditions or []))
+    """The step's conditions in codes, e.g. ``status = Open and inventory < field
+    reorder_point`` (a comparison with another field says "field"): for tooltips and
+    exports; pages show :func:`portal.workflow.describe.describe_conditions`."""
+    return words.technical_conditions(step.conditions)
 
 
-def diagram(steps) -> dict:
+#: A step instance's status on a run's diagram, in words.
+STATUS_WORDS = {"Completed": "done", "Active": "waiting", "Inactive": "not reached", "Ignored": "skipped"}
+
+
+def diagram(steps, record_type: str | None = None) -> dict:
     """Layout of the workflow diagram (SVG coordinates in px): ``nodes`` (one box per
-    line: x, y, w, h, the event text, its conditions, its responses and each step's
-    status when drawn for an instance), ``edges`` (parent line → follow-up event),
-    ``jumps`` (a response's next step, drawn dashed), ``width`` and ``height``."""
+    line: x, y, w, h, the event text, its conditions in words (field labels of
+    ``record_type``), its responses, each step's number and, drawn for an instance, each step's status in words), ``edges`` (parent line →
+    follow-up event), ``jumps`` (a response's next step, drawn dashed), ``width`` and
+    ``height``."""
     lines = lines_of(steps)
     nodes, edges, jumps = [], [], []
     y = 10
@@ -292,9 +299,9 @@ def diagram(steps) -> dict:
         h = ROW * (1 + len(line.responses)) + (ROW if line.event.conditions else 0) + 8
         node = {
             "x": 10 + line.indent * INDENT, "y": y, "w": BOX_W, "h": h, "indent": line.indent,
-            "event": describe(line.event), "conditions": condition_text(line.event),
-            "status": getattr(line.event, "status", None), "step_id": line.event.step_id,
-            "responses": [{"text": describe(r), "status": getattr(r, "status", None), "step_id": r.step_id,
+            "event": words.lower_first(describe(line.event)), "conditions": words.describe_conditions(line.event.conditions, record_type),
+            "status": _status_words(line.event), "state": getattr(line.event, "status", None), "step_id": line.event.step_id,
+            "responses": [{"text": words.lower_first(describe(r)), "status": _status_words(r), "state": getattr(r, "status", None), "step_id": r.step_id,
                            "next": r.next_step_id} for r in line.responses],
         }
         nodes.append(node)
@@ -316,6 +323,11 @@ def diagram(steps) -> dict:
                 jumps.append({"x": node["x"] + node["w"], "y1": ry, "y2": target["y"] + ROW / 2 + 4,
                               "tx": target["x"] + target["w"], "right": width - 20, "to": r["next"]})
     return {"nodes": nodes, "edges": edges, "jumps": jumps, "width": width, "height": y + 10}
+
+
+def _status_words(step) -> str | None:
+    status = getattr(step, "status", None)
+    return STATUS_WORDS.get(status, status) if status else None
 
 
 FIELD_CHANGE_EVENTS = frozenset({"record_modified"})

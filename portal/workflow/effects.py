@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from portal.extensions import db
 from portal.util import utcnow
 from portal.workflow.catalog import EFFECT_PERFORMERS
-from portal.workflow.engine import StepContext, enqueue_after_commit, finish_if_done, step_run_key
+from portal.workflow.engine import StepContext, enqueue_after_commit, finish_if_done, is_unsaved, link_when_saved, step_run_key
 from portal.workflow.leases import KEEPER, claim_rows, lease_end, worker_id
 from portal.workflow.models import (
     EFFECT_DONE,
@@ -90,9 +90,13 @@ def add_effect(ctx: StepContext, kind: str, description: str, payload: dict, max
         existing = session.scalar(select(Effect).where(Effect.key == key))
         if existing is not None:
             return existing
-    effect = Effect(key=key, kind=kind, description=description[:300], instance=ctx.instance, step_instance=ctx.step,
+    unsaved = is_unsaved(ctx.step)  # (its id comes with the batch's insert of step instances)
+    effect = Effect(key=key, kind=kind, description=description[:300], instance=ctx.instance,
+                    **({} if unsaved else {"step_instance": ctx.step}),
                     payload=payload, max_attempts=max(1, int(max_attempts)), status=EFFECT_PENDING, attempts=0,
                     next_attempt_at=utcnow())
+    if unsaved:
+        link_when_saved(session, effect, "step_instance_id", ctx.step)
     if session.info.get("in_dispatcher"):
         # the dispatcher performs it right after its batch commits (no queue hop, no
         # claim): it is claimed by this worker from the start, under a lease like any

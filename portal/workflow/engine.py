@@ -104,7 +104,8 @@ def _forget_after_rollback(session: Session) -> None:
 
 def _forget_transaction(session: Session) -> None:
     """What was known only for the transaction that just ended."""
-    for key in ("new_instances", "instances_with_effects", "batch_cache", "pending_step_runs"):
+    for key in ("new_instances", "instances_with_effects", "batch_cache", "pending_step_runs", "unsaved_step_instances",
+                "effects_awaiting_step"):
         session.info.pop(key, None)
 
 
@@ -256,11 +257,20 @@ def create_instance(
     started_by_id: int | None = None,
     status: str = RUN_RUNNING,
     flush: bool = True,
+    unsaved_steps: bool = False,
 ) -> WorkflowInstance:
     """Start an instance of ``workflow`` (a :class:`Workflow` or a cached
     :class:`WorkflowDef`): copy its steps (with options and conditions) into step
     instances, the entry point Active and the rest Inactive. Returns the instance,
-    flushed unless ``flush`` is False (the engine flushes when it needs the ids)."""
+    flushed unless ``flush`` is False (the engine flushes when it needs the ids).
+
+    ``unsaved_steps`` (with ``flush`` False): the step instances are kept out of the
+    unit of work and inserted by :func:`save_step_instances` in one multi-row INSERT
+    once the instance's first chain has run (see :func:`steps_done`) — the ORM's
+    bookkeeping for thousands of step instances a batch cost more than the database
+    did. Only for a chain of responses that need no ids (:func:`chain_is_id_free`)."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
     record = load_record(session, record_type, record_id)
     rt = RECORD_TYPES.get(record_type or "")
     inst = WorkflowInstance(
@@ -275,29 +285,102 @@ def create_instance(
         started_by_id=started_by_id,
         started_at=utcnow() if status == RUN_RUNNING else None,
     )
-    for step in workflow.steps:
-        inst.step_instances.append(
-            WorkflowStepInstance(
-                step_id=step.step_id,
-                description=step.description,
-                entry_point=step.entry_point,
-                previous_step_id=step.previous_step_id,
-                next_step_id=step.next_step_id,
-                sequence_no=step.sequence_no,
-                type=step.type,
-                function_name=step.function_name,
-                options=dict(step.options or {}),
-                conditions=list(step.conditions or []),
-                status=ACTIVE if step.entry_point else INACTIVE,
-                record_type=record_type,
-                record_id=record_id,
-            )
+    steps = [
+        WorkflowStepInstance(
+            step_id=step.step_id,
+            description=step.description,
+            entry_point=step.entry_point,
+            previous_step_id=step.previous_step_id,
+            next_step_id=step.next_step_id,
+            sequence_no=step.sequence_no,
+            type=step.type,
+            function_name=step.function_name,
+            options=dict(step.options or {}),
+            conditions=list(step.conditions or []),
+            status=ACTIVE if step.entry_point else INACTIVE,
+            record_type=record_type,
+            record_id=record_id,
         )
+        for step in workflow.steps
+    ]
     session.add(inst)
+    if unsaved_steps and not flush:
+        # added after the instance and without history: neither the add's cascade nor the unit of work sees them
+        set_committed_value(inst, "step_instances", steps)
+        session.info.setdefault("unsaved_step_instances", {})[inst] = False  # (True once its chain has run)
+    else:
+        inst.step_instances.extend(steps)
     session.info.setdefault("new_instances", set()).add(inst)
     if flush:
         session.flush()
     return inst
+
+
+def is_unsaved(step: WorkflowStepInstance) -> bool:
+    """True for a step instance of a new instance started with ``unsaved_steps`` that
+    isn't inserted yet (its ``id`` is None and no session tracks it): a row that links
+    to it gets its id later (see :func:`link_when_saved`)."""
+    from sqlalchemy import inspect as sa_inspect
+
+    return step.id is None and sa_inspect(step).transient
+
+
+def link_when_saved(session: Session, row, column: str, step: WorkflowStepInstance) -> None:
+    """Set ``row.<column>`` (an ORM object's foreign key to a step instance) to the id
+    of the unsaved step instance ``step`` once it is inserted, in the same
+    transaction (one UPDATE per batch)."""
+    session.info.setdefault("effects_awaiting_step", []).append((row, column, step))
+
+
+def steps_done(session: Session, inst: WorkflowInstance) -> None:
+    """The first chain of ``inst`` has run: its unsaved step instances have their
+    statuses for this transaction and are inserted with the next flush."""
+    pending = session.info.get("unsaved_step_instances")
+    if pending is not None and inst in pending:
+        pending[inst] = True
+
+
+def save_step_instances(session: Session) -> None:
+    """Insert the step instances of the new instances whose first chain has run (and
+    whose row is inserted), in one multi-row INSERT … RETURNING id, give the objects
+    their ids, and set the links waiting for them (:func:`link_when_saved`)."""
+    from sqlalchemy import bindparam, insert, update
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    pending = session.info.get("unsaved_step_instances")
+    if not pending:
+        return
+    ready = [inst for inst, done in pending.items() if done and inst.id is not None]
+    if not ready:
+        return
+    table = WorkflowStepInstance.__table__
+    now = utcnow()
+    steps = [s for inst in ready for s in inst.step_instances]
+    rows = [{"instance_id": inst.id, "step_id": s.step_id, "description": s.description, "entry_point": s.entry_point,
+             "previous_step_id": s.previous_step_id, "next_step_id": s.next_step_id, "sequence_no": s.sequence_no,
+             "type": s.type, "function_name": s.function_name, "options": s.options, "conditions": s.conditions,
+             "status": s.status, "record_type": s.record_type, "record_id": s.record_id, "last_modified_at": now}
+            for inst in ready for s in inst.step_instances]
+    ids = session.connection().execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    for inst in ready:
+        del pending[inst]
+    for step, row, new_id in zip(steps, rows, ids):
+        set_committed_value(step, "id", new_id)
+        set_committed_value(step, "instance_id", row["instance_id"])
+    waiting = session.info.get("effects_awaiting_step")
+    if waiting:
+        later, by_table = [], {}
+        for obj, column, step in waiting:
+            if step.id is not None and obj.id is not None:
+                by_table.setdefault((obj.__table__, column), []).append({"b_id": obj.id, "b_step": step.id})
+                set_committed_value(obj, column, step.id)
+            else:
+                later.append((obj, column, step))
+        for (tbl, column), params in by_table.items():
+            session.connection().execute(
+                update(tbl).where(tbl.c.id == bindparam("b_id")).values({column: bindparam("b_step")}), params)
+        session.info["effects_awaiting_step"] = later
 
 
 def entry_step(workflow):
@@ -403,10 +486,11 @@ def matching_workflows(session: Session, code: str, record_type: str | None, val
 
 
 def _children(inst: WorkflowInstance, step_id: int) -> list[WorkflowStepInstance]:
-    return sorted(
-        (s for s in inst.step_instances if s.previous_step_id == step_id),
-        key=lambda s: (s.sequence_no, s.step_id),
-    )
+    return _children_in(inst.step_instances, step_id)
+
+
+def _children_in(steps, step_id: int) -> list:
+    return sorted((s for s in steps if s.previous_step_id == step_id), key=lambda s: (s.sequence_no, s.step_id))
 
 
 def _by_step_id(inst: WorkflowInstance, step_id: int) -> WorkflowStepInstance:
@@ -452,17 +536,23 @@ def _log_run(session: Session, inst, step, ev, outcome, message=None, error=None
 def _write_step_runs(session: Session, _context=None) -> None:
     """Insert the step runs :func:`_log_run` kept, now that their instances and step
     instances have ids (after the flush that inserted them), in the same transaction."""
+    save_step_instances(session)
     pending = session.info.pop("pending_step_runs", None)
     if pending:
-        session.connection().execute(WorkflowStepRun.__table__.insert(), [
-            {**row, "instance_id": inst.id, "step_instance_id": step.id} for inst, step, row in pending])
+        ready = [(inst, step, row) for inst, step, row in pending if step.id is not None and inst.id is not None]
+        if len(ready) < len(pending):  # (an unsaved step instance: written with it, at a later flush)
+            session.info["pending_step_runs"] = [p for p in pending if p[1].id is None or p[0].id is None]
+        if ready:
+            session.connection().execute(WorkflowStepRun.__table__.insert(), [
+                {**row, "instance_id": inst.id, "step_instance_id": step.id} for inst, step, row in ready])
 
 
 @sa_event.listens_for(Session, "before_commit")
 def _write_step_runs_before_commit(session: Session) -> None:
-    """A transaction whose last change was a step run (nothing else left to flush, so
-    no flush would write it) writes it before it commits."""
-    if session.info.get("pending_step_runs"):
+    """A transaction whose last change was a step run or an unsaved step instance
+    (nothing else left to flush, so no flush would write it) writes it before it
+    commits."""
+    if session.info.get("pending_step_runs") or session.info.get("unsaved_step_instances"):
         session.flush()
         _write_step_runs(session)
 
@@ -537,9 +627,15 @@ def _chain_is_id_free(inst: WorkflowInstance, step: WorkflowStepInstance) -> boo
     """True when every response that follows ``step`` (up to the next event) is one
     that needs no database ids (:data:`portal.workflow.catalog.ID_FREE`): the new
     instance and its rows are then inserted with the batch's other rows."""
+    return chain_is_id_free(inst.step_instances, step)
+
+
+def chain_is_id_free(steps, step) -> bool:
+    """:func:`_chain_is_id_free` over a list of steps (step instances, or a cached
+    workflow's :class:`StepDef` rows before an instance exists)."""
     current = step
     while True:
-        responses = [c for c in _children(inst, current.step_id) if c.type == STEP_RESPONSE]
+        responses = [c for c in _children_in(steps, current.step_id) if c.type == STEP_RESPONSE]
         if not responses:
             return True
         if responses[0].function_name not in ID_FREE:
@@ -628,10 +724,12 @@ def handle_event(session: Session, ev: OutboxEvent) -> list[WorkflowInstance]:
 
     started = []
     for wf in matching_workflows(session, ev.event_code, ev.record_type, values, old_values):
+        unsaved = chain_is_id_free(wf.steps, entry_step(wf))
         inst = create_instance(session, wf, ev.record_type, ev.record_id, ev.event_code, ev.payload.get("inputs"), ev.user_id,
-                               flush=False)
+                               flush=False, unsaved_steps=unsaved)
         step = next(s for s in inst.step_instances if s.entry_point)
         execute_event_step(session, inst, step, ev, new_instance=True)
+        steps_done(session, inst)
         started.append(inst)
     return started
 

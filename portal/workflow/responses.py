@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from portal.audit.service import record_audit
 from portal.workflow.catalog import IMPLEMENTATIONS, OPTION_VALIDATORS, RESPONSES, implements
+from portal.workflow.describe import field_label
 from portal.workflow.engine import ResponseError, StepContext
 
 __all__ = ["IMPLEMENTATIONS", "implements", "run_response", "render_option", "template_context"]
@@ -21,7 +22,7 @@ def run_response(ctx: StepContext) -> str | None:
     """Run the response named by ``ctx.step.function_name``. Raises ResponseError."""
     fn = IMPLEMENTATIONS.get(ctx.step.function_name)
     if fn is None:
-        raise ResponseError(f"Response {ctx.step.function_name!r} is not available.")
+        raise ResponseError(f"This response is not available in this portal (code {ctx.step.function_name}).")
     return fn(ctx)
 
 
@@ -183,7 +184,8 @@ def update_field(ctx: StepContext) -> str:
         raise ResponseError(f"{text!r} is not a valid value for {field}.") from exc
     _audit_field(ctx, field, getattr(ctx.record, field), value)
     setattr(ctx.record, field, value)
-    return f"{field} set to {text}"
+    shown = ("Yes" if value else "No") if isinstance(value, bool) else (text or "blank")
+    return f"{field_label(field, ctx.record_type.key if ctx.record_type else None)} set to {shown}"
 
 
 def _number_option(ctx: StepContext, name: str, kind: type) -> int | float:

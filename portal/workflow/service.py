@@ -213,11 +213,17 @@ def _same_entry(a: Workflow, b: Workflow) -> bool:
     return (a.record_type, ea.function_name, canon(ea.conditions)) == (b.record_type, eb.function_name, canon(eb.conditions))
 
 
+NO_RESPONSE = ("The workflow has an event but no response, so it would do nothing: "
+               "add at least one response (Then …) before enabling it.")
+
+
 def enable_problems(session: Session, wf: Workflow) -> list[str]:
     """Every reason ``wf`` can't be enabled (empty list = it can)."""
     if wf.template:
         return ["A workflow template can't be enabled; create a workflow from it first."]
     problems = structure_problems(list(wf.steps), wf.record_type)
+    if any(s.type == STEP_EVENT for s in wf.steps) and not any(s.type == STEP_RESPONSE for s in wf.steps):
+        problems.append(NO_RESPONSE)
     entry = _entry(wf)
     if entry is not None and entry.function_name == "http_request_received":
         from portal.workflow.http_in import trigger_of

@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.util import column_errors, db_int, loads_json, local_path, page_no
 from portal.workflow.catalog import RECORD_TYPES
 from portal.workflow import service
-from portal.workflow.catalog import EVENTS, RESPONSES
+from portal.workflow.catalog import EVENTS, RESPONSES, events_for, responses_for
 from portal.workflow.library import TEMPLATE_CATEGORIES
 from portal.workflow.models import Workflow
 from portal.versioning import Conflict, check_version, form_version
@@ -37,19 +37,22 @@ def _grouped(workflows: list[Workflow]) -> list[tuple[str, list[Workflow]]]:
 
 def step_lines(wf) -> list[dict]:
     """Rows for a read-only step table (a workflow or an instance): each editor line's
-    event ("When …", with its conditions) then its responses ("Then …"), with depth,
-    options and, for an instance, the status."""
-    from portal.workflow.editor import condition_text, describe, lines_of
-    from portal.workflow.vault import masked_options
+    event ("When …", with its conditions in words) then its responses ("Then …"), with
+    depth, options in words (``(label, value)``), the step in codes for a tooltip
+    (``tech``) and, for an instance, the status."""
+    from portal.workflow import describe as words
+    from portal.workflow.editor import describe, lines_of
 
+    record_type = getattr(wf, "record_type", None)
     rows = []
     for line in lines_of(wf.steps if hasattr(wf, "steps") else wf.step_instances):
         for s in [line.event, *line.responses]:
+            is_event = s is line.event
             rows.append({
-                "step": s, "depth": line.indent, "kind": "When" if s is line.event else "Then", "text": describe(s),
-                "conditions": condition_text(s) if s is line.event else "",
-                "options": {k: v for k, v in masked_options(s.function_name, s.options).items() if v not in (None, "")},
-                "status": getattr(s, "status", None),
+                "step": s, "depth": line.indent, "kind": "When" if is_event else "Then", "text": words.lower_first(describe(s)),
+                "conditions": words.describe_conditions(s.conditions, record_type) if is_event else "",
+                "options": [] if is_event else words.describe_options(s.function_name, s.options, record_type),
+                "tech": words.technical(s), "status": getattr(s, "status", None),
             })
     return rows
 
@@ -93,7 +96,7 @@ def card(code: str):
     return render_template("workflows/card.html", wf=wf, lines=step_lines(wf), problems=problems, record_types=RECORD_TYPES,
                            http=_http_panel(wf), mask=MASK,
                            running=service.running_instances(db.session, wf), may_change=current_user.has_role(*MAKERS),
-                           d=diagram(wf.steps), input_fields=inputs.definitions(wf), input_types=inputs.INPUT_TYPES,
+                           d=diagram(wf.steps, wf.record_type), input_fields=inputs.definitions(wf), input_types=inputs.INPUT_TYPES,
                            may_edit_inputs=flow_setup.may_create_flow(db.session, current_user, "instant"))
 
 
@@ -210,16 +213,19 @@ def import_():
 
 def _editor_context(wf: Workflow, errors: list[str] | None = None) -> dict:
     from portal.notifications.models import NotificationTemplate
+    from portal.workflow import describe as words
     from portal.workflow import editor
 
     rt = RECORD_TYPES.get(wf.record_type or "")
     fields = [(f.name, f.label) for f in rt.fields] + [(f"lines.{f.name}", f"Any line: {f.label}") for f in rt.line_fields] if rt else []
     return dict(
-        wf=wf, lines=editor.lines_of(wf.steps), errors=errors or [], events=EVENTS, responses=RESPONSES,
-        fields=fields, operators=("=", "<>", ">", ">=", "<", "<=", "contains", "in", "increased", "decreased", "changed"),
+        wf=wf, lines=editor.lines_of(wf.steps), errors=errors or [], all_events=EVENTS, all_responses=RESPONSES,
+        events=events_for(wf.record_type, wf.trigger_kind), responses=responses_for(wf.record_type),
+        fields=fields, operators=list(words.OPERATOR_WORDS.items()), words=words,
         template_codes=db.session.scalars(select(NotificationTemplate.code).distinct().order_by(NotificationTemplate.code)).all(),
         problems=service.enable_problems(db.session, wf) if not (wf.enabled or wf.template) else [],
-        step_ids=sorted(s.step_id for s in wf.steps), describe=editor.describe, condition_text=editor.condition_text,
+        step_ids=sorted(s.step_id for s in wf.steps), step_names={s.step_id: editor.describe(s) for s in wf.steps},
+        describe=editor.describe, condition_text=editor.condition_text,
         record_types=RECORD_TYPES, value_choices=editor.value_choices, mask=MASK, http=_http_panel(wf),
     )
 

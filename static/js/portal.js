@@ -102,3 +102,48 @@ document.addEventListener("change", (ev) => {
   }
   picker.value = "";
 });
+
+// The Run flow pane (#flow-pane) and keyboard users: when a pane arrives, focus goes to
+// its first field (or its first button) and the opener is remembered; Escape inside the
+// pane closes it and gives focus back to the opener (the Automate menu or a list's
+// action), so the keyboard never loses its place.
+let paneOpener = null;
+document.addEventListener("htmx:beforeRequest", (ev) => {
+  const target = ev.detail && ev.detail.target;
+  if (target && target.id === "flow-pane" && !target.contains(ev.detail.elt)) {
+    const menu = ev.detail.elt.closest("details");
+    paneOpener = menu ? menu.querySelector("summary") : ev.detail.elt;
+  }
+});
+document.addEventListener("htmx:afterSwap", (ev) => {
+  if (!ev.target || ev.target.id !== "flow-pane") return;
+  const pane = ev.target.querySelector(".pane");
+  if (!pane) return;
+  const invalid = pane.querySelector("[aria-invalid=true]");
+  const first = invalid || pane.querySelector("input:not([type=hidden]), select, textarea, button.primary, button");
+  if (first) first.focus();
+});
+document.addEventListener("keydown", (ev) => {
+  if (ev.key !== "Escape") return;
+  const pane = ev.target.closest && ev.target.closest("#flow-pane");
+  if (!pane || !pane.firstElementChild) return;
+  pane.innerHTML = "";
+  if (paneOpener && document.contains(paneOpener)) paneOpener.focus();
+});
+document.addEventListener("click", (ev) => {
+  const closer = ev.target.closest && ev.target.closest('[data-clear="#flow-pane"]');
+  if (closer && paneOpener && document.contains(paneOpener)) setTimeout(() => paneOpener.focus(), 0);
+});
+// ---- action bar, live lists and banners (issue 13) ----
+// A list page has one banner region (#list-banner): ticking another row removes an error
+// banner there, and opening a Run flow pane removes the banner (one result at a time).
+document.addEventListener("change", (ev) => {
+  if (ev.target.closest && ev.target.closest(".row-select, [data-select-all]")) {
+    document.querySelectorAll("#list-banner .flash.error").forEach((el) => el.remove());
+  }
+});
+document.addEventListener("htmx:beforeRequest", (ev) => {
+  const target = ev.detail && ev.detail.target;
+  const banner = document.getElementById("list-banner");
+  if (banner && target && target.id === "flow-pane") banner.replaceChildren();
+});

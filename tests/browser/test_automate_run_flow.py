@@ -55,6 +55,8 @@ def test_run_flow_from_customer_card(page: Page, worker, clean_state, sink, sign
     expect(run).to_have_attribute("data-status", "Completed", timeout=ASYNC)
     expect(run).to_contain_text("Succeeded")
     expect(run).to_contain_text("Customer ALFKI — Alfreds Futterkiste")
+    # the run ended (recordsChanged): the card's Flow runs fact box shows it without a reload
+    expect(page.get_by_role("complementary", name="Flow runs")).to_contain_text(FLOW, timeout=ASYNC)
 
     [mail] = sink.wait_for("alfki@customers.northwind.test", "Statement of open orders")
     body = sink.body(mail)

@@ -31,7 +31,7 @@ def test_an_automated_flow_built_with_the_value_picker_runs_when_a_record_change
         page.get_by_label("Event to add").select_option(label="A record is modified")
         page.get_by_role("button", name="Add the entry-point event").click()
         line = page.locator("#editor .line").first
-        expect(line).to_contain_text("When A record is modified")
+        expect(line).to_contain_text("When a record is modified")
         line.get_by_label("Response to add").select_option(label="Update a field of the record")
         line.get_by_role("button", name="Add response").click()
         expect(page.locator("#editor .responses")).to_contain_text("Update a field of the record")

@@ -104,7 +104,7 @@ def test_typed_inputs_on_two_selected_rows_then_my_runs(page: Page, app, worker,
     rows.first.get_by_role("link", name=re.compile(r"Run \d+")).click()
     expect(page.get_by_role("heading", name=re.compile(rf"Run \d+ — {FLOW}"))).to_be_visible()
     expect(page.locator("dl.run-inputs")).to_contain_text("1,250.50")
-    expect(page.locator("table.run-steps")).to_contain_text("Show a message")
+    expect(page.locator("table.run-steps")).to_contain_text("show a message")
 
 
 def test_retry_a_failed_run_after_fixing_its_cause(page: Page, app, worker, clean_state, sink, sign_in, open_nav):

@@ -97,7 +97,7 @@ def test_approve_two_requests_at_once_then_delegate_one_with_a_comment(app, page
     expect(page.locator("#approval-comments")).to_contain_text(f"Delegated by Steven Buchanan from Steven Buchanan to Andrew Fuller. {why}")
     # Fuller approves from the order page; the approved orders are Released by the worker.
     page.get_by_role("link", name="← Sales Order 10390").click()
-    decide = page.locator("#record-state form.decide")
+    decide = page.locator("#action-bar form.decide")
     decide.get_by_role("button", name="Approve", exact=True).click()
     expect(status).to_contain_text(f"Approved: {TITLES['10390']}")
     deadline = time.monotonic() + ASYNC / 1000

@@ -44,7 +44,7 @@ def send_for_approval(page: Page) -> None:
     expect(approvals_row(page, "Michael Suyama")).to_contain_text("Approved", timeout=ASYNC)
     expect(approvals_row(page, "Steven Buchanan")).to_contain_text("Open", timeout=ASYNC)
     expect(page.locator("#record-state .processing")).to_have_count(0, timeout=ASYNC)
-    expect(page.get_by_role("button", name="Send Approval Request")).to_have_count(0)
+    expect(page.get_by_role("button", name="Send Approval Request")).to_be_disabled()
 
 
 def expect_status_eventually(page: Page, status: str, timeout: float = ASYNC) -> None:
@@ -103,7 +103,7 @@ def test_send_and_reject_from_the_order_page(page: Page, worker, clean_state, si
     sign_in(page, "sbuchanan")
     open_order(page, open_nav)
     expect(page.locator("#doc-status")).to_have_text("Pending Approval")
-    decide = page.locator("#record-state form.decide")
+    decide = page.locator("#action-bar form.decide")
     expect(decide).to_be_visible()
     comment = f"Price too low {uuid.uuid4().hex[:8]}"
     decide.get_by_label("Comment").fill(comment)
@@ -113,7 +113,7 @@ def test_send_and_reject_from_the_order_page(page: Page, worker, clean_state, si
     expect_status_eventually(page, "Open")
     expect(approvals_row(page, "Steven Buchanan")).to_contain_text("Rejected")
     expect(page.get_by_role("complementary", name="Approvals")).to_contain_text(comment)
-    expect(page.locator("#record-state form.decide")).to_have_count(0)
+    expect(page.locator("#action-bar form.decide")).to_have_count(0)
 
     [rejected] = sink.wait_for("msuyama@northwind.test", f"Rejected: {TITLE}")
     body = sink.body(rejected)

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from portal.approvals.models import ApprovalEntry
 from portal.records.models import SalesHeader
 from portal.util import utcnow
+from action_bar import actions_shown
 from test_pages import csrf, sign_in
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -61,16 +62,19 @@ def switch(client, user, password="northwind"):
 def test_record_page_offers_each_user_only_what_they_may_do(app, client, run_jobs):
     doc = sent(app, client, run_jobs)
     html = client.get(f"/sales-orders/{doc}").get_data(as_text=True)  # the sender
-    assert "Cancel Approval Request" in html and "Send Approval Request" not in html
-    assert 'value="approve"' not in html and 'value="delegate"' in html  # the sender may delegate
+    shown = actions_shown(html)
+    assert shown["cancel"].enabled and shown["send"] == (False, "An approval request for Sales Order 10249 already exists.")
+    assert "approve" not in shown and shown["delegate"].enabled  # the sender may delegate
     switch(client, "sbuchanan")
     html = client.get(f"/sales-orders/{doc}").get_data(as_text=True)  # the approver
-    assert 'value="approve"' in html and 'value="reject"' in html and 'value="delegate"' in html
-    assert "Cancel Approval Request" not in html
+    shown = actions_shown(html)
+    assert shown["approve"].enabled and shown["reject"].enabled and shown["delegate"].enabled
+    assert shown["cancel"] == (False, "Only the sender or the approval administrator can cancel this approval request.")
     switch(client, "ndavolio")
     html = client.get(f"/sales-orders/{doc}").get_data(as_text=True)  # neither
-    for action in ('value="approve"', 'value="delegate"', "Cancel Approval Request", "Send Approval Request"):
-        assert action not in html
+    shown = actions_shown(html)
+    assert "approve" not in shown and "delegate" not in shown
+    assert not shown["cancel"].enabled and not shown["send"].enabled
     # ...and is told so when posting anyway.
     entry = open_entry(app, doc)
     res = client.post("/approvals/decide", data={"csrf_token": csrf(html), "entry_id": entry.id, "action": "approve"}, follow_redirects=True)

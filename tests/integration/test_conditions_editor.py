@@ -50,7 +50,7 @@ def test_compare_with_another_field_in_the_editor(app, admin):
     }).get_data(as_text=True)
     assert conditions_of(app, "LOW-STOCK") == [{"field": "inventory", "operator": "<", "value_field": "reorder_point"},
                                                {"field": "blocked", "operator": "=", "value": "false"}]
-    assert "On inventory &lt; field reorder_point and blocked = false" in frag
+    assert "where Inventory is less than Reorder Point and Blocked is No" in frag
     assert '<div class="cond-row" data-compare="field">' in frag and '<option value="field" selected>another field</option>' in frag
     assert '<option value="reorder_point" selected>Reorder Point</option>' in frag
 
@@ -73,6 +73,7 @@ def test_compare_with_another_field_in_the_editor(app, admin):
     admin.post("/workflows/LOW-STOCK/edit/set-event", headers=hx, data={
         "step_id": 1, "function": "schedule_fired", "cond_field": ["inventory"], "cond_operator": ["<"], "cond_compare": ["field"],
         "cond_value": [""], "cond_value_field": ["reorder_point"]})
+    admin.post("/workflows/LOW-STOCK/edit/add-response", headers=hx, data={"step_id": 1, "function": "do_nothing"})  # (enable needs one)
     exported = json.loads(admin.post("/workflows/export", data={"csrf_token": csrf(page), "code": ["LOW-STOCK"]}).get_data(as_text=True))
     [step] = [s for s in exported["workflows"][0]["steps"] if s["entry_point"]]
     assert step["conditions"] == [{"field": "inventory", "operator": "<", "value_field": "reorder_point"}]

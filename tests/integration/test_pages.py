@@ -120,7 +120,7 @@ def test_send_approval_request_from_the_page(client):
     html = res.get_data(as_text=True)
     assert "is being sent" in html and "Processing" in html
     again = client.post(f"/approvals/send/sales_header/{doc}", data={"csrf_token": csrf(page)}, follow_redirects=True)
-    assert "already exists" in again.get_data(as_text=True)
+    assert "is already being sent" in again.get_data(as_text=True)
 
 
 def test_mailbox_is_for_admins_only(client):

@@ -253,7 +253,7 @@ def test_send_a_purchase_document_for_approval_needs_a_workflow(db_session):
     s = db_session
     doc = new_purchase(s)
     who = s.get(User, user_id(s, "msuyama"))
-    with pytest.raises(approvals.ApprovalError, match="No approval workflow"):
+    with pytest.raises(approvals.ApprovalError, match="No enabled approval workflow applies to this purchase order"):
         approvals.send_approval_request(s, "purchase_header", doc, who)
     assert RECORD_TYPES["purchase_header"].approval_event == "purchase_document_approval_requested"
     from portal.workflow.catalog import EVENTS

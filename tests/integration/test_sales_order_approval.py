@@ -190,7 +190,7 @@ def test_send_without_an_enabled_workflow_says_so(db_session):
     wf = s.scalar(select(Workflow).where(Workflow.code == "SO-APPROVAL"))
     wf.enabled = False
     s.commit()
-    with pytest.raises(approvals.ApprovalError, match="No approval workflow"):
+    with pytest.raises(approvals.ApprovalError, match="No enabled approval workflow applies to this sales order"):
         approvals.send_approval_request(s, "sales_header", order(s, "10249"), user(s, "msuyama"))
 
 

@@ -33,7 +33,7 @@ def test_list_templates_and_new_from_template(admin):
     res = admin.post("/workflows/MS-SIAPW/copy", data={"csrf_token": token(admin)}, follow_redirects=True)
     html = res.get_data(as_text=True)
     assert "Workflow MS-SIAPW-01 created from MS-SIAPW" in html
-    assert "When</strong> Approval of a sales document is requested" in html and "document_type = Invoice" in html
+    assert "When</strong> approval of a sales document is requested" in html and "Document Type is Invoice" in html
     # The copy can be enabled (no other enabled workflow has the same entry), then not deleted.
     res = admin.post("/workflows/MS-SIAPW-01/enable", data={"csrf_token": token(admin)}, follow_redirects=True)
     assert "Workflow MS-SIAPW-01 is enabled." in res.get_data(as_text=True)
@@ -112,7 +112,7 @@ def test_build_an_instant_flow_in_the_editor_and_run_it(admin, app, run_jobs):
     frag = admin.post("/workflows/HELLO/edit/set-response", data={"step_id": 2, "opt_message": "Hello there"}, headers=hx).get_data(as_text=True)
     assert "passes every enable check" in frag
     card = admin.post("/workflows/HELLO/enable", data={"csrf_token": csrf(page)}, follow_redirects=True).get_data(as_text=True)
-    assert "Workflow HELLO is enabled." in card and "<svg" in card and "Then</tspan> Show a message" in card
+    assert "Workflow HELLO is enabled." in card and "<svg" in card and "Then</tspan> show a message" in card
     assert "is enabled; disable it before" in admin.post("/workflows/HELLO/edit/delete-line", data={"step_id": 1}, headers=hx).get_data(as_text=True)
 
     with app.app_context():

@@ -153,7 +153,7 @@ def test_a_failing_response_rolls_back_and_records_a_failed_run(engine_app):
     })
     change_credit_limit("700")
     inst = db.session.scalar(select(WorkflowInstance))
-    assert inst.status == "Failed" and "needs a document" in inst.error
+    assert inst.status == "Failed" and "needs a sales or purchase document or a general journal batch; the record is a customer" in inst.error
     assert db.session.scalar(select(OutboxEvent)).status == "failed"
 
 
@@ -165,3 +165,42 @@ def test_manual_release_is_refused_while_pending_approval(engine_app):
 
     with pytest.raises(RecordError, match="only the approval workflow"):
         release(db.session, doc, None)
+
+
+def test_new_runs_write_their_step_instances_in_one_go_with_every_link(engine_app):
+    """A new run whose first chain needs no ids (update a field, a message, a webhook
+    call) keeps its step instances out of the unit of work and inserts them after the
+    chain: each is saved once, with its final status, and the step runs and the
+    webhook's effect point at it — also when a query in the middle of the chain
+    flushed the session (the create-notification response looks a user up)."""
+    from portal.auth.models import User
+    from portal.workflow.models import Effect, WorkflowStepInstance
+
+    db.session.add(User(user_name="watcher", full_name="Watcher", email="watcher@example.test"))
+    add({
+        "code": "FAX", "description": "Copy phone to fax", "record_type": "customer",
+        "steps": [
+            (1, None, None, 1, E, "record_modified", {}, [{"field": "phone", "operator": "changed"}]),
+            (2, 1, None, 1, R, "update_field", {"field": "fax", "value": "{{ record.phone }}"}, []),
+            (3, 2, None, 1, R, "create_notification", {"recipient": "Specific User", "user": "watcher", "message": "x"}, []),
+            (4, 3, None, 1, R, "call_webhook", {"url": "http://127.0.0.1:9/nothing-listens", "method": "POST", "body": "{}",
+                                                "retries": 0, "timeout": 1}, []),
+            (5, 4, None, 1, E, "record_modified", {}, [{"field": "phone", "operator": "changed"}]),
+        ],
+    })
+    for phone in ("1", "2"):
+        modify_record(db.session, "customer", customer(), {"phone": phone}, None)
+        db.session.commit()
+        dispatch_pending(db.session)
+    db.session.expire_all()
+    inst = db.session.scalars(select(WorkflowInstance).order_by(WorkflowInstance.id)).all()
+    assert len(inst) == 1, "the second change advanced the running instance"
+    rows = db.session.scalars(select(WorkflowStepInstance).where(WorkflowStepInstance.instance_id == inst[0].id)).all()
+    assert sorted(s.step_id for s in rows) == [1, 2, 3, 4, 5]  # each saved once
+    assert {s.step_id: s.status for s in rows} == {1: "Completed", 2: "Completed", 3: "Completed", 4: "Completed", 5: "Completed"}
+    by_id = {s.id: s.step_id for s in rows}
+    runs = db.session.scalars(select(WorkflowStepRun).where(WorkflowStepRun.instance_id == inst[0].id)).all()
+    assert sorted(by_id[r.step_instance_id] for r in runs) == [1, 2, 3, 4, 5]
+    effect = db.session.scalar(select(Effect).where(Effect.instance_id == inst[0].id))
+    assert effect is not None and by_id[effect.step_instance_id] == 4
+    assert customer().fax == "1"
