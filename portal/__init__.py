@@ -113,6 +113,10 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     register_ui(app)
 
+    from portal.navigation import register as register_navigation  # header menus, Tell me (/search)
+
+    register_navigation(app)
+
     # --- error pages in the layout, /favicon.ico, no Server version banner (portal/errors.py)
     from portal.errors import register as register_errors
 

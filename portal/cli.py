@@ -15,6 +15,7 @@ from portal.extensions import db
 
 DEMO_SIGN_INS = [
     ("msuyama", "northwind", "Michael Suyama, sales representative (limit 1,000)"),
+    ("lcallahan", "northwind", "Laura Callahan, inside sales coordinator (flow maker, limit 2,000)"),
     ("sbuchanan", "northwind", "Steven Buchanan, sales manager (limit 5,000)"),
     ("afuller", "northwind", "Andrew Fuller, vice president of sales (unlimited, admin)"),
     ("admin", "admin", "Portal administrator, approval administrator"),
@@ -152,21 +153,36 @@ def register(app: Flask) -> None:
             subprocess.Popen([sys.executable, "-m", "flask", "scheduler"], env=env),
         ]
 
-        def stop(*_):
+        stopped = []
+
+        def shutdown() -> None:
+            """Stop the children, the SMTP sink and the embedded server, once (a second
+            call, e.g. from the signal handler and the ``finally``, does nothing) and
+            without a traceback: a part that already stopped is left as it is."""
+            if stopped:
+                return
+            stopped.append(True)
             for child in children:
-                child.terminate()
+                if child.poll() is None:
+                    child.terminate()
             for child in children:
                 try:
                     child.wait(10)
                 except subprocess.TimeoutExpired:
                     child.kill()
-            if sink:
-                sink.stop()
-            if redis_server:
-                redis_server.stop()
-            sys.exit(0)
+            for part in (sink, redis_server):
+                if part:
+                    try:
+                        part.stop()
+                    except Exception as exc:  # noqa: BLE001 - stopping; say what didn't stop cleanly
+                        click.echo(f"(while stopping: {exc})", err=True)
 
-        signal.signal(signal.SIGTERM, stop)
+        def on_signal(*_):
+            # SIGTERM (and Ctrl+C while gunicorn serves): leave the serving loop; the
+            # ``finally`` below stops everything once
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, on_signal)
         url = f"http://{host}:{port}/"
         click.echo("")
         click.echo(f"Workflow Portal is running at {url}")
@@ -182,5 +198,10 @@ def register(app: Flask) -> None:
                 children[-1].wait()
             else:
                 run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+        except KeyboardInterrupt:
+            pass
         finally:
-            stop()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl+C doesn't interrupt the stopping
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            shutdown()
+        click.echo("Stopped.")

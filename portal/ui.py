@@ -29,13 +29,20 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["fmt"] = fmt_value
     app.jinja_env.filters["money"] = lambda v: fmt_value(v, "money")
 
-    @app.context_processor
-    def _header_counts():
-        if not current_user.is_authenticated:
-            return {}
+    app.context_processor(header_counts)
+
+
+def header_counts() -> dict:
+    """The header's counts for the signed-in user (Requests to Approve) and today's
+    date; counted once per request (the home page's cues reuse the count)."""
+    from flask import g
+
+    if not current_user.is_authenticated:
+        return {}
+    if "header_counts" not in g:
         from portal.approvals.service import count_requests_to_approve
         from portal.extensions import db
-
         from portal.util import utcnow
 
-        return {"requests_to_approve_count": count_requests_to_approve(db.session, current_user.id), "today": utcnow().date()}
+        g.header_counts = {"requests_to_approve_count": count_requests_to_approve(db.session, current_user.id), "today": utcnow().date()}
+    return g.header_counts

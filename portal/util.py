@@ -265,18 +265,22 @@ class CappedPage:
 
     Two queries: the ids in the query's order, up to the cap (or to the end of the
     page, if that is further) — one pass over the matching rows, served by the same
-    indexes, that both counts and places the page — then the page's rows by id."""
+    indexes, that both counts and places the page — then the page's rows by id
+    (through ``rows``, when given, so a search isn't evaluated a second time)."""
 
-    def __init__(self, session, query, page: int, per_page: int):
-        """``query``: an ORM ``select()`` of one entity with an ORDER BY."""
+    def __init__(self, session, query, page: int, per_page: int, rows=None):
+        """``query``: an ORM ``select()`` of one entity with an ORDER BY; ``rows``: a
+        plain ``select()`` of the same entity (default: ``query``) that the page's
+        rows are read through by id (their order is the ids')."""
         self.page, self.per_page = max(page, 1), per_page
+        rows_query = query if rows is None else rows
         key = query.column_descriptions[0]["entity"].id
         start, end = (self.page - 1) * per_page, self.page * per_page
         ids = list(session.scalars(query.with_only_columns(key).limit(max(COUNT_CAP, end) + 1)))
         page_ids = ids[start:end]
         rows = {}
         if page_ids:
-            rows = {r.id: r for r in session.scalars(query.where(key.in_(page_ids))).unique()}
+            rows = {r.id: r for r in session.scalars(rows_query.where(key.in_(page_ids))).unique()}
         self.items = [rows[i] for i in page_ids if i in rows]
         self.has_next = len(ids) > end
         self.more = len(ids) > COUNT_CAP

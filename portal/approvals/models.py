@@ -76,6 +76,8 @@ class ApprovalEntry(db.Model):
         # Requests to Approve (and the header's count): an approver's Open entries, in
         # due date order, read from the index alone
         Index("ix_approval_entry_approver_status_due", "approver_id", "status", "due_date", "id"),
+        # Sent for Approval and the home page's latest requests: a sender's entries, newest first
+        Index("ix_approval_entry_sender", "sender_id", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     record_type: Mapped[str] = mapped_column(String(40))

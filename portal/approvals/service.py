@@ -49,7 +49,7 @@ from portal.audit.models import AuditEntry
 from portal.audit.service import record_audit
 from portal.auth.models import User
 from portal.records.registry import LIST_VIEWS, RECORD_TYPES, slug_for
-from portal.util import utcnow
+from portal.util import text_problem, utcnow
 from portal.workflow.models import (
     OUTBOX_FAILED,
     OUTBOX_PENDING,
@@ -135,10 +135,11 @@ def count_requests_to_approve(session: Session, user_id: int) -> int:
     ) or 0
 
 
-def requests_sent(session: Session, user: User) -> list[ApprovalEntry]:
+def requests_sent(session: Session, user: User, limit: int = 200) -> list[ApprovalEntry]:
+    """The latest ``limit`` approval entries ``user`` sent, newest first."""
     return list(
         session.scalars(
-            select(ApprovalEntry).where(ApprovalEntry.sender_id == user.id).order_by(ApprovalEntry.id.desc()).limit(200)
+            select(ApprovalEntry).where(ApprovalEntry.sender_id == user.id).order_by(ApprovalEntry.id.desc()).limit(limit)
         ).unique()
     )
 
@@ -716,6 +717,8 @@ def add_comment(session: Session, record_type: str, record_id: int, user: User, 
         raise ApprovalError("Write a comment first.")
     if len(comment) > 2000:
         raise ApprovalError("A comment can have at most 2,000 characters.")
+    if "\x00" in comment:
+        raise ApprovalError(text_problem(comment, "A comment"))
     if not may_see_comments(session, record_type, record_id, user):
         raise ApprovalError("You are not permitted to comment: only the sender and the approvers of this record's approval requests can.")
     latest = session.scalar(select(ApprovalEntry.id).where(

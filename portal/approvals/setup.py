@@ -458,12 +458,16 @@ def validate_group(session: Session, group: WorkflowUserGroup | None, data: Grou
     Rules: the code is required, at most 20 characters and unique (codes are
     upper-case, so compared case-insensitively); the code of a group that an enabled
     workflow names can't be changed (the workflow would lose its group)."""
-    errors: dict[str, str] = {}
     code = (data.code or "").strip().upper()
+    # what fits the columns (NUL bytes) first: PostgreSQL refuses a NUL even in the lookup below
+    errors: dict[str, str] = column_errors(WorkflowUserGroup, {"code": code, "description": data.description})
+    code_problem = errors.pop("code", None)
     if not code:
         errors["code"] = "Enter a code."
     elif len(code) > GROUP_CODE_MAX:
         errors["code"] = f"The code can be at most {GROUP_CODE_MAX} characters."
+    elif code_problem:
+        errors["code"] = code_problem
     else:
         q = select(WorkflowUserGroup.id).where(func.upper(WorkflowUserGroup.code) == code)
         if group is not None:
@@ -522,7 +526,7 @@ def _check_sequence(sequence_no: int | None) -> dict[str, str]:
         return {"sequence_no": "Enter a sequence no. (a whole number, 1 or more)."}
     if sequence_no < 1:
         return {"sequence_no": "The sequence no. must be 1 or more."}
-    return {}
+    return column_errors(WorkflowUserGroupMember, {"sequence_no": sequence_no}, {"sequence_no": "The sequence no."})
 
 
 def add_member(session: Session, group: WorkflowUserGroup, user_id: int | None, sequence_no: int | None,

@@ -9,6 +9,7 @@ from wtforms import TextAreaField
 from wtforms.validators import Length
 
 from portal.approvals import links, service
+from portal.approvals.models import ApprovalEntry
 from portal.extensions import db, htmx, login
 from portal.util import CappedPage, ids_of, local_path, page_no
 from portal.records.registry import RECORD_TYPES, SLUG_OF
@@ -108,16 +109,23 @@ def factbox(record_type: str, record_id: int):
 @login_required
 def requests_to_approve():
     """Requests to Approve: the signed-in approver's Open entries; the approval
-    administrator may switch to every Open entry (``?all=1``). Paged
+    administrator may switch to every Open entry (``?all=1``); ``?overdue=1`` /
+    ``?delegated=1``: only the overdue / delegated ones. Paged
     (``?page=``, ``APPROVALS_PAGE_SIZE`` a page)."""
     is_admin = service.is_approval_administrator(db.session, current_user.id)
     show_all = is_admin and request.args.get("all") == "1"
     page = max(request.args.get("page", 1, type=page_no), 1)
-    pagination = CappedPage(db.session, service.requests_to_approve_query(None if show_all else current_user),
-                            page, current_app.config["APPROVALS_PAGE_SIZE"])
+    q = service.requests_to_approve_query(None if show_all else current_user)
+    # the role center's cues: ?overdue=1 (due today or earlier in the user's time zone), ?delegated=1
+    only = "overdue" if request.args.get("overdue") == "1" else "delegated" if request.args.get("delegated") == "1" else ""
+    if only == "overdue":
+        q = q.where(ApprovalEntry.due_date <= current_user.local_date())
+    elif only == "delegated":
+        q = q.where(ApprovalEntry.delegation_date.is_not(None))
+    pagination = CappedPage(db.session, q, page, current_app.config["APPROVALS_PAGE_SIZE"])
     entries = pagination.items
     return render_template("approvals/requests_to_approve.html", entries=entries, slugs=SLUG_OF,
-                           is_admin=is_admin, show_all=show_all, pagination=pagination,
+                           is_admin=is_admin, show_all=show_all, pagination=pagination, filter_only=only,
                            overdue_ids={e.id for e in entries if service.is_overdue(e)})
 
 

@@ -54,6 +54,7 @@ ACTIONS: dict[str, str] = {
     "remove_member": "Member removed",
     "sign_in": "Signed in",
     "sign_in_failed": "Sign-in failed",
+    "sign_in_refused": "Sign-in refused (too many attempts)",
     "sign_out": "Signed out",
 }
 

@@ -81,7 +81,13 @@ def sign_in():
 
 @bp.app_errorhandler(429)
 def too_many_sign_ins(_error):
-    """429 for sign-in attempts over the limit: the sign-in page with the reason."""
+    """429 for sign-in attempts over the limit: the sign-in page with the reason. A
+    refused sign-in is audited like a failed one (the name as typed, the address)."""
+    if request.endpoint == "auth.sign_in" and request.method == "POST":
+        db.session.rollback()
+        typed = (request.form.get("user_name") or "").replace("\x00", "").strip()[:100]
+        record_audit(db.session, "sign_in", "sign_in_refused", user_name=typed, detail=f"From {get_remote_address()}")
+        db.session.commit()
     form = SignInForm()
     form.password.errors = [TOO_MANY]
     return render_template("auth/sign_in.html", form=form), 429

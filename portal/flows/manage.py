@@ -99,6 +99,18 @@ def flow_rows(session: Session, record_type: str | None = None, now=None) -> lis
     return rows
 
 
+def failing_flow_ids(session: Session) -> set[int]:
+    """The ids of the flows that keep failing (the ``failing`` of :func:`flow_rows`:
+    a failing streak was noticed and no run has succeeded since), without reading every
+    flow's run figures: only flows with a failure notice are looked at, each by one
+    indexed look-up for a later succeeded run."""
+    wi = WorkflowInstance.__table__
+    later_success = (select(wi.c.id).where(wi.c.workflow_id == Workflow.id, wi.c.status == RUN_COMPLETED,
+                                           wi.c.id > Workflow.failure_notice_run_id).exists())
+    return set(session.scalars(select(Workflow.id).where(Workflow.template.is_(False), Workflow.failure_notice_run_id.is_not(None),
+                                                         ~later_success)))
+
+
 def run_stats(session: Session, workflow_ids: list[int], since) -> dict[int, dict]:
     """``{workflow id: {"runs", "failures", "last_status", "last_at",
     "last_success_id"}}`` for workflows with runs: runs and failed runs created since

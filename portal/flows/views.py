@@ -292,7 +292,7 @@ def _back() -> str:
 @require_role(*service.RUN_VIEWERS)
 def manage():
     """Manage flows: every flow (optionally of one record type, as the Automate
-    menu's link asks) with owner, trigger, record type, on / off, last run, runs and
+    menu's link asks; ``?failing=1``: only those that keep failing) with owner, trigger, record type, on / off, last run, runs and
     failures in the last 24 hours, flagged when it keeps failing; actions per flow."""
     from portal.flows import manage as m
 
@@ -300,8 +300,12 @@ def manage():
     if record_type and record_type not in RECORD_TYPES:
         record_type = None
     rows = m.flow_rows(db.session, record_type)
+    failing = sum(1 for r in rows if r["failing"])
+    only_failing = request.args.get("failing") == "1"  # the role center's "Flows that keep failing" cue
+    if only_failing:
+        rows = [r for r in rows if r["failing"]]
     return render_template("flows/manage.html", rows=rows, record_type=record_type, record_types=RECORD_TYPES,
-                           failing=sum(1 for r in rows if r["failing"]), highlight=request.args.get("code") or "")
+                           failing=failing, only_failing=only_failing, highlight=request.args.get("code") or "")
 
 
 @bp.route("/manage/<code>/<any(on, off, copy, delete):action>", methods=["POST"])

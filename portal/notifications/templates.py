@@ -24,6 +24,7 @@ from portal.notifications.mail import html_to_text, inline_css
 from portal.notifications.models import METHOD_EMAIL, METHOD_NOTE, NotificationEntry, NotificationTemplate
 from portal.notifications.placeholders import placeholders, sample_context
 from portal.records.registry import RECORD_TYPES
+from portal.util import column_errors
 from portal.workflow.rendering import TemplateRenderError, check_template, render
 
 EXPORT_FORMAT = "workflow-portal/notification-templates"
@@ -77,6 +78,11 @@ def problems_of(subject: str, body: str, method: str, description: str | None = 
             out["body"] = b
     if description is not None and len(description) > 200:
         out["description"] = ["The description can have at most 200 characters."]
+    # what fits the columns (NUL bytes), as the flush would check it
+    labels = {"subject": "The subject", "body": "The body", "description": "The description"}
+    for name, message in column_errors(NotificationTemplate, {"subject": subject, "body": body, "description": description},
+                                       labels).items():
+        out.setdefault(name, [message])
     return out
 
 

@@ -13,8 +13,11 @@ index serves it:
   searches read the table as before (they match most rows anyway).
 
 A document's customer / vendor no. and name are searched through the partner's own
-index: the documents of the matching partners are added (a UNION of ids), so neither
-side needs a scan. Documents sort by no. naturally through the stored
+index: the documents of the matching partners are added, so neither side needs a scan
+— on SQLite as "own match OR partner id in (the partner's search index)", which SQLite
+answers with one index per side; on PostgreSQL with the matching partners' ids looked
+up first and listed in the query (up to :data:`PARTNER_IDS_MAX`; beyond, a UNION of the
+two id sets). The list's rows are then read by id alone (the search runs once a page). Documents sort by no. naturally through the stored
 ``no_sort`` key (:func:`portal.records.models.natural_sort_key`); the last sort key
 is the id, in the same direction, so an index on (type, sort column) serves the page."""
 from __future__ import annotations
@@ -87,14 +90,39 @@ def search_condition(model, names: tuple[str, ...], search: str, dialect: str):
     return or_(*[func.lower(getattr(model, n)).like(pattern, escape="\\") for n in names])
 
 
-def list_query(rt: RecordType, search: str, sort: str, dialect: str = "sqlite"):
+def search_ids(model, names: tuple[str, ...], search: str, dialect: str):
+    """A SELECT of the ids of ``model``'s rows that :func:`search_condition` finds: the
+    search index's rowids themselves where SQLite has one (no lookup of the rows)."""
+    table = model.__tablename__
+    if set(names) <= set(INDEXED_SEARCH.get(table, ())) and dialect == "sqlite" and len(search) >= TRIGRAM_MIN:
+        return _fts_ids(table, names, search)
+    return select(model.id).where(search_condition(model, names, search, dialect))
+
+
+#: a document search on PostgreSQL lists the matching partners' ids in the query when
+#: there are at most this many (beyond, a long list costs more than the UNION it replaces)
+PARTNER_IDS_MAX = 2000
+
+
+def _partner_ids(session, partners, search: str) -> list[int] | None:
+    """The ids ``partners`` (a SELECT of ids) finds, if there are at most
+    :data:`PARTNER_IDS_MAX` and the search is long enough for the trigram indexes;
+    otherwise (or without a session) None."""
+    if session is None or len(search) < TRIGRAM_MIN:
+        return None
+    ids = list(session.scalars(partners.limit(PARTNER_IDS_MAX + 1)))
+    return ids if len(ids) <= PARTNER_IDS_MAX else None
+
+
+def list_query(rt: RecordType, search: str, sort: str, dialect: str = "sqlite", session=None):
     """The list page's SELECT and the sort it applied: search across the record
     type's search fields (and a document's customer / vendor no. and name, a journal
     line's batch template and name; case-insensitive, substring) and sort by ``sort``
     ("field" or "-field"; an unknown field falls back to the record type's default),
     then by the record type's ``then_by`` columns and the id. ``dialect``: the
     database's (``sqlite``/``postgresql``), which picks how the search indexes are
-    used. Returns ``(select, sort)``."""
+    used; ``session``: lets a document search on PostgreSQL look up the matching
+    customers / vendors first (:func:`_partner_ids`). Returns ``(select, sort)``."""
     model = rt.model
     search = search.replace("\x00", "")  # no stored value holds a NUL (the column checks refuse it)
     q = rt.filter_query(select(model))
@@ -111,9 +139,22 @@ def list_query(rt: RecordType, search: str, sort: str, dialect: str = "sqlite"):
     if search:
         own = search_condition(model, rt.search_fields, search, dialect)
         if partner is not None:
-            of_partners = select(model.id).where(fk.in_(select(partner.id).where(
-                search_condition(partner, ("no", "name"), search, dialect))))
-            q = q.where(model.id.in_(union(select(model.id).where(own), of_partners)))
+            partners = search_ids(partner, ("no", "name"), search, dialect)
+            if dialect == "sqlite":
+                # SQLite answers "own match OR the partner's" with one index per side (a
+                # MULTI-INDEX OR: the search index's rowids, the partner id index), then
+                # sorts the matches; through a UNION of ids it walked the sort index instead
+                q = q.where(or_(own, fk.in_(partners)))
+            else:
+                ids = _partner_ids(session, partners, search)
+                if ids is not None:
+                    # PostgreSQL: the matching partners' ids, found first (the partner's own
+                    # search index), ORed as a list with the documents' own match — one
+                    # bitmap heap scan over the trigram indexes and the partner id index
+                    q = q.where(or_(own, fk.in_(ids)))
+                else:  # (too many partners, or no session) a UNION of the two id sets
+                    of_partners = select(model.id).where(fk.in_(partners))
+                    q = q.where(model.id.in_(union(select(model.id).where(own), of_partners)))
         elif rt.key == "gen_journal_line":
             pattern = like_pattern(search)
             q = q.where(or_(own, *[func.lower(c).like(pattern, escape="\\") for c in BATCH_COLUMNS.values()]))

@@ -209,6 +209,9 @@ class SalesHeader(Versioned, DocumentHeaderMixin, db.Model):
         # list pages: a document type's documents by no. (natural order) or by amount
         Index("ix_sales_header_type_no_sort", "document_type", "no_sort", "id"),
         Index("ix_sales_header_type_amount", "document_type", "amount", "id"),
+        # a search's documents of the matching customers, with what the list sorts
+        # them by, without reading the rows (migration f3_search)
+        Index("ix_sales_header_customer_type_no_sort", "customer_id", "document_type", "no_sort", "id"),
     )
     TITLE_PREFIX = "Sales"
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
+from sqlalchemy import false, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from portal.util import db_int, ids_of, page_no
+from portal.util import db_int, ids_of, page_no, text_problem
 from portal.approvals import service as approvals
 from portal.extensions import db, htmx
 from portal.flows.service import automate_menu, record_runs, status_word
@@ -24,14 +24,11 @@ from portal.records.models import (
     Item,
 )
 from portal.records.registry import LIST_VIEWS, POSTED_KEYS, SLUG_OF, RecordType, slug_for
-from portal.util import COUNT_CAP, CappedPage
+from portal.util import CappedPage
 from portal.versioning import CONFLICT_MESSAGE, Conflict, check_version, form_version
 from portal.workflow.engine import pending_count
 
 bp = Blueprint("records", __name__)
-
-# the home page's cues: list views and their record counts
-HOME_CUES = ("customers", "vendors", "items", "sales-orders", "purchase-orders", "general-journal-batches", "posted-sales-invoices")
 
 
 def _rt(slug: str) -> RecordType:
@@ -56,30 +53,65 @@ def _may_change() -> None:
 @bp.route("/")
 @login_required
 def home():
-    stats = []
-    for slug in HOME_CUES:
-        rt = LIST_VIEWS[slug]
-        q = rt.filter_query(select(rt.model.id)).limit(COUNT_CAP + 1)  # counted up to the cap, not the whole table
-        n = db.session.scalar(select(func.count()).select_from(q.subquery()))
-        stats.append((slug, rt.plural, f"{COUNT_CAP:,}+" if n > COUNT_CAP else n))
+    """The role center: per role the user holds, cues (bounded counts) that open the
+    filtered lists (:mod:`portal.rolecenter`), and the user's latest requests sent for
+    approval."""
+    from portal.rolecenter import cue_groups
+    from portal.ui import header_counts
+
     return render_template(
         "records/home.html",
-        stats=stats,
+        groups=cue_groups(db.session, current_user, header_counts().get("requests_to_approve_count")),
         slugs=SLUG_OF,
-        sent=approvals.requests_sent(db.session, current_user)[:5],
+        sent=approvals.requests_sent(db.session, current_user, limit=5),
     )
+
+
+def _list_filters(rt: RecordType, q):
+    """The list page's filters from the role center's cues: ``?status=`` (a document
+    status) and ``?mine=1`` (documents whose salesperson / purchaser is the user's
+    Salesperson/Purchaser code). Returns the filtered query and the filters applied
+    (for the page's links)."""
+    filters: dict[str, str] = {}
+    status = request.args.get("status") or ""
+    if status in (STATUS_OPEN, STATUS_PENDING_APPROVAL, STATUS_RELEASED) and rt.partner and not rt.read_only:
+        q = q.where(rt.model.status == status)
+        filters["status"] = status
+    if request.args.get("mine") == "1" and rt.partner and not rt.read_only:
+        from portal.rolecenter import salesperson_code
+
+        column = getattr(rt.model, "salesperson_code", None) or getattr(rt.model, "purchaser_code")
+        code = salesperson_code(db.session, current_user)
+        q = q.where(column == code if code else false())  # no code: none are "mine"
+        filters["mine"] = "1"
+    return q, filters
+
+
+def _filter_words(rt: RecordType, filters: dict[str, str]) -> str:
+    """The filters in words: "Status is Open · my documents"."""
+    words = []
+    if "status" in filters:
+        words.append(f"Status is {filters['status']}")
+    if "mine" in filters:
+        words.append("your " + ("sales" if rt.partner == "customer" else "purchase") + " documents (your salesperson/purchaser code)")
+    return " · ".join(words)
 
 
 @bp.route("/<slug>")
 @login_required
 def list_page(slug: str):
+    """A list page: search (``?q=``), sort (``?sort=``), page (``?page=``) and, for
+    documents, the role center's filters ``?status=`` and ``?mine=1``."""
     rt = _rt(slug)
     search = request.args.get("q", "").strip()
     sort = request.args.get("sort", rt.default_sort)
     page = max(request.args.get("page", 1, type=page_no), 1)
-    q, sort = listing.list_query(rt, search, sort, db.session.get_bind().dialect.name)
-    pagination = CappedPage(db.session, q, page, current_app.config["PAGE_SIZE"])
-    ctx = dict(rt=rt, slug=slug, pagination=pagination, search=search, sort=sort,
+    q, sort = listing.list_query(rt, search, sort, db.session.get_bind().dialect.name, db.session)
+    q, filters = _list_filters(rt, q)  # the role center's ?status= / ?mine=1
+    # the page's rows by id alone: the search (and sort joins) ran once, for the ids
+    pagination = CappedPage(db.session, q, page, current_app.config["PAGE_SIZE"], rows=select(rt.model))
+    ctx = dict(rt=rt, slug=slug, pagination=pagination, search=search, sort=sort, filters=filters,
+               filter_words=_filter_words(rt, filters),
                selected_ids=set(ids_of(request.args.getlist("ids"))),
                busy_ids=listing.in_flight(db.session, rt.key, [r.id for r in pagination.items]))
     if htmx and htmx.target == "list-results":
@@ -101,7 +133,8 @@ def new(slug: str):
     values = request.form.to_dict() if request.method == "POST" else {}
     if request.method == "POST":
         try:
-            parsed = service.parse_fields(rt.new_fields, values, model=rt.model)
+            # a field left out of the post counts as blank (a required one is then refused, not a NOT NULL error)
+            parsed = service.parse_fields(rt.new_fields, {f.name: "" for f in rt.new_fields} | values, model=rt.model)
             record = service.create_record(db.session, rt, parsed, current_user.id)
             db.session.commit()
             flash(f"{rt.title(record)} created.")
@@ -426,6 +459,10 @@ def restriction(slug: str, record_id: int):
         flash(f"The restriction on {rt.title(record)} has been lifted." if n else f"{rt.title(record)} has no restriction.")
     else:
         details = (request.form.get("details") or "").strip() or f"Restricted by {current_user.full_name}"
+        problem = text_problem(details, "The details", 250)
+        if problem:  # nothing restricted: the record page says why
+            flash(f"{rt.title(record)} was not restricted: {problem}", "error")
+            return redirect(url_for("records.record_page", slug=slug, record_id=record_id))
         service.add_restriction(db.session, rt.key, record.id, details, current_user.id)
         flash(f"{rt.title(record)} is restricted: it can't be modified, released or posted until the restriction is lifted.")
     db.session.commit()

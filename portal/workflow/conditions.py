@@ -35,6 +35,29 @@ KIND_GROUPS = {"money": "number", "decimal": "number", "int": "number", "text": 
                "bool": "yes/no", "date": "date"}
 
 
+#: how long a condition's field name and value may be (kept in the step's JSON, so no
+#: column sets the limit; a field name is at most a record field's or an HTTP body path's)
+MAX_FIELD_NAME, MAX_VALUE = 100, 250
+
+
+def row_problems(conditions: list[dict]) -> list[str]:
+    """Messages for condition rows the editor can't store as typed (empty = fine): an
+    operator not in the list, a field name or value too long or with a NUL byte. Whether
+    the fields exist is :func:`validate`'s (the enable check's) business."""
+    from portal.util import text_problem
+
+    problems = []
+    for i, cond in enumerate(conditions or [], start=1):
+        if cond.get("operator", "=") not in OPERATORS + CHANGE_RULES:
+            problems.append(f"Condition {i}: choose an operator from the list.")
+        for key, label, limit in (("field", "the field", MAX_FIELD_NAME), ("value_field", "the field to compare with", MAX_FIELD_NAME),
+                                  ("value", "the value", MAX_VALUE)):
+            problem = text_problem(str(cond.get(key) or ""), label, limit)
+            if problem:
+                problems.append(f"Condition {i}: {problem}")
+    return problems
+
+
 class ConditionError(ValueError):
     """A condition row is malformed (unknown operator or field)."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from portal.workflow.catalog import EVENTS, RESPONSES
+from portal.workflow.conditions import row_problems
 from portal.workflow.models import STEP_EVENT, STEP_RESPONSE, Workflow, WorkflowStep
 from portal.workflow import describe as words
 from portal.workflow import vault
@@ -142,8 +143,12 @@ def set_event(wf: Workflow, step_id: int, function: str, conditions: list[dict])
     check_editable(wf)
     _check_event(function)
     step = _step(wf, step_id, STEP_EVENT)
+    conditions = [c for c in conditions if c.get("field")]
+    problems = row_problems(conditions)
+    if problems:
+        raise WorkflowError(problems)
     step.function_name = function
-    step.conditions = [c for c in conditions if c.get("field")]
+    step.conditions = conditions
 
 
 def move(wf: Workflow, step_id: int, delta: int) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.util import text_problem
 from portal.workflow.catalog import RECORD_TYPES
 
 INPUT_TYPES: dict[str, str] = {
@@ -46,6 +47,9 @@ LEGACY_TYPES = {"textarea": "long_text", "string": "text", "int": "integer", "bo
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_TEXT = 2000
 MAX_FIELDS = 20
+#: how long an input's caption, help text and each choice may be (stored in the
+#: workflow's JSON, so no column sets the limit)
+MAX_CAPTION, MAX_HELP, MAX_CHOICE, MAX_CHOICES = 100, 500, 100, 200
 PICKER_LIMIT = 1000  # a record picker lists at most this many records
 
 
@@ -97,6 +101,16 @@ def definition_problems(fields: list[dict]) -> list[str]:
         seen.add(f.get("name") or "")
         if not f.get("caption"):
             problems.append(f"{at}: the caption must have a value.")
+        for key, label, limit in (("caption", "The caption", MAX_CAPTION), ("help", "The help text", MAX_HELP)):
+            problem = text_problem(str(f.get(key) or ""), label, limit)
+            if problem:
+                problems.append(f"{at}: {problem}")
+        choices = f.get("choices") or []
+        if len(choices) > MAX_CHOICES:
+            problems.append(f"{at}: a choice list has at most {MAX_CHOICES} choices.")
+        problem = next((p for p in (text_problem(str(c), "A choice", MAX_CHOICE) for c in choices) if p), None)
+        if problem:
+            problems.append(f"{at}: {problem}")
         if f.get("type") not in INPUT_TYPES:
             problems.append(f"{at}: choose a type from the list.")
             continue

@@ -92,7 +92,8 @@ class WorkflowInstance(db.Model):
     """A run of a workflow for one record (or none, for a scheduled flow without a filter)."""
 
     __tablename__ = "workflow_instance"
-    __table_args__ = (Index("ix_workflow_instance_record", "record_type", "record_id", "status"),)
+    __table_args__ = (Index("ix_workflow_instance_record", "record_type", "record_id", "status"),
+                      Index("ix_workflow_instance_started_by", "started_by_id", "status", "id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     workflow_id: Mapped[int] = mapped_column(ForeignKey("workflow.id"), index=True)
     workflow_code: Mapped[str] = mapped_column(String(20))

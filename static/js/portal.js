@@ -115,18 +115,23 @@ document.addEventListener("htmx:beforeRequest", (ev) => {
     paneOpener = menu ? menu.querySelector("summary") : ev.detail.elt;
   }
 });
-document.addEventListener("htmx:afterSwap", (ev) => {
-  if (!ev.target || ev.target.id !== "flow-pane") return;
-  const pane = ev.target.querySelector(".pane");
+document.addEventListener("htmx:afterSettle", (ev) => {
+  const target = ev.detail && ev.detail.target;  // (the event itself fires on the element that made the request)
+  if (!target || target.id !== "flow-pane") return;
+  const pane = target.querySelector(".pane");
   if (!pane) return;
   const invalid = pane.querySelector("[aria-invalid=true]");
-  const first = invalid || pane.querySelector("input:not([type=hidden]), select, textarea, button.primary, button");
+  const first = invalid || pane.querySelector("input:not([type=hidden]), select, textarea")
+    || pane.querySelector("button.primary") || pane.querySelector("button");
   if (first) first.focus();
 });
 document.addEventListener("keydown", (ev) => {
   if (ev.key !== "Escape") return;
-  const pane = ev.target.closest && ev.target.closest("#flow-pane");
+  const pane = document.getElementById("flow-pane");
   if (!pane || !pane.firstElementChild) return;
+  const inPane = ev.target.closest && ev.target.closest("#flow-pane");
+  // (outside the pane, Escape belongs to an open menu or dialog first)
+  if (!inPane && ev.target.closest && ev.target.closest("details[open], dialog[open], [aria-expanded=true]")) return;
   pane.innerHTML = "";
   if (paneOpener && document.contains(paneOpener)) paneOpener.focus();
 });

@@ -8,7 +8,7 @@ Fixtures:
   tests only (package scope); its output goes to ``worker.log`` in a tmp dir and the
   log's tail is added to the report of a failed test;
 - ``sign_in`` / ``sign_out`` / ``open_nav``: sign a demo user in and out, follow a
-  header link;
+  header link (opening the area menu that holds it);
 - every test with a ``page`` fails when the browser reports a Content-Security-Policy
   violation (a ``securitypolicyviolation`` event or a "Refused to ..." console message):
   inline script and, since the policy has no ``style-src 'unsafe-inline'``, style
@@ -220,23 +220,39 @@ def _sign_in(page, user_name: str, password: str | None = None) -> None:
     page.get_by_label("User name").fill(user_name)
     page.get_by_label("Password").fill(password or DEMO_PASSWORDS[user_name])
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.locator("#nav-user-button")).to_have_count(1)  # the header's user menu: signed in (folded on a phone)
     page.wait_for_load_state("load")
+
+
+def _open_header_menu_of(page, link) -> None:
+    """Open what hides the header's ``link``: the phone's Menu button, then the area
+    menu (or user menu) holding it."""
+    toggle = page.locator("[data-nav-toggle]")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+    if not link.is_visible():
+        button = link.locator("xpath=ancestor::*[@data-nav-menu][1]/button[@aria-expanded]")
+        if button.get_attribute("aria-expanded") != "true":
+            button.click()
 
 
 def _sign_out(page) -> None:
     from playwright.sync_api import expect
 
-    page.get_by_role("button", name="Sign out").click()
+    button = page.get_by_role("button", name="Sign out", include_hidden=True)  # in the (closed) user menu
+    _open_header_menu_of(page, button)
+    button.click()
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
 
 
 def _open_nav(page, name) -> None:
-    """Click header link ``name`` (a string matched exactly, or a regex) and wait for
-    the page (and htmx) to load: typing into an htmx search box before htmx
-    initialised would not trigger the search."""
+    """Click header link ``name`` (a string matched exactly, or a regex), opening its
+    area menu first, and wait for the page (and htmx) to load: typing into an htmx
+    search box before htmx initialised would not trigger the search."""
     exact = {"exact": True} if isinstance(name, str) else {}
-    page.locator("header").get_by_role("navigation").get_by_role("link", name=name, **exact).click()
+    link = page.locator("#main-nav").get_by_role("link", name=name, include_hidden=True, **exact)  # in a closed menu
+    _open_header_menu_of(page, link)
+    link.click()
     page.wait_for_load_state("load")
 
 

@@ -99,3 +99,31 @@ def test_run_flow_on_list_without_selection_asks_for_a_row(page: Page, clean_sta
     expect(pane).to_be_visible()
     expect(pane).to_contain_text("Select at least one customer to run the flow on.")
     expect(pane.get_by_role("button", name="Continue")).to_have_count(0)
+
+
+def test_the_run_flow_pane_by_keyboard(page: Page, clean_state, sign_in, open_nav):
+    """Keyboard only: open the Automate menu, choose the flow, type in the pane (focus
+    is in its first field), Escape closes it and focus is back on the Automate menu."""
+    sign_in(page, "msuyama")
+    open_nav(page, "Customers")
+    choose_flow(page)  # (accepts the first-time notice with the mouse; the page reloads)
+    expect(page.get_by_role("region", name="Run flow", exact=True)).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("region", name="Run flow", exact=True)).to_have_count(0)
+    page.get_by_label("Select ALFKI", exact=True).check()
+
+    summary = page.locator("details.automate > summary")
+    summary.focus()
+    page.keyboard.press("Enter")  # opens the menu
+    item = page.get_by_role("menuitem", name=FLOW)
+    expect(item).to_be_visible()
+    item.focus()
+    page.keyboard.press("Enter")
+    pane = page.get_by_role("region", name="Run flow", exact=True)
+    expect(pane).to_be_visible()
+    expect(pane.get_by_label("Message")).to_be_focused()
+    page.keyboard.type("typed by keyboard")
+    expect(pane.get_by_label("Message")).to_have_value("typed by keyboard")
+    page.keyboard.press("Escape")
+    expect(pane).to_have_count(0)
+    expect(summary).to_be_focused()

@@ -64,6 +64,7 @@ def test_a_note_setup_brings_the_rejection_to_the_inbox_with_the_header_count(ap
     reset_settings(app)
     try:
         sign_in(page, "msuyama")
+        page.locator("#nav-user-button").click()  # the header's user menu
         page.get_by_role("link", name="Notification settings").click()
         expect(page.get_by_role("heading", name="Notification settings")).to_be_visible()
         approval = page.locator('fieldset[data-type="Approval"]')
@@ -77,7 +78,7 @@ def test_a_note_setup_brings_the_rejection_to_the_inbox_with_the_header_count(ap
         title = reject(app, "10249")
         wait_for_note(app, f"Rejected: {title}")
 
-        page.get_by_role("navigation").get_by_role("link", name="Notifications").click()
+        page.locator("#main-nav").get_by_role("link", name="Notifications").click()
         row = page.locator("table.inbox tbody tr").filter(has_text=f"Rejected: {title}")
         expect(row).to_have_count(1)
         expect(row.locator("td").nth(3)).to_have_text("Note")

@@ -266,6 +266,27 @@ def test_sign_ins_failed_sign_ins_and_sign_outs_are_audited_without_telling_who_
     assert known.detail.startswith("From ")
 
 
+def test_a_sign_in_refused_by_the_rate_limit_is_audited_with_the_name_and_address(app, db_session):
+    from portal.extensions import limiter
+
+    s = db_session
+    limiter.reset()
+    try:
+        c = app.test_client()
+        for _ in range(5):
+            assert sign_in(c, "msuyama", "wrong password").status_code == 200
+        assert sign_in(c, "msuyama", "northwind").status_code == 429  # refused: too many attempts
+        rows = _rows(s, kind="sign_in")
+        assert [(r.action, r.user_id, r.user_name) for r in rows] == [("sign_in_failed", None, "msuyama")] * 5 + [
+            ("sign_in_refused", None, "msuyama")]
+        assert rows[-1].detail == rows[0].detail and rows[-1].detail.startswith("From ")
+        from portal.audit.models import ACTIONS
+
+        assert ACTIONS["sign_in_refused"] == "Sign-in refused (too many attempts)"
+    finally:
+        limiter.reset()
+
+
 # ---------------------------------------------------------------- pages
 
 def test_the_audit_page_is_for_admins_only_and_has_no_edit_routes(app):

@@ -143,6 +143,10 @@ def text_of(res) -> str:
     return html.unescape(res.get_data(as_text=True))
 
 
+#: the flush-time safety net's page (templates/bad_input.html): no form should fall through to it
+GENERIC_PAGE = "and correct the values."
+
+
 def assert_answered(res) -> None:
     """A page with messages or success: never a server error."""
     assert res.status_code < 500, res.get_data(as_text=True)[:2000]
@@ -373,8 +377,9 @@ def _editor_forms(app, admin) -> list[tuple[str, tuple[str, ...], object]]:
     template, a user's approval user setup and notification settings."""
     from portal.approvals.models import ApprovalUserSetup
     from portal.extensions import db
-    from portal.notifications.models import NotificationSetup, NotificationTemplate
-    from portal.workflow.models import WorkflowStep
+    from portal.jobqueue.models import JobQueueEntry
+    from portal.notifications.models import NotificationSchedule, NotificationSetup, NotificationTemplate
+    from portal.workflow.models import Workflow, WorkflowStep
 
     res = admin.post("/workflows/new", data={"code": "BADIN-WF", "description": "Bad input", "record_type": "sales_header",
                                              "trigger_kind": "automated"})
@@ -385,6 +390,7 @@ def _editor_forms(app, admin) -> list[tuple[str, tuple[str, ...], object]]:
         db.session.remove()
     admin.post("/workflows/BADIN-WF/edit/add-event", data={"function": "sales_document_approval_requested"})
     conditions = ("step_id", "function", "cond_field", "cond_operator", "cond_compare", "cond_value", "cond_value_field")
+    instant, scheduled = _own_flows(app, admin)
     return [
         ("/workflows/BADIN-WF/edit/add-event", ("function", "after"), WorkflowStep),
         ("/workflows/BADIN-WF/edit/set-event", conditions, WorkflowStep),
@@ -396,15 +402,40 @@ def _editor_forms(app, admin) -> list[tuple[str, tuple[str, ...], object]]:
                                                "request_amount_approval_limit"), ApprovalUserSetup),
         ("/notifications/settings", ("new_record-method", "new_record-recurrence", "new_record-at",
                                      "new_record-daily_frequency", "new_record-weekdays"), NotificationSetup),
+        ("/notifications/settings?user=msuyama", ("approval-method", "approval-recurrence", "approval-at", "approval-daily_frequency",
+                                                  "approval-weekdays", "approval-monthly_date", "approval-date_of_month"),
+         NotificationSchedule),
+        (f"/flows/{instant}/inputs", ("in_name", "in_caption", "in_type", "in_default", "in_help", "in_choices", "in_record_type",
+                                      "in_order", "in_required"), Workflow),
+        (f"/flows/{scheduled}/schedule", ("recurrence_kind", "cron_expression", "minutes_between_runs", "next_run_date_formula",
+                                          "run_on_weekdays", "starting_time", "ending_time", "time_zone"), JobQueueEntry),
     ]
+
+
+def _own_flows(app, admin) -> tuple[str, str]:
+    """A disabled copy of the instant flow CUST-STATEMENT and a scheduled flow from the
+    gallery (with its job queue entry): their codes."""
+    res = admin.post("/workflows/CUST-STATEMENT/copy", data={"new_code": "BADIN-IN"})
+    assert res.status_code == 302, text_of(res)[:2000]
+    res = admin.post("/flows/gallery/reorder")
+    assert res.status_code == 302, text_of(res)[:2000]
+    from portal.extensions import db
+    from portal.workflow.models import Workflow
+
+    with app.app_context():
+        scheduled = db.session.scalar(select(Workflow.code).where(Workflow.code.like("REORDER%"), Workflow.template.is_(False))
+                                      .order_by(Workflow.id.desc()))
+        db.session.remove()
+    admin.post(f"/flows/{scheduled}/schedule", data={"recurrence_kind": "cron", "cron_expression": "0 8 * * 1", "time_zone": "UTC"})
+    return "BADIN-IN", scheduled
 
 
 def test_any_input_to_any_form_is_a_page_with_messages_or_success(admin, app, own_records):
     """For every form: hostile values in every field give a page (errors shown, or the
     change saved), never a server error; a refused submit changes nothing."""
-    from portal.notifications.models import NotificationSetup, NotificationTemplate
+    from portal.notifications.models import NotificationSchedule, NotificationSetup, NotificationTemplate
 
-    restore = restore_later(app, NotificationTemplate, NotificationSetup)
+    restore = restore_later(app, NotificationTemplate, NotificationSetup, NotificationSchedule)
     try:
         _submit_anything(app, admin, _forms(own_records) + _editor_forms(app, admin))
     finally:
@@ -420,6 +451,8 @@ def _submit_anything(app, admin, forms) -> None:
             before = _table_state(app, model)
             res = admin.post(path, data=data)
             assert_answered(res)
+            # a refused value is a message on the form, never the generic "Not saved" page
+            assert GENERIC_PAGE not in res.get_data(as_text=True), (path, data, text_of(res)[-3000:])
             if res.status_code >= 400:
                 assert _table_state(app, model) == before, (path, data)
 
@@ -516,3 +549,86 @@ def test_other_forms_show_length_errors_on_the_form(admin, path, data, message):
     assert res.status_code == 422
     page = text_of(res)
     assert message in page and "Not saved" not in page  # the form itself, with the message
+
+
+def test_a_missing_required_field_on_a_new_form_is_a_field_error(admin, app, own_records):
+    from portal.records.models import Vendor
+
+    n = count(app, Vendor)
+    res = admin.post("/vendors/new", data={"no": "BADIN-V"})  # no name at all (not even blank)
+    assert res.status_code == 422 and "Name must have a value." in text_of(res)
+    assert count(app, Vendor) == n
+
+
+def test_too_long_or_nul_values_are_messages_on_the_form_and_change_nothing(admin, app, own_records):
+    """The forms that fell through to the generic "Not saved" page (or stored any
+    length) show the limit where the value was typed and change nothing: event
+    conditions, input fields, a scheduled flow's schedule, workflow user groups and
+    their members, notification templates, approval comments, restrictions."""
+    from portal.approvals.models import ApprovalCommentLine, WorkflowUserGroup, WorkflowUserGroupMember
+    from portal.extensions import db
+    from portal.jobqueue.models import JobQueueEntry
+    from portal.notifications.models import NotificationTemplate
+    from portal.records.models import RecordRestriction
+    from portal.workflow.models import Workflow, WorkflowStep
+
+    long = "x" * 10_000
+    admin.post("/workflows/new", data={"code": "BADIN-WF", "description": "Bad input", "record_type": "sales_header",
+                                       "trigger_kind": "automated"})
+    admin.post("/workflows/BADIN-WF/edit/add-event", data={"function": "sales_document_approval_requested"})
+    instant, scheduled = _own_flows(app, admin)
+    admin.post("/approvals/setup/groups/new", data={"code": "BADIN-G", "description": "Bad input"})
+    with app.app_context():
+        step = db.session.scalar(select(WorkflowStep.step_id).join(Workflow).where(Workflow.code == "BADIN-WF"))
+        template_id = db.session.scalar(select(NotificationTemplate.id).limit(1))
+        group = db.session.scalar(select(WorkflowUserGroup).where(WorkflowUserGroup.code == "BADIN-G"))
+        group_id = group.id
+        from portal.auth.models import User
+
+        msuyama = db.session.scalar(select(User.id).where(User.user_name == "msuyama"))
+        db.session.remove()
+    admin.post(f"/approvals/setup/groups/{group_id}/members", data={"user_id": msuyama, "sequence_no": "1"})
+    with app.app_context():
+        member_id = db.session.scalar(select(WorkflowUserGroupMember.id).where(WorkflowUserGroupMember.group_id == group_id))
+        db.session.remove()
+    condition = {"step_id": step, "function": "sales_document_approval_requested", "cond_field": "amount",
+                 "cond_operator": ">", "cond_compare": "value", "cond_value": "5"}
+    inputs = {"in_name": "message", "in_caption": "Message", "in_type": "long_text", "in_order": "1"}
+    schedule = {"recurrence_kind": "cron", "cron_expression": "0 8 * * 1", "time_zone": "UTC"}
+    order = own_records["order"]
+    cases = [
+        ("/workflows/BADIN-WF/edit/set-event", {**condition, "cond_value": long}, WorkflowStep,
+         "Condition 1: the value can have at most 250 characters (you entered 10,000)."),
+        ("/workflows/BADIN-WF/edit/set-event", {**condition, "cond_operator": long}, WorkflowStep,
+         "Condition 1: choose an operator from the list."),
+        ("/workflows/BADIN-WF/edit/set-event", {**condition, "cond_value": "a\x00b"}, WorkflowStep,
+         "Condition 1: the value can't contain NUL characters."),
+        (f"/flows/{instant}/inputs", {**inputs, "in_caption": long}, Workflow,
+         "Input 1 (message): The caption can have at most 100 characters (you entered 10,000)."),
+        (f"/flows/{instant}/inputs", {**inputs, "in_help": long}, Workflow, "The help text can have at most 500 characters"),
+        (f"/flows/{instant}/inputs", {**inputs, "in_type": "choice", "in_choices": "a," + long}, Workflow,
+         "A choice can have at most 100 characters"),
+        (f"/flows/{scheduled}/schedule", {**schedule, "cron_expression": long}, JobQueueEntry, "at most"),
+        (f"/flows/{scheduled}/schedule", {**schedule, "time_zone": long}, JobQueueEntry, "time zone"),
+        ("/approvals/setup/groups/new", {"code": "a\x00b", "description": "x"}, WorkflowUserGroup, "can't contain NUL characters"),
+        (f"/approvals/setup/groups/{group_id}", {"code": "BADIN-G", "description": "a\x00b"}, WorkflowUserGroup,
+         "can't contain NUL characters"),
+        (f"/approvals/setup/groups/{group_id}/members/{member_id}", {"sequence_no": "1" + "0" * 30}, WorkflowUserGroupMember,
+         "The sequence no. is out of range"),
+        (f"/approvals/setup/groups/{group_id}/members", {"user_id": msuyama, "sequence_no": "99999999999"},
+         WorkflowUserGroupMember, "The sequence no. is out of range"),
+        (f"/notification-templates/{template_id}", {"subject": "Hello", "body": "a\x00b", "description": ""}, NotificationTemplate,
+         "The body can't contain NUL characters."),
+        (f"/approvals/comments/sales_header/{order}", {"comment": "a\x00b"}, ApprovalCommentLine,
+         "A comment can't contain NUL characters."),
+        (f"/sales-orders/{order}/restriction", {"action": "add", "details": long}, RecordRestriction,
+         "The details can have at most 250 characters (you entered 10,000)."),
+    ]
+    for path, data, model, message in cases:
+        before = _table_state(app, model)
+        res = admin.post(path, data=data, follow_redirects=True)
+        assert_answered(res)
+        page = text_of(res)
+        assert GENERIC_PAGE not in page, (path, page[-2000:])
+        assert message in page, (path, message, page[page.find("<main"):][:3000])
+        assert _table_state(app, model) == before, path

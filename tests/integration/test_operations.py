@@ -84,3 +84,52 @@ def test_gunicorn_serves_the_portal(app, tmp_path):
         proc.terminate()
         proc.wait(timeout=20)
     assert sys.executable  # (the same interpreter as the suite)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_flask_up_stops_cleanly(tmp_path, sig):
+    """``flask up`` in a fresh instance (SQLite, the embedded Redis-compatible server and
+    SMTP sink on free ports) answers, then Ctrl+C (SIGINT to the whole process group, as
+    a terminal sends it) or SIGTERM stops the web server, worker, scheduler, sink and
+    embedded server: exit code 0 and no traceback."""
+    import signal
+
+    from effect_helpers import free_port
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "MAIL_SERVER", "MAIL_PORT", "MAIL_SINK", "MAIL_SINK_DIR", "DATABASE_URL")}
+    web, redis_port, mail_port = free_port(), free_port(), free_port()
+    env.update(FLASK_APP="app", PORTAL_INSTANCE=str(tmp_path / "instance"), EMBEDDED_REDIS_PORT=str(redis_port),
+               MAIL_SINK_PORT=str(mail_port), RQ_QUEUE=f"up-{web}", PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+    log = tmp_path / "up.log"
+    proc = subprocess.Popen([sys.executable, "-m", "flask", "up", "--port", str(web), "--no-import"], cwd=ROOT, env=env,
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{web}/health", timeout=10).status_code == 200:
+                    break
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "flask up did not answer:\n" + log.read_text()
+            time.sleep(0.3)
+        banner = log.read_text()
+        assert f"Redis: redis://127.0.0.1:{redis_port}/0 (embedded)" in banner
+        assert f"127.0.0.1:{mail_port} (local sink" in banner and "lcallahan" in banner
+        if sig == "SIGINT":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    out = log.read_text()
+    assert code == 0, out
+    assert "Traceback" not in out and "while stopping" not in out, out
+    assert out.rstrip().endswith("Stopped."), out[-2000:]
+    with pytest.raises(requests.ConnectionError):  # the web server is gone
+        requests.get(f"http://127.0.0.1:{web}/health", timeout=5)

@@ -1,7 +1,7 @@
 """Query plans of the pages that must stay fast at scale (issue 12, "Page speed at
 scale"): every SELECT the customers and sales orders lists (first page, search,
-sort), a sales order, a customer card and Requests to Approve run — with the header's
-counts — is captured as the page runs it and EXPLAINed; a full scan of a large table
+sort), a sales order, a customer card, Requests to Approve, the home page's cues and
+Tell me run — with the header's counts — is captured as the page runs it and EXPLAINed; a full scan of a large table
 (customer, sales_header, sales_line, approval_entry) fails the test.
 
 - SQLite: ``EXPLAIN QUERY PLAN``; ``SCAN <table>`` without an index is a full scan
@@ -149,6 +149,9 @@ def test_list_search_and_sort_queries_use_indexes(app, many_records, approver_wi
         "/customers", "/customers?q=futter", "/customers?sort=-name", "/customers?page=2",
         "/sales-orders", "/sales-orders?q=futter", "/sales-orders?q=10249", "/sales-orders?sort=-amount",
         "/sales-orders?sort=no", "/approvals/requests", f"/sales-orders/{order}", f"/customers/{customer}",
+        # the role center's cues and the lists they open, and Tell me's record search
+        "/", "/sales-orders?status=Open&mine=1", "/approvals/requests?overdue=1", "/approvals/requests?delegated=1",
+        "/search?q=futter", "/search?q=10249",
     ]
     selects = captured_selects(app, client, urls)
     assert any("customer" in s for s, _, _ in selects) and any("approval_entry" in s for s, _, _ in selects)
