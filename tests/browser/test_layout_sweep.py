@@ -223,7 +223,8 @@ def sign_in(context, user_name: str):
     page.get_by_label("User name").fill(user_name)
     page.get_by_label("Password").fill(DEMO_PASSWORDS[user_name])
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.locator("#nav-user-button")).to_have_count(1)  # the header's user menu: signed in
+    page.wait_for_load_state("load")
     return page
 
 
