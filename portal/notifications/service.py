@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from portal.approvals.models import ApprovalEntry
 from portal.auth.models import User
 from portal.notifications.defaults import all_defaults
-from portal.notifications.mail import build_messages, send_messages
+from portal.notifications.mail import SmtpSession, build_messages
 from portal.notifications.models import (
     METHOD_EMAIL,
     METHOD_NOTE,
@@ -278,7 +278,8 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
     """Send the notification entries that are due, batch after batch: claim a batch
     (:func:`claim_due`: entries of recipients with a digest schedule are left for it),
     render it (:func:`prepare_entry`: the recipient's method, Email or Note), end the
-    transaction, e-mail the Email ones over one SMTP connection (each with the stable
+    transaction, e-mail the Email ones over one SMTP connection kept open from batch to
+    batch (a new connection's greeting and EHLO cost ~40 ms) (each with the stable
     Message-ID ``<notification-<id>-<created>@…>``), then in one transaction move the
     sent ones to sent notification entries (Notes go straight there: the inbox),
     drop those whose record or recipient was deleted, and keep failures with their
@@ -302,7 +303,7 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
     except Exception:  # noqa: BLE001 - the instant notifications still go out
         session.rollback()
         log.exception("arming notification digests failed")
-    with KEEPER.holding(session.get_bind(), NotificationEntry.__table__):
+    with KEEPER.holding(session.get_bind(), NotificationEntry.__table__), SmtpSession() as smtp:
         while True:
             if max_seconds is not None and time.monotonic() - started > max_seconds:
                 from portal.queue import enqueue_once
@@ -331,7 +332,7 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
             mails = [(i, p) for i, p, e in prepared if p and p["method"] == METHOD_EMAIL]
             built, bad = build_messages([(p["address"], p["subject"], p["body"], p["key"]) for _, p in mails])
             errors = {mails[index][0]: exc for index, exc in bad.items()}
-            errors.update(zip([mails[index][0] for index, _ in built], send_messages([m for _, m in built])))
+            errors.update(zip([mails[index][0] for index, _ in built], smtp.send([m for _, m in built])))
             claimed = {n.id: n for n in session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids))).unique()}
             done: list[dict] = []  # the sent ones: moved with two statements, not an ORM flush per row
             moved: list[int] = []
