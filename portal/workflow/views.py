@@ -211,7 +211,7 @@ def import_():
 
 # ---------------------------------------------------------------- editor
 
-def _editor_context(wf: Workflow, errors: list[str] | None = None) -> dict:
+def _editor_context(wf: Workflow, errors: list[str] | None = None, reopen: dict | None = None) -> dict:
     from portal.notifications.models import NotificationTemplate
     from portal.workflow import describe as words
     from portal.workflow import editor
@@ -227,6 +227,7 @@ def _editor_context(wf: Workflow, errors: list[str] | None = None) -> dict:
         step_ids=sorted(s.step_id for s in wf.steps), step_names={s.step_id: editor.describe(s) for s in wf.steps},
         describe=editor.describe, condition_text=editor.condition_text,
         record_types=RECORD_TYPES, value_choices=editor.value_choices, mask=MASK, http=_http_panel(wf),
+        reopen=reopen or {},
     )
 
 
@@ -362,6 +363,21 @@ def edit(code: str):
     return render_template("workflows/edit.html", **_editor_context(wf))
 
 
+def _typed_back(wf: Workflow, op: str, step_id: int | None, errors: list[str]) -> dict | None:
+    """A refused event or response dialog opens again with what the user typed and the
+    messages inside it (nothing typed is lost): ``{"op", "step_id", "function",
+    "conditions" | "options", "next_step_id", "errors"}``, or None for other operations."""
+    if op == "set-event":
+        return {"op": op, "step_id": step_id, "function": request.form.get("function", ""),
+                "conditions": _conditions_from_form(), "errors": errors}
+    if op == "set-response":
+        step = next((s for s in wf.steps if s.step_id == step_id and s.type == "response"), None)
+        if step is not None:
+            return {"op": op, "step_id": step_id, "options": _options_from_form(step.function_name),
+                    "next_step_id": request.form.get("next_step_id", type=db_int), "errors": errors}
+    return None
+
+
 @bp.route("/<code>/edit/<op>", methods=["POST"])
 @require_role(*MAKERS)
 def edit_op(code: str, op: str):
@@ -407,8 +423,11 @@ def edit_op(code: str, op: str):
         db.session.rollback()
         errors = exc.problems
         wf = _workflow(code)
+        reopen = _typed_back(wf, op, step_id, errors)
+    else:
+        reopen = None
     if request.headers.get("HX-Request"):
-        return render_template("workflows/_editor.html", **_editor_context(wf, errors))
+        return render_template("workflows/_editor.html", **_editor_context(wf, errors, reopen))
     for e in errors:
         flash(e, "error")
     return redirect(url_for("workflows.edit", code=code))

@@ -216,3 +216,11 @@ window.addEventListener("resize", focusableScrollBoxes);
 // ---- layout: htmx doesn't copy style attributes when it settles a swap (setAttribute("style")
 // is refused by the policy, style-src 'self'; styles set from script stay where they are) ----
 if (window.htmx) htmx.config.attributesToSettle = htmx.config.attributesToSettle.filter((a) => a !== "style");
+
+// <dialog data-reopen>: a dialog whose form was refused comes back open, with what the
+// user typed and the messages (the workflow editor's event and response dialogs).
+function reopenDialogs(root) {
+  (root || document).querySelectorAll("dialog[data-reopen]").forEach((d) => { if (!d.open && d.showModal) d.showModal(); });
+}
+document.addEventListener("htmx:afterSettle", () => reopenDialogs(document));  // (an outerHTML swap leaves the old target detached)
+document.addEventListener("DOMContentLoaded", () => reopenDialogs(document));

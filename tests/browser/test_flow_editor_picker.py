@@ -73,3 +73,29 @@ def test_an_automated_flow_built_with_the_value_picker_runs_when_a_record_change
             c = db.session.get(Customer, alfki_id)
             c.phone, c.fax = phone, fax
             db.session.commit()
+
+
+def test_a_refused_event_dialog_opens_again_with_what_was_typed(page: Page, clean_state, sign_in, base_url):
+    """A condition value over the limit: the step isn't changed and the dialog is open
+    again at once, with the message and the typed value (nothing typed is lost)."""
+    sign_in(page, "lcallahan")
+    page.goto(f"{base_url}/workflows/new?record_type=customer&trigger_kind=automated")
+    page.get_by_label("Code *").fill("REOPEN-DIALOG")
+    page.get_by_label("Description *").fill("A refused condition")
+    page.get_by_role("button", name="Create and edit steps").click()
+    page.get_by_label("Event to add").select_option(label="A record is modified")
+    page.get_by_role("button", name="Add the entry-point event").click()
+    line = page.locator("#editor .line").first
+    line.get_by_role("button", name="Edit event").click()
+    dialog = page.locator("dialog[open]")
+    dialog.get_by_label("Field").first.select_option(label="Name")
+    typed = "y" * 260
+    dialog.get_by_label("Value").first.fill(typed)
+    dialog.get_by_role("button", name="Save").click()
+    reopened = page.locator("dialog[open]")
+    expect(reopened).to_contain_text("the value can have at most 250 characters")
+    expect(reopened.get_by_label("Value").first).to_have_value(typed)
+    reopened.get_by_label("Value").first.fill("Alfreds")
+    reopened.get_by_role("button", name="Save").click()
+    expect(page.locator("dialog[open]")).to_have_count(0)
+    expect(page.locator("#editor .line").first).to_contain_text("Name is Alfreds")

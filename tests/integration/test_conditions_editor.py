@@ -84,3 +84,31 @@ def test_compare_with_another_field_in_the_editor(app, admin):
     assert conditions_of(app, "LOW-STOCK-2") == [{"field": "inventory", "operator": "<", "value_field": "reorder_point"}]
     res = admin.post("/workflows/LOW-STOCK-2/enable", data={"csrf_token": csrf(page)}, follow_redirects=True)
     assert "Workflow LOW-STOCK-2 is enabled." in res.get_data(as_text=True)
+
+
+def test_a_refused_condition_comes_back_in_its_open_dialog_with_what_was_typed(app, admin):
+    """Nothing typed is lost: a condition refused (a value over 250 characters) leaves
+    the step unchanged and the editor comes back with that step's dialog open
+    (``data-reopen``), the message inside it and every typed row as typed."""
+    form = admin.get("/workflows/new?record_type=item&trigger_kind=scheduled").get_data(as_text=True)
+    res = admin.post("/workflows/new", data={"csrf_token": csrf(form), "code": "LOW-STOCK-R", "description": "Reopened dialog",
+                                             "record_type": "item", "trigger_kind": "scheduled"}, follow_redirects=True)
+    hx = {"HX-Request": "true", "X-CSRFToken": csrf(res.get_data(as_text=True))}
+    admin.post("/workflows/LOW-STOCK-R/edit/add-event", data={"function": "schedule_fired"}, headers=hx)
+    long_value = "x" * 300
+    frag = admin.post("/workflows/LOW-STOCK-R/edit/set-event", headers=hx, data={
+        "step_id": 1, "function": "schedule_fired", "cond_field": ["inventory", "description"], "cond_operator": ["<", "contains"],
+        "cond_compare": ["value", "value"], "cond_value": ["7", long_value], "cond_value_field": ["", ""],
+    }).get_data(as_text=True)
+    assert conditions_of(app, "LOW-STOCK-R") == []
+    dialog = frag[frag.index('<dialog aria-label="Event and conditions" data-reopen'):]
+    dialog = dialog[:dialog.index("</dialog>")]
+    assert "the value can have at most 250 characters" in dialog
+    assert 'value="7"' in dialog and f'value="{long_value}"' in dialog
+    assert '<option value="description" selected>' in dialog and '<option value="contains" selected>' in dialog
+    # a later successful save renders no dialog open
+    frag = admin.post("/workflows/LOW-STOCK-R/edit/set-event", headers=hx, data={
+        "step_id": 1, "function": "schedule_fired", "cond_field": ["inventory"], "cond_operator": ["<"],
+        "cond_compare": ["value"], "cond_value": ["7"], "cond_value_field": [""]}).get_data(as_text=True)
+    assert "data-reopen" not in frag
+    assert conditions_of(app, "LOW-STOCK-R") == [{"field": "inventory", "operator": "<", "value": "7"}]
