@@ -224,3 +224,37 @@ function reopenDialogs(root) {
 }
 document.addEventListener("htmx:afterSettle", () => reopenDialogs(document));  // (an outerHTML swap leaves the old target detached)
 document.addEventListener("DOMContentLoaded", () => reopenDialogs(document));
+
+// A record page follows the worker by swapping its state, action bar and fact boxes
+// (polling, or after an action elsewhere): keyboard focus, a typed approval comment and
+// an open Automate menu in the bar survive the swap.
+let kept = null;
+document.addEventListener("htmx:beforeSwap", () => {
+  const bar = document.getElementById("action-bar");
+  if (!bar) return;
+  const active = document.activeElement;
+  const inBar = active && bar.contains(active) ? active : null;
+  kept = {
+    action: inBar && inBar.dataset ? inBar.dataset.action || null : null,
+    name: inBar ? inBar.getAttribute("name") : null,
+    comment: (bar.querySelector("input[name=comment]") || {}).value || "",
+    menuOpen: !!bar.querySelector("details.menu[open]"),
+    inMenu: inBar ? !!inBar.closest("details.menu") : false,
+  };
+});
+document.addEventListener("htmx:afterSettle", () => {
+  const bar = document.getElementById("action-bar");
+  if (!bar || !kept) return;
+  const state = kept;
+  kept = null;
+  const comment = bar.querySelector("input[name=comment]");
+  if (comment && state.comment && !comment.value) comment.value = state.comment;
+  const menu = bar.querySelector("details.menu");
+  if (menu && state.menuOpen) menu.open = true;
+  if (document.activeElement && bar.contains(document.activeElement)) return;  // (still focused: nothing to do)
+  let target = null;
+  if (state.action) target = bar.querySelector(`[data-action="${CSS.escape(state.action)}"]:not([disabled])`);
+  else if (state.name) target = bar.querySelector(`[name="${CSS.escape(state.name)}"]`);
+  else if (state.inMenu && menu) target = menu.querySelector("summary");
+  if (target) target.focus();
+});

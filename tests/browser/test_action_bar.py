@@ -140,3 +140,22 @@ def test_screenshots_of_card_and_document_pages(app, page: Page, worker, clean_s
         shoot(page, f"{user}-order-pending")
         page.goto(f"/customers/{alfki}")
         shoot(page, f"{user}-customer")
+
+
+def test_focus_and_an_open_menu_survive_the_bars_refresh(app, page: Page, clean_state, sign_in, base_url):
+    """When the page refreshes its state (the worker handled something, or an action
+    elsewhere: ``recordsChanged``), the action bar is swapped: the focused action keeps
+    the keyboard focus and an open Automate menu stays open."""
+    order_id, _no = new_order(app, released=True)
+    sign_in(page, "msuyama")
+    page.goto(f"{base_url}/sales-orders/{order_id}")
+    bar = page.locator("#action-bar")
+    reopen = bar.locator('[data-action="reopen"]')
+    reopen.focus()
+    with page.expect_response(lambda r: f"/sales-orders/{order_id}" in r.url and r.request.method == "GET"):
+        page.evaluate("htmx.trigger(document.body, 'recordsChanged')")
+    expect(bar.locator('[data-action="reopen"]')).to_be_focused()
+    bar.locator("details.automate > summary").click()
+    with page.expect_response(lambda r: f"/sales-orders/{order_id}" in r.url and r.request.method == "GET"):
+        page.evaluate("htmx.trigger(document.body, 'recordsChanged')")
+    expect(bar.locator("details.automate")).to_have_attribute("open", "")
