@@ -289,3 +289,34 @@ class CappedPage:
         self.has_prev = self.page > 1
         self.prev_num = self.page - 1 if self.has_prev else None
         self.next_num = self.page + 1 if self.has_next else None
+
+
+def read_memo(session, key: tuple, load):
+    """``load()``'s result, read once per ``key`` while nothing in ``session`` changes:
+    a page asks the same questions several times (is the record restricted, has it a
+    request under way, is Automate on) from the rules of each action it shows. The
+    memo is kept only while the session has no pending change, and is dropped at every
+    flush, commit and rollback (see :func:`_forget_read_memo`), so it never answers
+    with something the database would no longer say in this transaction. ``key``: a
+    tuple naming the question and its arguments."""
+    if session.new or session.dirty or session.deleted:
+        return load()
+    memo = session.info.setdefault("read_memo", {})
+    if key not in memo:
+        memo[key] = load()
+    return memo[key]
+
+
+def _forget_read_memo(session, *_args) -> None:
+    session.info.pop("read_memo", None)
+
+
+def _listen_read_memo() -> None:
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    for name in ("after_flush", "after_commit", "after_rollback", "after_soft_rollback"):
+        event.listen(Session, name, _forget_read_memo)
+
+
+_listen_read_memo()

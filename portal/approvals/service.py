@@ -49,7 +49,7 @@ from portal.audit.models import AuditEntry
 from portal.audit.service import record_audit
 from portal.auth.models import User
 from portal.records.registry import LIST_VIEWS, RECORD_TYPES, slug_for
-from portal.util import text_problem, utcnow
+from portal.util import read_memo, text_problem, utcnow
 from portal.workflow.models import (
     OUTBOX_FAILED,
     OUTBOX_PENDING,
@@ -145,13 +145,14 @@ def requests_sent(session: Session, user: User, limit: int = 200) -> list[Approv
 
 
 def is_approval_administrator(session: Session, user_id: int) -> bool:
-    return bool(
+    """True if ``user_id`` is the approval administrator (Approval User Setup)."""
+    return read_memo(session, ("approval_administrator", user_id), lambda: bool(
         session.scalar(
             select(ApprovalUserSetup.id).where(
                 ApprovalUserSetup.user_id == user_id, ApprovalUserSetup.approval_administrator.is_(True)
             )
         )
-    )
+    ))
 
 
 def open_entry_for(session: Session, record_type: str, record_id: int, user_id: int, admin: bool = False) -> ApprovalEntry | None:
@@ -180,8 +181,9 @@ def open_entry_of_record(session: Session, record_type: str, record_id: int) -> 
 
 
 def pending_request(session: Session, record_type: str, record_id: int) -> ApprovalEntry | None:
-    """An entry of the record still Created or Open (the record has a request under way)."""
-    return session.scalars(
+    """An entry of the record still Created or Open (the record has a request under way).
+    Read once per request while nothing changes (:func:`portal.util.read_memo`)."""
+    return read_memo(session, ("pending_request", record_type, record_id), lambda: session.scalars(
         select(ApprovalEntry)
         .where(
             ApprovalEntry.record_type == record_type,
@@ -189,7 +191,7 @@ def pending_request(session: Session, record_type: str, record_id: int) -> Appro
             ApprovalEntry.status.in_([CREATED, OPEN]),
         )
         .order_by(ApprovalEntry.id)
-    ).first()
+    ).first())
 
 
 def _event_in_flight(session: Session, code: str, record_type: str, record_id: int) -> bool:

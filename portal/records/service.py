@@ -48,7 +48,7 @@ from portal.records.models import (
 )
 from portal.records import numbering
 from portal.records.registry import RECORD_TYPES, Field, RecordType
-from portal.util import column_errors, email_problem, row_errors, text_problem, utcnow
+from portal.util import column_errors, email_problem, read_memo, row_errors, text_problem, utcnow
 from portal.workflow.engine import raise_event
 
 # record type key of each document model (one record type per model)
@@ -109,12 +109,13 @@ def is_restricted(record_type: str, record) -> bool:
 # ---------------------------------------------------------------- record restrictions
 
 def restrictions_for(session: Session, record_type: str, record_id: int) -> list[RecordRestriction]:
-    """The record's restrictions, oldest first."""
-    return list(session.scalars(
+    """The record's restrictions, oldest first (read once per request while nothing
+    changes: :func:`portal.util.read_memo`)."""
+    return read_memo(session, ("restrictions", record_type, record_id), lambda: list(session.scalars(
         select(RecordRestriction)
         .where(RecordRestriction.record_type == record_type, RecordRestriction.record_id == record_id)
         .order_by(RecordRestriction.id)
-    ))
+    )))
 
 
 def add_restriction(session: Session, record_type: str, record_id: int, details: str, user_id: int | None) -> RecordRestriction:

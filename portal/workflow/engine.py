@@ -28,7 +28,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.util import utcnow
+from portal.util import read_memo, utcnow
 from portal.workflow import conditions
 from portal.workflow.catalog import ID_FREE, KEEPS_RECORD, RECORD_TYPES, RUN_FAILED_HANDLERS, RUN_FAILED_WATCHERS, VALUE_PROVIDERS
 from portal.workflow.models import (
@@ -427,7 +427,8 @@ _cache: dict[str, Any] = {"key": None, "workflows": ()}
 def _cache_key(session: Session) -> tuple:
     """What changes whenever a workflow is added, enabled, disabled, edited (its
     ``modified_at``, bumped for step edits too) or deleted: (count, max modified)."""
-    row = session.execute(select(func.count(Workflow.id), func.max(Workflow.modified_at))).one()
+    row = read_memo(session, ("workflow_cache_key",),
+                    lambda: tuple(session.execute(select(func.count(Workflow.id), func.max(Workflow.modified_at))).one()))
     return (row[0], row[1])
 
 

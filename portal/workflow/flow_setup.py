@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.auth.models import ROLES, User
-from portal.util import utcnow
+from portal.util import read_memo, utcnow
 from portal.workflow.models import DEFAULT_FLOW_ROLES, TRIGGER_INSTANT, FlowSetup
 
 #: Roles an admin can grant flow rights to (admins hold every right anyway).
@@ -21,7 +21,7 @@ ROLE_CAPTIONS = {"business_user": "Business users", "approver": "Approvers", "fl
 def get_setup(session: Session) -> FlowSetup:
     """The flow setup row; a transient default (Automate on, the default roles) when
     none was saved yet (nothing is added to ``session``)."""
-    setup = session.scalar(select(FlowSetup).order_by(FlowSetup.id).limit(1))
+    setup = read_memo(session, ("flow_setup",), lambda: session.scalar(select(FlowSetup).order_by(FlowSetup.id).limit(1)))
     if setup is None:
         setup = FlowSetup(automate_enabled=True, run_roles=list(DEFAULT_FLOW_ROLES["run"]),
                           instant_roles=list(DEFAULT_FLOW_ROLES["instant"]),
@@ -33,7 +33,7 @@ def save_setup(session: Session, user: User, automate_enabled: bool, run_roles: 
                automated_roles: list[str]) -> FlowSetup:
     """Store the flow setup (creating its row on first save); unknown role names are
     dropped. The caller commits. Returns the row."""
-    setup = session.scalar(select(FlowSetup).order_by(FlowSetup.id).limit(1))
+    setup = read_memo(session, ("flow_setup",), lambda: session.scalar(select(FlowSetup).order_by(FlowSetup.id).limit(1)))
     if setup is None:
         setup = FlowSetup()
         session.add(setup)

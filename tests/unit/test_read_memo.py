@@ -1,0 +1,43 @@
+"""``portal.util.read_memo``: a page's repeated questions are read once while nothing
+changes, and never answered from the memo after a flush, commit or rollback or while
+the session holds a pending change."""
+from __future__ import annotations
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from portal.util import read_memo
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Row(Base):
+    __tablename__ = "memo_row"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+def test_read_once_until_the_session_changes():
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    loads = []
+
+    def count():
+        loads.append(1)
+        return session.execute(text("SELECT count(*) FROM memo_row")).scalar()
+
+    with Session(engine) as session:
+        assert read_memo(session, ("n",), count) == 0
+        assert read_memo(session, ("n",), count) == 0
+        assert len(loads) == 1  # the second answer came from the memo
+        session.add(Row())
+        assert read_memo(session, ("n",), count) == 1  # a pending change: read (its autoflush writes it)
+        assert read_memo(session, ("n",), count) == 1
+        assert len(loads) == 3  # the flush dropped the memo, so the next one read again
+        session.commit()
+        assert read_memo(session, ("n",), count) == 1
+        assert len(loads) == 4
+        session.rollback()
+        read_memo(session, ("n",), count)
+        assert len(loads) == 5
