@@ -128,7 +128,7 @@ def build_message(to: str, subject: str, html: str, key: str | None = None, text
     bodies, RFC 2047 words from ``email.charset`` for non-ASCII headers) into the one
     fixed layout, without the ``email`` package's generic generator, which costs about
     ten times as much per message."""
-    if not to or "\r" in to or "\n" in to or "@" not in parseaddr(to)[1]:
+    if not to or "\r" in to or "\n" in to or not _deliverable(to):
         raise BadAddress(f"“{to}” is not an e-mail address that mail can be sent to.")
     sender = str(current_app.config["MAIL_DEFAULT_SENDER"])
     boundary = "=_" + os.urandom(12).hex()
@@ -157,6 +157,13 @@ def _b64(content: str) -> str:
 def _domain(sender: str) -> str:
     found = re.search(r"@([A-Za-z0-9.-]+)", sender)
     return found.group(1) if found else "workflow-portal"
+
+
+@lru_cache(maxsize=4096)
+def _deliverable(value: str) -> bool:
+    """True if ``value`` parses to an address with an @ (parsed once per address: a
+    batch mails the same people again and again)."""
+    return "@" in parseaddr(value)[1]
 
 
 @lru_cache(maxsize=4096)
