@@ -204,20 +204,24 @@ def test_any_save_that_races_with_another_answers_409_not_500(app, monkeypatch):
     from test_pages import csrf
 
     with app.app_context():
-        doc_id = db.session.scalar(select(SalesHeader.id).where(SalesHeader.no == "10251"))
+        # Released (as by its approval workflow), so Reopen by hand is allowed
+        doc = db.session.scalar(select(SalesHeader).where(SalesHeader.no == "10251"))
+        service.release(db.session, doc, None, by_workflow=True)
+        db.session.commit()
+        doc_id = doc.id
 
-    def release_that_loses_the_race(session, doc, user_id):
+    def reopen_that_loses_the_race(session, doc, user_id):
         doc.ship_to_name = "Half-written"
         session.flush()
         raise StaleDataError("UPDATE statement on table 'sales_header' expected to update 1 row(s); 0 were matched.")
 
-    monkeypatch.setattr(service, "release", release_that_loses_the_race)
+    monkeypatch.setattr(service, "reopen", reopen_that_loses_the_race)
     client = app.test_client()
     sign_in(client, "msuyama", "northwind")
     page = client.get(f"/sales-orders/{doc_id}").get_data(as_text=True)
-    res = client.post(f"/sales-orders/{doc_id}/release", data={"csrf_token": csrf(page)})
+    res = client.post(f"/sales-orders/{doc_id}/reopen", data={"csrf_token": csrf(page)})
     assert res.status_code == 409
     assert "Nothing of yours was saved" in res.get_data(as_text=True)
     with app.app_context():
         doc = db.session.get(SalesHeader, doc_id)
-        assert doc.status == "Open" and doc.ship_to_name != "Half-written"
+        assert doc.status == "Released" and doc.ship_to_name != "Half-written"

@@ -263,7 +263,7 @@ def test_a_line_condition_picks_which_orders_need_approval(db_session, run_jobs,
     approvals.send_approval_request(s, "sales_header", has_line, user(s, "msuyama"))
     s.commit()
     without = s.scalar(select(SalesHeader).where(SalesHeader.no == "10248", SalesHeader.document_type == "Order"))
-    with pytest.raises(approvals.ApprovalError, match="No approval workflow"):
+    with pytest.raises(approvals.ApprovalError, match="No enabled approval workflow applies to this sales order"):
         approvals.send_approval_request(s, "sales_header", without, user(s, "sbuchanan"))
     run_jobs()
     assert s.get(SalesHeader, has_line.id).status == "Pending Approval"
