@@ -272,3 +272,17 @@ def sign_in():
 @pytest.fixture
 def sign_out():
     return _sign_out
+
+
+def record_id(app, model, **where) -> int:
+    """The id of the first ``model`` row whose columns equal ``where`` (browser tests
+    open pages by id)."""
+    from sqlalchemy import select
+
+    from portal.extensions import db
+
+    with app.app_context():
+        query = select(model.id)
+        for name, value in where.items():
+            query = query.where(getattr(model, name) == value)
+        return db.session.scalar(query.limit(1))

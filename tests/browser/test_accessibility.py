@@ -11,7 +11,7 @@ import re
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.browser.conftest import PROJECT_ROOT
+from tests.browser.conftest import PROJECT_ROOT, record_id
 
 AXE = PROJECT_ROOT / "tests" / "browser" / "vendor" / "axe.min.js"
 SERIOUS = ("serious", "critical")
@@ -35,16 +35,6 @@ def axe_problems(page: Page) -> list[str]:
         page.evaluate(AXE.read_text(encoding="utf-8"))  # through the test tool, not a <script>: the page's policy stays strict
     return [f"{v['impact']}: {v['id']} ({v['help']}): {'; '.join(v['nodes'])}"
             for v in page.evaluate(RUN_AXE) if v["impact"] in SERIOUS]
-
-
-def record_id(app, model, **where) -> int:
-    from portal.extensions import db
-
-    with app.app_context():
-        query = select(model.id)
-        for name, value in where.items():
-            query = query.where(getattr(model, name) == value)
-        return db.session.scalar(query.limit(1))
 
 
 def test_main_pages_have_no_serious_accessibility_violation(page: Page, app, clean_state, sign_in, sign_out):

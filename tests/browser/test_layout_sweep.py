@@ -28,7 +28,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
-from tests.browser.conftest import DEMO_PASSWORDS, PROJECT_ROOT, REPORT_VIOLATIONS, policy_violation
+from tests.browser.conftest import DEMO_PASSWORDS, PROJECT_ROOT, REPORT_VIOLATIONS, policy_violation, record_id
 from tests.browser.test_accessibility import UNLABELLED
 
 SHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
@@ -91,16 +91,6 @@ TOO_WIDE = r"""() => {
   walk(document.body);
   return found.join(" > ");
 }"""
-
-
-def _id(app, model, **where) -> int:
-    from portal.extensions import db
-
-    with app.app_context():
-        query = select(model.id)
-        for name, value in where.items():
-            query = query.where(getattr(model, name) == value)
-        return db.session.scalar(query.limit(1))
 
 
 @pytest.fixture
@@ -189,9 +179,9 @@ def pages_by_role(app, values) -> dict[str, list[tuple[str, str]]]:
                 ("sales-order", f"/sales-orders/{values['order']}"), ("approval-link", f"/approvals/link/{token}"),
                 ("approval-entries", f"/approvals/entries/sales_header/{values['order']}")]
     job = values["job"]
-    template = _id(app, NotificationTemplate)
-    run = _id(app, WorkflowInstance)
-    user = _id(app, User, user_name="msuyama")
+    template = record_id(app, NotificationTemplate)
+    run = record_id(app, WorkflowInstance)
+    user = record_id(app, User, user_name="msuyama")
     admin = [("home", "/"), ("workflows", "/workflows/"), ("workflow-card", "/workflows/SO-APPROVAL"),
              ("workflow-templates", "/workflows/templates"), ("workflow-archive", "/workflows/archive"),
              ("workflow-new", "/workflows/new"), ("flows-manage", "/flows/manage"), ("flows-gallery", "/flows/gallery"),
