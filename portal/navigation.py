@@ -201,7 +201,7 @@ def find_records(session: Session, query: str, per_type: int = 3, dialect: str =
     out = []
     for slug in RECORD_SLUGS:
         rt = LIST_VIEWS[slug]
-        q, _ = listing.list_query(rt, query, rt.default_sort, dialect)
+        q = listing.list_query(rt, query, rt.default_sort, dialect).select
         rows = session.scalars(q.limit(per_type)).unique().all()
         if not rows:
             continue

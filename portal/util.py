@@ -268,15 +268,17 @@ class CappedPage:
     indexes, that both counts and places the page — then the page's rows by id
     (through ``rows``, when given, so a search isn't evaluated a second time)."""
 
-    def __init__(self, session, query, page: int, per_page: int, rows=None):
+    def __init__(self, session, query, page: int, per_page: int, rows=None, ids=None):
         """``query``: an ORM ``select()`` of one entity with an ORDER BY; ``rows``: a
         plain ``select()`` of the same entity (default: ``query``) that the page's
-        rows are read through by id (their order is the ids')."""
+        rows are read through by id (their order is the ids'); ``ids``: a ``select()``
+        of the ids alone in the query's order (default: ``query`` with only the id)."""
         self.page, self.per_page = max(page, 1), per_page
         rows_query = query if rows is None else rows
         key = query.column_descriptions[0]["entity"].id
         start, end = (self.page - 1) * per_page, self.page * per_page
-        ids = list(session.scalars(query.with_only_columns(key).limit(max(COUNT_CAP, end) + 1)))
+        ids_query = query.with_only_columns(key) if ids is None else ids
+        ids = list(session.scalars(ids_query.limit(max(COUNT_CAP, end) + 1)))
         page_ids = ids[start:end]
         rows = {}
         if page_ids:
@@ -296,8 +298,8 @@ def read_memo(session, key: tuple, load):
     a page asks the same questions several times (is the record restricted, has it a
     request under way, is Automate on) from the rules of each action it shows. The
     memo is kept only while the session has no pending change, and is dropped at every
-    flush, commit and rollback (see :func:`_forget_read_memo`), so it never answers
-    with something the database would no longer say in this transaction. ``key``: a
+    flush, commit and rollback and by every UPDATE, DELETE or INSERT run through the
+    session (see :func:`_forget_read_memo`), so it never answers with something the database would no longer say in this transaction. ``key``: a
     tuple naming the question and its arguments."""
     if session.new or session.dirty or session.deleted:
         return load()
@@ -317,6 +319,14 @@ def _listen_read_memo() -> None:
 
     for name in ("after_flush", "after_commit", "after_rollback", "after_soft_rollback"):
         event.listen(Session, name, _forget_read_memo)
+    event.listen(Session, "do_orm_execute", _forget_read_memo_on_write)
+
+
+def _forget_read_memo_on_write(state) -> None:
+    """An UPDATE, DELETE or INSERT run through the session (``session.execute(update(…))``,
+    which changes rows without a flush) drops the memo too."""
+    if state.is_update or state.is_delete or state.is_insert:
+        state.session.info.pop("read_memo", None)
 
 
 _listen_read_memo()

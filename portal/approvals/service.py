@@ -31,6 +31,7 @@ from typing import NamedTuple
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from portal.approvals.setup import is_approval_administrator
 from portal.approvals.models import (
     APPROVED,
     CANCELED,
@@ -59,7 +60,7 @@ from portal.workflow.models import (
     WorkflowStep,
     WorkflowStepRun,
 )
-from portal.workflow.engine import ResponseError, StepContext, event_values, matching_workflows, raise_event
+from portal.workflow.engine import ResponseError, StepContext, event_values, events_in_flight, matching_workflows, raise_event
 
 
 class ApprovalError(Exception):
@@ -92,15 +93,39 @@ def pending_approvals(session: Session, record_type: str | None, record_id: int 
     return session.scalar(q) or 0
 
 
+def _entries_query(record_type: str, record_id: int):
+    return (select(ApprovalEntry)
+            .where(ApprovalEntry.record_type == record_type, ApprovalEntry.record_id == record_id)
+            .order_by(ApprovalEntry.workflow_instance_id.desc(), ApprovalEntry.sequence_no, ApprovalEntry.id))
+
+
+def _read_entries(session: Session, record_type: str, record_id: int) -> list[ApprovalEntry] | None:
+    """Every approval entry of the record as the database has them now, read once per
+    request while the session has no pending change (:func:`portal.util.read_memo`;
+    entries already in the session are refreshed from their rows), so that a record page's
+    questions (a request under way? an entry for me to decide? may I see the
+    comments?) share one SELECT. None while the session has pending changes: the
+    callers then ask the database with a query of their own."""
+    if session.new or session.dirty or session.deleted:
+        return None
+
+    def load() -> list[ApprovalEntry]:
+        # entries read earlier in this session may have changed since (a bulk UPDATE):
+        # expired, the SELECT below fills them in afresh (their users stay as loaded)
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, ApprovalEntry) and obj.record_type == record_type and obj.record_id == record_id:
+                session.expire(obj)
+        return list(session.scalars(_entries_query(record_type, record_id)).unique())
+
+    return read_memo(session, ("approval_entries", record_type, record_id), load)
+
+
 def entries_for_record(session: Session, record_type: str, record_id: int) -> list[ApprovalEntry]:
     """All approval entries of a record, newest request first, then by sequence."""
-    return list(
-        session.scalars(
-            select(ApprovalEntry)
-            .where(ApprovalEntry.record_type == record_type, ApprovalEntry.record_id == record_id)
-            .order_by(ApprovalEntry.workflow_instance_id.desc(), ApprovalEntry.sequence_no, ApprovalEntry.id)
-        ).unique()
-    )
+    entries = _read_entries(session, record_type, record_id)
+    if entries is not None:
+        return list(entries)
+    return list(session.scalars(_entries_query(record_type, record_id)).unique())
 
 
 def comments_for_record(session: Session, record_type: str, record_id: int) -> list[ApprovalCommentLine]:
@@ -144,35 +169,32 @@ def requests_sent(session: Session, user: User, limit: int = 200) -> list[Approv
     )
 
 
-def is_approval_administrator(session: Session, user_id: int) -> bool:
-    """True if ``user_id`` is the approval administrator (Approval User Setup)."""
-    return read_memo(session, ("approval_administrator", user_id), lambda: bool(
-        session.scalar(
-            select(ApprovalUserSetup.id).where(
-                ApprovalUserSetup.user_id == user_id, ApprovalUserSetup.approval_administrator.is_(True)
-            )
-        )
-    ))
-
-
 def open_entry_for(session: Session, record_type: str, record_id: int, user_id: int, admin: bool = False) -> ApprovalEntry | None:
-    """The Open entry of the record that ``user_id`` may decide: their own, else (with
-    ``admin`` and when the user is the approval administrator) the first Open one."""
-    own = session.scalars(
-        select(ApprovalEntry).where(
-            ApprovalEntry.record_type == record_type,
-            ApprovalEntry.record_id == record_id,
-            ApprovalEntry.status == OPEN,
-            ApprovalEntry.approver_id == user_id,
-        )
-    ).first()
+    """The Open entry of the record that ``user_id`` may decide: their own (the lowest
+    id), else (with ``admin`` and when the user is the approval administrator) the
+    first Open one (:func:`open_entry_of_record`)."""
+    entries = _read_entries(session, record_type, record_id)
+    if entries is not None:
+        own = min((e for e in entries if e.status == OPEN and e.approver_id == user_id), key=lambda e: e.id, default=None)
+    else:
+        own = session.scalars(
+            select(ApprovalEntry).where(
+                ApprovalEntry.record_type == record_type,
+                ApprovalEntry.record_id == record_id,
+                ApprovalEntry.status == OPEN,
+                ApprovalEntry.approver_id == user_id,
+            ).order_by(ApprovalEntry.id)
+        ).first()
     if own is None and admin and is_approval_administrator(session, user_id):
         return open_entry_of_record(session, record_type, record_id)
     return own
 
 
 def open_entry_of_record(session: Session, record_type: str, record_id: int) -> ApprovalEntry | None:
-    """The record's first Open entry (lowest sequence), if any."""
+    """The record's first Open entry (lowest sequence, then id), if any."""
+    entries = _read_entries(session, record_type, record_id)
+    if entries is not None:
+        return min((e for e in entries if e.status == OPEN), key=lambda e: (e.sequence_no, e.id), default=None)
     return session.scalars(
         select(ApprovalEntry)
         .where(ApprovalEntry.record_type == record_type, ApprovalEntry.record_id == record_id, ApprovalEntry.status == OPEN)
@@ -181,9 +203,13 @@ def open_entry_of_record(session: Session, record_type: str, record_id: int) -> 
 
 
 def pending_request(session: Session, record_type: str, record_id: int) -> ApprovalEntry | None:
-    """An entry of the record still Created or Open (the record has a request under way).
-    Read once per request while nothing changes (:func:`portal.util.read_memo`)."""
-    return read_memo(session, ("pending_request", record_type, record_id), lambda: session.scalars(
+    """The record's first entry (lowest id) still Created or Open: the record has a
+    request under way. Read once per request while nothing changes
+    (:func:`_read_entries`)."""
+    entries = _read_entries(session, record_type, record_id)
+    if entries is not None:
+        return min((e for e in entries if e.status in (CREATED, OPEN)), key=lambda e: e.id, default=None)
+    return session.scalars(
         select(ApprovalEntry)
         .where(
             ApprovalEntry.record_type == record_type,
@@ -191,20 +217,11 @@ def pending_request(session: Session, record_type: str, record_id: int) -> Appro
             ApprovalEntry.status.in_([CREATED, OPEN]),
         )
         .order_by(ApprovalEntry.id)
-    ).first())
+    ).first()
 
 
 def _event_in_flight(session: Session, code: str, record_type: str, record_id: int) -> bool:
-    return bool(
-        session.scalar(
-            select(OutboxEvent.id).where(
-                OutboxEvent.event_code == code,
-                OutboxEvent.record_type == record_type,
-                OutboxEvent.record_id == record_id,
-                OutboxEvent.status.in_([OUTBOX_PENDING, OUTBOX_PROCESSING]),
-            )
-        )
-    )
+    return code in events_in_flight(session, record_type, record_id)
 
 
 # ---------------------------------------------------------------- approval controls
@@ -525,12 +542,17 @@ def delegate_target(session: Session, approver_id: int) -> int:
     """Who an entry of ``approver_id`` is delegated to: their substitute, else their
     approver, else the approval administrator (Business Central's delegation rule).
     Raises :class:`ApprovalError` when there is none (or only the approver themself)."""
-    setup = session.scalar(select(ApprovalUserSetup).where(ApprovalUserSetup.user_id == approver_id))
+    rows = session.execute(
+        select(ApprovalUserSetup.user_id, ApprovalUserSetup.substitute_id, ApprovalUserSetup.approver_id,
+               ApprovalUserSetup.approval_administrator)
+        .where((ApprovalUserSetup.user_id == approver_id) | ApprovalUserSetup.approval_administrator.is_(True))
+        .order_by(ApprovalUserSetup.id)
+    ).all()
     candidates = []
-    if setup is not None:
-        candidates += [setup.substitute_id, setup.approver_id]
-    admin = session.scalar(select(ApprovalUserSetup.user_id).where(ApprovalUserSetup.approval_administrator.is_(True)))
-    candidates.append(admin)
+    for row in rows:
+        if row.user_id == approver_id:
+            candidates += [row.substitute_id, row.approver_id]
+    candidates.append(next((row.user_id for row in rows if row.approval_administrator), None))
     for user_id in candidates:
         if user_id and user_id != approver_id:
             return user_id
@@ -704,6 +726,9 @@ def may_see_comments(session: Session, record_type: str, record_id: int, user: U
     approval administrator and admins."""
     if user.has_role("admin") or is_approval_administrator(session, user.id):
         return True
+    entries = _read_entries(session, record_type, record_id)
+    if entries is not None:
+        return any(user.id in (e.sender_id, e.approver_id) for e in entries)
     return bool(session.scalar(select(ApprovalEntry.id).where(
         ApprovalEntry.record_type == record_type, ApprovalEntry.record_id == record_id,
         (ApprovalEntry.sender_id == user.id) | (ApprovalEntry.approver_id == user.id),

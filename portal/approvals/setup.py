@@ -33,7 +33,7 @@ from portal.approvals.models import ApprovalUserSetup, WorkflowUserGroup, Workfl
 from portal.audit.service import record_audit, record_field_changes
 from portal.auth.models import User, time_zone_error
 from portal.records.models import Salesperson
-from portal.util import column_errors
+from portal.util import column_errors, read_memo
 from portal.workflow.models import Workflow, WorkflowStep
 
 #: The three kinds of amount approval limit, in the order Business Central shows them.
@@ -111,9 +111,19 @@ def may_administer(session: Session, user: User) -> bool:
         return False
     if user.has_role("admin"):
         return True
-    return session.scalar(
-        select(ApprovalUserSetup.id).where(ApprovalUserSetup.user_id == user.id, ApprovalUserSetup.approval_administrator.is_(True))
-    ) is not None
+    return is_approval_administrator(session, user.id)
+
+
+def is_approval_administrator(session: Session, user_id: int) -> bool:
+    """True if ``user_id`` is the approval administrator (Approval User Setup). Read
+    once per request while nothing changes (:func:`portal.util.read_memo`)."""
+    return read_memo(session, ("approval_administrator", user_id), lambda: bool(
+        session.scalar(
+            select(ApprovalUserSetup.id).where(
+                ApprovalUserSetup.user_id == user_id, ApprovalUserSetup.approval_administrator.is_(True)
+            )
+        )
+    ))
 
 
 # ---------------------------------------------------------------- Approval User Setup

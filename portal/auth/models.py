@@ -50,7 +50,9 @@ class User(UserMixin, db.Model):
     # part of the id in the session cookie: signing out raises it, so a cookie saved
     # before (on any device) no longer signs anyone in
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
-    roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    # loaded with the signed-in user (:func:`portal.auth.views._load_user`), else when first
+    # asked: users read as an entry's sender or approver don't need their roles
+    roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan")
 
     def get_id(self) -> str:
         """The id kept in the session cookie (Flask-Login's alternative id):

@@ -6,6 +6,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 from wtforms import PasswordField, StringField
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms.validators import DataRequired
@@ -25,7 +26,7 @@ def _load_user(session_id: str):
     user_id, _, version = session_id.partition(".")
     if not (user_id.isdigit() and version.isdigit()) or len(user_id) > 12 or len(version) > 12:
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.get(User, int(user_id), options=[joinedload(User.roles)])
     if user is None or not user.active or (user.session_version or 0) != int(version):
         return None
     return user

@@ -13,6 +13,7 @@ import email.charset
 import html as html_lib
 import os
 import re
+import smtplib
 import socket
 from dataclasses import dataclass
 from functools import lru_cache
@@ -257,8 +258,6 @@ def send_mail(to: str, subject: str, html: str, key: str | None = None) -> None:
 def is_permanent_smtp_error(exc: Exception) -> bool:
     """True when retrying can't help: the server refused the recipients or answered
     a 5xx code. Timeouts, connection errors and 4xx answers may be temporary."""
-    import smtplib
-
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return True
     code = getattr(exc, "smtp_code", None)

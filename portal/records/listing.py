@@ -15,14 +15,17 @@ index serves it:
 A document's customer / vendor no. and name are searched through the partner's own
 index: the documents of the matching partners are added, so neither side needs a scan
 — on SQLite as "own match OR partner id in (the partner's search index)", which SQLite
-answers with one index per side; on PostgreSQL with the matching partners' ids looked
-up first and listed in the query (up to :data:`PARTNER_IDS_MAX`; beyond, a UNION of the
-two id sets). The list's rows are then read by id alone (the search runs once a page). Documents sort by no. naturally through the stored
+answers with one index per side; on PostgreSQL as one statement, the UNION of the
+documents' own matches and the matching partners' documents, each with its sort key
+(:func:`_partner_search_query`). The list's rows are then read by id alone (the search
+runs once a page). Documents sort by no. naturally through the stored
 ``no_sort`` key (:func:`portal.records.models.natural_sort_key`); the last sort key
 is the id, in the same direction, so an index on (type, sort column) serves the page."""
 from __future__ import annotations
 
-from sqlalchemy import Integer, func, inspect, or_, select, text, union
+from typing import NamedTuple
+
+from sqlalchemy import Integer, Select, func, inspect, or_, select, text, union
 
 from sqlalchemy.orm import Session
 
@@ -99,67 +102,28 @@ def search_ids(model, names: tuple[str, ...], search: str, dialect: str):
     return select(model.id).where(search_condition(model, names, search, dialect))
 
 
-#: a document search on PostgreSQL lists the matching partners' ids in the query when
-#: there are at most this many (beyond, a long list costs more than the UNION it replaces)
-PARTNER_IDS_MAX = 2000
+class ListQuery(NamedTuple):
+    """A list page's query: ``select`` the records (a ``select()`` of the record
+    type's model, in the list's order), ``sort`` the sort applied ("field" or
+    "-field"), ``ids`` a ``select()`` of their ids alone in the same order (what
+    :class:`portal.util.CappedPage` counts and places the page with)."""
+
+    select: Select
+    sort: str
+    ids: Select
 
 
-def _partner_ids(session, partners, search: str) -> list[int] | None:
-    """The ids ``partners`` (a SELECT of ids) finds, if there are at most
-    :data:`PARTNER_IDS_MAX` and the search is long enough for the trigram indexes;
-    otherwise (or without a session) None."""
-    if session is None or len(search) < TRIGRAM_MIN:
-        return None
-    ids = list(session.scalars(partners.limit(PARTNER_IDS_MAX + 1)))
-    return ids if len(ids) <= PARTNER_IDS_MAX else None
-
-
-def list_query(rt: RecordType, search: str, sort: str, dialect: str = "sqlite", session=None):
-    """The list page's SELECT and the sort it applied: search across the record
-    type's search fields (and a document's customer / vendor no. and name, a journal
-    line's batch template and name; case-insensitive, substring) and sort by ``sort``
-    ("field" or "-field"; an unknown field falls back to the record type's default),
-    then by the record type's ``then_by`` columns and the id. ``dialect``: the
-    database's (``sqlite``/``postgresql``), which picks how the search indexes are
-    used; ``session``: lets a document search on PostgreSQL look up the matching
-    customers / vendors first (:func:`_partner_ids`). Returns ``(select, sort)``."""
+def list_query(rt: RecordType, search: str, sort: str, dialect: str = "sqlite", where=()) -> ListQuery:
+    """The list page's query: search across the record type's search fields (and a
+    document's customer / vendor no. and name, a journal line's batch template and
+    name; case-insensitive, substring), keep the rows that meet every condition in
+    ``where`` (conditions on the model's columns, e.g. the role center's status
+    filter), and sort by ``sort`` ("field" or "-field"; an unknown field falls back to
+    the record type's default), then by the record type's ``then_by`` columns and
+    the id. ``dialect``: the database's (``sqlite``/``postgresql``), which picks how
+    the search indexes are used. Returns a :class:`ListQuery`."""
     model = rt.model
     search = search.replace("\x00", "")  # no stored value holds a NUL (the column checks refuse it)
-    q = rt.filter_query(select(model))
-    partner = partner_model(rt)
-    if partner is not None:
-        fk = getattr(model, f"{rt.partner}_id")
-        if sort.lstrip("-") in (f"{rt.partner}_no", f"{rt.partner}_name"):
-            # only to sort by the partner's no. or name: a document always has its
-            # partner (the page loads it anyway), and the page's bounded count
-            # then reads the documents alone
-            q = q.join(partner, fk == partner.id)
-    if rt.key == "gen_journal_line":
-        q = q.join(GenJournalBatch, GenJournalLine.batch_id == GenJournalBatch.id)
-    if search:
-        own = search_condition(model, rt.search_fields, search, dialect)
-        if partner is not None:
-            partners = search_ids(partner, ("no", "name"), search, dialect)
-            if dialect == "sqlite":
-                # SQLite answers "own match OR the partner's" with one index per side (a
-                # MULTI-INDEX OR: the search index's rowids, the partner id index), then
-                # sorts the matches; through a UNION of ids it walked the sort index instead
-                q = q.where(or_(own, fk.in_(partners)))
-            else:
-                ids = _partner_ids(session, partners, search)
-                if ids is not None:
-                    # PostgreSQL: the matching partners' ids, found first (the partner's own
-                    # search index), ORed as a list with the documents' own match — one
-                    # bitmap heap scan over the trigram indexes and the partner id index
-                    q = q.where(or_(own, fk.in_(ids)))
-                else:  # (too many partners, or no session) a UNION of the two id sets
-                    of_partners = select(model.id).where(fk.in_(partners))
-                    q = q.where(model.id.in_(union(select(model.id).where(own), of_partners)))
-        elif rt.key == "gen_journal_line":
-            pattern = like_pattern(search)
-            q = q.where(or_(own, *[func.lower(c).like(pattern, escape="\\") for c in BATCH_COLUMNS.values()]))
-        else:
-            q = q.where(own)
     field = sort.lstrip("-")
     col = sort_column(rt, field) if field in rt.list_columns else None
     if col is None:
@@ -169,9 +133,56 @@ def list_query(rt: RecordType, search: str, sort: str, dialect: str = "sqlite", 
     if rt.natural_no_sort and field == "no":
         col = model.no_sort  # 9 before 10, SO00009 before SO00010
     desc = sort.startswith("-")
-    q = q.order_by(col.desc() if desc else col.asc(), *[getattr(model, n) for n in rt.then_by],
-                   model.id.desc() if desc else model.id.asc())
-    return q, sort
+
+    def order(c):
+        return c.desc() if desc else c.asc()
+
+    partner = partner_model(rt)
+    partner_sort = partner is not None and field in (f"{rt.partner}_no", f"{rt.partner}_name")
+    if search and partner is not None and dialect != "sqlite" and not partner_sort:
+        return _partner_search_query(rt, partner, search, col, order, where, sort)
+    q = rt.filter_query(select(model)).where(*where)
+    if partner_sort:
+        # only to sort by the partner's no. or name: a document always has its
+        # partner (the page loads it anyway), and the page's bounded count
+        # then reads the documents alone
+        q = q.join(partner, getattr(model, f"{rt.partner}_id") == partner.id)
+    if rt.key == "gen_journal_line":
+        q = q.join(GenJournalBatch, GenJournalLine.batch_id == GenJournalBatch.id)
+    if search:
+        own = search_condition(model, rt.search_fields, search, dialect)
+        if partner is not None:
+            # SQLite answers "own match OR the partner's" with one index per side (a
+            # MULTI-INDEX OR: the search index's rowids, the partner id index), then
+            # sorts the matches; through a UNION of ids it walked the sort index instead
+            fk = getattr(model, f"{rt.partner}_id")
+            q = q.where(or_(own, fk.in_(search_ids(partner, ("no", "name"), search, dialect))))
+        elif rt.key == "gen_journal_line":
+            pattern = like_pattern(search)
+            q = q.where(or_(own, *[func.lower(c).like(pattern, escape="\\") for c in BATCH_COLUMNS.values()]))
+        else:
+            q = q.where(own)
+    q = q.order_by(order(col), *[getattr(model, n) for n in rt.then_by], order(model.id))
+    return ListQuery(q, sort, q.with_only_columns(model.id))
+
+
+def _partner_search_query(rt: RecordType, partner, search: str, col, order, where, sort: str) -> ListQuery:
+    """PostgreSQL's document search: the UNION of the documents' own matches (their
+    trigram indexes) and the documents of the matching customers / vendors (the
+    partner's trigram indexes, then the index on (partner id, document type, no.
+    sort key, id)), each part carrying the sort key, sorted once. Sorted by no. (the
+    default) the partners' documents' ids come from that index alone, without
+    reading their rows; the records themselves are the documents joined by id."""
+    model = rt.model
+    fk = getattr(model, f"{rt.partner}_id")
+    keys = [col.label("sort_key"), *[getattr(model, n).label(f"then_{n}") for n in rt.then_by]]
+    part = rt.filter_query(select(model.id, *keys)).where(*where)
+    own = search_condition(model, rt.search_fields, search, "postgresql")
+    partners = search_ids(partner, ("no", "name"), search, "postgresql")
+    found = union(part.where(own), part.where(fk.in_(partners))).subquery("found")
+    order_by = [order(found.c.sort_key), *[found.c[f"then_{n}"] for n in rt.then_by], order(found.c.id)]
+    return ListQuery(select(model).join(found, model.id == found.c.id).order_by(*order_by), sort,
+                     select(found.c.id).order_by(*order_by))
 
 
 def in_flight(session: Session, record_type: str, ids: list[int]) -> set[int]:

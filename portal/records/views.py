@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import false, select
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal.util import db_int, ids_of, page_no, text_problem
@@ -67,24 +68,25 @@ def home():
     )
 
 
-def _list_filters(rt: RecordType, q):
+def _list_filters(rt: RecordType) -> tuple[list, dict[str, str]]:
     """The list page's filters from the role center's cues: ``?status=`` (a document
     status) and ``?mine=1`` (documents whose salesperson / purchaser is the user's
-    Salesperson/Purchaser code). Returns the filtered query and the filters applied
-    (for the page's links)."""
+    Salesperson/Purchaser code). Returns the conditions (on the record type's model)
+    and the filters applied (for the page's links)."""
     filters: dict[str, str] = {}
+    where = []
     status = request.args.get("status") or ""
     if status in (STATUS_OPEN, STATUS_PENDING_APPROVAL, STATUS_RELEASED) and rt.partner and not rt.read_only:
-        q = q.where(rt.model.status == status)
+        where.append(rt.model.status == status)
         filters["status"] = status
     if request.args.get("mine") == "1" and rt.partner and not rt.read_only:
         from portal.rolecenter import salesperson_code
 
         column = getattr(rt.model, "salesperson_code", None) or getattr(rt.model, "purchaser_code")
         code = salesperson_code(db.session, current_user)
-        q = q.where(column == code if code else false())  # no code: none are "mine"
+        where.append(column == code if code else false())  # no code: none are "mine"
         filters["mine"] = "1"
-    return q, filters
+    return where, filters
 
 
 def _filter_words(rt: RecordType, filters: dict[str, str]) -> str:
@@ -106,10 +108,10 @@ def list_page(slug: str):
     search = request.args.get("q", "").strip()
     sort = request.args.get("sort", rt.default_sort)
     page = max(request.args.get("page", 1, type=page_no), 1)
-    q, sort = listing.list_query(rt, search, sort, db.session.get_bind().dialect.name, db.session)
-    q, filters = _list_filters(rt, q)  # the role center's ?status= / ?mine=1
+    where, filters = _list_filters(rt)  # the role center's ?status= / ?mine=1
+    q, sort, ids = listing.list_query(rt, search, sort, db.session.get_bind().dialect.name, where)
     # the page's rows by id alone: the search (and sort joins) ran once, for the ids
-    pagination = CappedPage(db.session, q, page, current_app.config["PAGE_SIZE"], rows=select(rt.model))
+    pagination = CappedPage(db.session, q, page, current_app.config["PAGE_SIZE"], rows=select(rt.model), ids=ids)
     ctx = dict(rt=rt, slug=slug, pagination=pagination, search=search, sort=sort, filters=filters,
                filter_words=_filter_words(rt, filters),
                selected_ids=set(ids_of(request.args.getlist("ids"))),
@@ -220,7 +222,9 @@ def _item_options(rt: RecordType) -> list:
 @login_required
 def record_page(slug: str, record_id: int):
     rt = _rt(slug)
-    record = db.session.get(rt.model, record_id)
+    # a document's lines come with it (one statement): the page shows them all
+    lines = [joinedload(rt.model.lines)] if rt.has_lines and hasattr(rt.model, "lines") else []
+    record = db.session.get(rt.model, record_id, options=lines)
     if record is None:
         abort(404, description=f"{rt.label} {record_id} does not exist.")
     if not rt.covers(record):  # e.g. /sales-orders/<id of a quote>: open it as a quote

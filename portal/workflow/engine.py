@@ -773,11 +773,21 @@ def _watch_failure(session: Session, inst: WorkflowInstance) -> None:
 
 
 def pending_count(session: Session, record_type: str | None = None, record_id: int | None = None) -> int:
-    """Outbox events not yet handled (optionally for one record)."""
-    q = select(func.count(OutboxEvent.id)).where(OutboxEvent.status.in_([OUTBOX_PENDING, OUTBOX_PROCESSING]))
+    """Outbox events not yet handled (pending or being processed): all of them, or
+    (with ``record_type``) the record's (:func:`events_in_flight`)."""
     if record_type:
-        q = q.where(OutboxEvent.record_type == record_type, OutboxEvent.record_id == record_id)
-    return session.scalar(q) or 0
+        return len(events_in_flight(session, record_type, record_id))
+    return session.scalar(select(func.count(OutboxEvent.id)).where(OutboxEvent.status.in_([OUTBOX_PENDING, OUTBOX_PROCESSING]))) or 0
+
+
+def events_in_flight(session: Session, record_type: str, record_id: int | None) -> list[str]:
+    """The event codes of the record's outbox events not yet handled (pending or being
+    processed), one per event. Read once per request while nothing changes
+    (:func:`portal.util.read_memo`): a record page asks it for its "being processed"
+    state and for each action an event under way blocks."""
+    return read_memo(session, ("events_in_flight", record_type, record_id), lambda: list(session.scalars(
+        select(OutboxEvent.event_code).where(OutboxEvent.record_type == record_type, OutboxEvent.record_id == record_id,
+                                             OutboxEvent.status.in_([OUTBOX_PENDING, OUTBOX_PROCESSING])))))
 
 
 # The dispatcher lives in :mod:`portal.workflow.dispatch`; its entry points are also
