@@ -10,7 +10,9 @@ In the same run, on the same sink, it measures the **ceiling**: a bare ``smtplib
 loop sending pre-built messages of the same size over one connection (before and
 after each repeat; their mean counts). Printed per
 repeat and as min and median: mails per second, the ceiling, their ratio, and every
-mail counted at the sink.
+mail counted at the sink; per repeat also the sink process's CPU per mail and how busy
+it was (CPU seconds per second) during the first ceiling loop and during the workers'
+run (Linux).
 
 ``--sink-procs N`` runs the sink as N processes sharing the port (``SO_REUSEPORT``:
 the kernel spreads connections over them), a sink that can take more than one core's
@@ -98,6 +100,34 @@ def start_sink(procs: int, maildir: str, store: bool):
         ready.wait(10)
         processes.append(p)
     return port, counter, processes
+
+
+def cpu_seconds(pids) -> float | None:
+    """User + system CPU seconds used so far by the processes ``pids`` (Linux
+    ``/proc``; None elsewhere)."""
+    try:
+        total = 0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        return total / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class SinkLoad:
+    """The sink's CPU over a stretch of time: ``per_mail_ms`` (CPU per mail received)
+    and ``busy`` (CPU seconds per wall-clock second: 1.0 is one core all the time)."""
+
+    def __init__(self, sinks, counter):
+        self.pids, self.counter = [p.pid for p in sinks], counter
+        self.cpu0, self.mails0, self.t0 = cpu_seconds(self.pids), counter.value, time.perf_counter()
+
+    def done(self) -> dict:
+        cpu, mails, wall = cpu_seconds(self.pids), self.counter.value - self.mails0, time.perf_counter() - self.t0
+        if cpu is None or self.cpu0 is None or not mails:
+            return {}
+        return {"per_mail_ms": round((cpu - self.cpu0) / mails * 1000, 2), "busy": round((cpu - self.cpu0) / wall, 2)}
 
 
 # ---------------------------------------------------------------- the ceiling
@@ -226,16 +256,20 @@ def run_config(name: str, args) -> dict:
 
             runs = []
             for r in range(args.repeat):
+                load = SinkLoad(sinks, counter)
                 ceil_one = ceiling(port, ceiling_messages, 1)
+                sink_at_ceiling = load.done()
                 ceil_all = ceiling(port, ceiling_messages, args.sink_procs) if args.sink_procs > 1 else ceil_one
                 s.execute(delete(SentNotificationEntry))
                 s.commit()
                 add_entries(f"r{r}")
                 before = counter.value
+                load = SinkLoad(sinks, counter)
                 t0 = utcnow()
                 for _ in range(args.workers):
                     queue.enqueue("jobs.notifications.send_notifications", result_ttl=0)
                 wait_until_notifications_sent(s, time.monotonic() + 600, step=0.1)
+                sink_in_run = load.done()
                 first = s.scalar(select(func.min(SentNotificationEntry.sent_at)))
                 last = s.scalar(select(func.max(SentNotificationEntry.sent_at)))
                 sent = s.scalar(select(func.count(SentNotificationEntry.id)))
@@ -253,7 +287,8 @@ def run_config(name: str, args) -> dict:
                 runs.append({"mails_per_s": round(sent / took, 1), "ceiling_per_s": round(ceil_one, 1),
                              "ceiling_all_per_s": round(ceil_all, 1), "ratio": round(sent / took / ceil_one, 2),
                              "sent": sent, "left": failed, "received_at_sink": received, "seconds": round(took, 2),
-                             "start_lag_s": round((first - t0).total_seconds(), 2)})
+                             "start_lag_s": round((first - t0).total_seconds(), 2),
+                             "sink_at_ceiling": sink_at_ceiling, "sink_in_run": sink_in_run})
                 print(json.dumps({"repeat": r, **runs[-1]}), file=sys.stderr, flush=True)
     finally:
         for p in procs:
@@ -316,6 +351,9 @@ def main() -> None:
               f"{run['received_at_sink']:,} received at the sink, {run['left']} left) · ceiling {run['ceiling_per_s']:.0f}/s "
               f"(one smtplib connection)" + (f", {run['ceiling_all_per_s']:.0f}/s ({r['sink_procs']} connections)" if r['sink_procs'] > 1 else "")
               + f" · ratio {run['ratio']:.2f}")
+        for label, key in (("ceiling loop", "sink_at_ceiling"), ("workers' run", "sink_in_run")):
+            if run.get(key):
+                print(f"          sink during the {label}: {run[key]['per_mail_ms']:.2f} ms CPU a mail, busy {run[key]['busy']:.0%} of the time")
     print(f"  mails/s min {m['min']:.0f} median {m['median']:.0f} · ceiling min {c['min']:.0f} median {c['median']:.0f} · "
           f"ratio min {q['min']:.2f} median {q['median']:.2f}"
           + (f" · {r['sink_procs']}-connection ceiling median {r['ceiling_all_per_s']['median']:.0f}" if r['sink_procs'] > 1 else ""))

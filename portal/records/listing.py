@@ -139,7 +139,7 @@ def list_query(rt: RecordType, search: str, sort: str, dialect: str = "sqlite", 
 
     partner = partner_model(rt)
     partner_sort = partner is not None and field in (f"{rt.partner}_no", f"{rt.partner}_name")
-    if search and partner is not None and dialect != "sqlite" and not partner_sort:
+    if search and partner is not None and dialect != "sqlite" and len(search) >= TRIGRAM_MIN and not partner_sort:
         return _partner_search_query(rt, partner, search, col, order, where, sort)
     q = rt.filter_query(select(model)).where(*where)
     if partner_sort:
@@ -154,7 +154,10 @@ def list_query(rt: RecordType, search: str, sort: str, dialect: str = "sqlite", 
         if partner is not None:
             # SQLite answers "own match OR the partner's" with one index per side (a
             # MULTI-INDEX OR: the search index's rowids, the partner id index), then
-            # sorts the matches; through a UNION of ids it walked the sort index instead
+            # sorts the matches; through a UNION of ids it walked the sort index instead.
+            # PostgreSQL, for a search of 1–2 characters (no trigram index can serve it;
+            # it matches most rows), walks the sort index and stops at the page's count:
+            # 0.13 s for "a" at 200,000 sales orders, where the UNION took 0.6 s
             fk = getattr(model, f"{rt.partner}_id")
             q = q.where(or_(own, fk.in_(search_ids(partner, ("no", "name"), search, dialect))))
         elif rt.key == "gen_journal_line":
@@ -170,7 +173,8 @@ def _partner_search_query(rt: RecordType, partner, search: str, col, order, wher
     """PostgreSQL's document search: the UNION of the documents' own matches (their
     trigram indexes) and the documents of the matching customers / vendors (the
     partner's trigram indexes, then the index on (partner id, document type, no.
-    sort key, id)), each part carrying the sort key, sorted once. Sorted by no. (the
+    sort key, id)), each part carrying the sort key, sorted once (searches of
+    :data:`TRIGRAM_MIN` characters or more: those the trigram indexes serve). Sorted by no. (the
     default) the partners' documents' ids come from that index alone, without
     reading their rows; the records themselves are the documents joined by id."""
     model = rt.model
