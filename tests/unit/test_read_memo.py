@@ -41,3 +41,26 @@ def test_read_once_until_the_session_changes():
         session.rollback()
         read_memo(session, ("n",), count)
         assert len(loads) == 5
+
+
+def test_an_update_delete_or_insert_run_through_the_session_drops_the_memo():
+    from sqlalchemy import delete, insert, update
+
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    loads = []
+
+    def count():
+        loads.append(1)
+        return session.execute(text("SELECT count(*) FROM memo_row")).scalar()
+
+    with Session(engine) as session:
+        assert read_memo(session, ("n",), count) == 0
+        session.execute(insert(Row), [{"id": 1}, {"id": 2}])  # no flush: rows written directly
+        assert read_memo(session, ("n",), count) == 2
+        session.execute(update(Row).where(Row.id == 2).values(id=3))
+        read_memo(session, ("n",), count)
+        session.execute(delete(Row).where(Row.id == 1))
+        assert read_memo(session, ("n",), count) == 1
+        assert read_memo(session, ("n",), count) == 1
+        assert len(loads) == 4  # once at first, once after each write, then from the memo
