@@ -9,7 +9,7 @@ it): :func:`build_message` writes the one fixed layout with the stdlib's encoder
 instead of Flask-Mail's ``Message`` or the ``email`` package's generator."""
 from __future__ import annotations
 
-import email.charset
+import binascii
 import html as html_lib
 import os
 import re
@@ -17,7 +17,6 @@ import smtplib
 import socket
 from dataclasses import dataclass
 from functools import lru_cache
-from email import base64mime
 from email.utils import formatdate, parseaddr
 
 import css_inline
@@ -26,28 +25,24 @@ from flask import current_app
 from portal.extensions import mail
 
 
-_UTF8 = email.charset.Charset("utf-8")
-_UTF8.header_encoding = email.charset.BASE64
-_UTF8.body_encoding = email.charset.BASE64
 _INLINER = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
 
 
 def _header(value: str) -> str:
-    """A header value as ASCII: unchanged when it is, else RFC 2047 base64 words
-    (folded lines when long); line breaks (header injection) become spaces."""
+    """A header value as ASCII: unchanged when it is, else RFC 2047 base64 words of
+    at most 45 bytes of UTF-8 each (75 characters; a character's bytes are never
+    split), one per folded line; line breaks (header injection) become spaces."""
     value = value.replace("\r", " ").replace("\n", " ")
     if value.isascii():
         return value
-    # RFC 2047: encoded words of at most 75 characters (45 bytes of UTF-8 each), one per folded line
-    words, chunk, size = [], [], 0
-    for ch in value:
-        n = len(ch.encode("utf-8"))
-        if size + n > 45:
-            words.append(_UTF8.header_encode("".join(chunk)))
-            chunk, size = [], 0
-        chunk.append(ch)
-        size += n
-    words.append(_UTF8.header_encode("".join(chunk)))
+    data = value.encode("utf-8")
+    words, start = [], 0
+    while start < len(data):
+        end = min(start + 45, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a continuation byte: inside a character
+            end -= 1
+        words.append(f"=?utf-8?b?{binascii.b2a_base64(data[start:end], newline=False).decode('ascii')}?=")
+        start = end
     return "\r\n ".join(words)
 
 
@@ -125,8 +120,8 @@ def build_message(to: str, subject: str, html: str, key: str | None = None, text
     receivers (the SMTP sink, the Mailbox) keep one message per id. Uses
     ``MAIL_DEFAULT_SENDER``. Needs an app context.
 
-    The message is written with the stdlib's encoders (``email.base64mime`` for the
-    bodies, RFC 2047 words from ``email.charset`` for non-ASCII headers) into the one
+    The message is written with the stdlib's ``binascii`` base64 encoder (the bodies,
+    and RFC 2047 words for non-ASCII headers, :func:`_header`) into the one
     fixed layout, without the ``email`` package's generic generator, which costs about
     ten times as much per message."""
     if not to or "\r" in to or "\n" in to or not _deliverable(to):
@@ -151,7 +146,9 @@ def build_message(to: str, subject: str, html: str, key: str | None = None, text
 
 
 def _b64(content: str) -> str:
-    return base64mime.body_encode(content.encode("utf-8"), maxlinelen=76, eol="\r\n").rstrip("\r\n")
+    """``content`` as UTF-8 in base64 lines of 76 characters (RFC 2045), CRLF between them."""
+    raw = binascii.b2a_base64(content.encode("utf-8"), newline=False).decode("ascii")
+    return "\r\n".join([raw[i:i + 76] for i in range(0, len(raw), 76)])
 
 
 @lru_cache(maxsize=64)

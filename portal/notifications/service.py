@@ -321,39 +321,45 @@ def send_due(session: Session, limit: int = 100, max_seconds: float | None = Non
             batch = list(session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids)).order_by(NotificationEntry.id)).unique())
             methods = notification_methods(session, {(n.recipient_id, n.type) for n in batch})  # one query for the batch
             addresses, _loaded = preload_batch(session, batch)  # records, approval entries, addresses: a query per kind
+            attempts = {n.id: n.attempts for n in batch}  # (a failure's back-off)
             for n in batch:
                 try:
                     p = prepare_entry(session, n, templates, methods, addresses)
                     p["key"] = f"notification-{n.id}-{n.created_at:%Y%m%d%H%M%S%f}"
+                    p["sent"] = sent_values(n, p)
                     prepared.append((n.id, p, None))
                 except Exception as exc:  # noqa: BLE001 - kept with its error (or dropped), the others go on
                     prepared.append((n.id, None, exc))
+            for n in batch:
+                session.expunge(n)  # not used after this: nothing to expire at the rollback
             session.rollback()  # no transaction stays open while mail goes out
             mails = [(i, p) for i, p, e in prepared if p and p["method"] == METHOD_EMAIL]
             built, bad = build_messages([(p["address"], p["subject"], p["body"], p["key"]) for _, p in mails])
             errors = {mails[index][0]: exc for index, exc in bad.items()}
             errors.update(zip([mails[index][0] for index, _ in built], smtp.send([m for _, m in built])))
-            claimed = {n.id: n for n in session.scalars(select(NotificationEntry).where(NotificationEntry.id.in_(ids))).unique()}
+            table = NotificationEntry.__table__
+            still_ours = set(session.scalars(select(table.c.id).where(table.c.id.in_(ids), table.c.claimed_by == worker_id())))
             done: list[dict] = []  # the sent ones: moved with two statements, not an ORM flush per row
             moved: list[int] = []
             for entry_id, p, error in prepared:
                 error = error or errors.get(entry_id)
-                n = claimed.get(entry_id)
-                if n is None or n.claimed_by != worker_id():
+                if entry_id not in still_ours:
                     continue  # taken over meanwhile: the other worker records it
                 if isinstance(error, Dropped):
                     log.info("notification %s dropped: %s", entry_id, error)
                     moved.append(entry_id)
                     dropped += 1
                 elif error is None:
-                    done.append(sent_values(n, p))
+                    sent_row = p["sent"]
+                    sent_row["sent_at"] = utcnow()
+                    done.append(sent_row)
                     moved.append(entry_id)
                     sent += 1
                 else:
                     log.warning("notification %s failed: %s", entry_id, error)
-                    n.error = f"{error.__class__.__name__}: {error}"
-                    n.send_after = utcnow() + timedelta(seconds=30 * n.attempts)
-                    n.lease_until = None
+                    session.execute(update(table).where(table.c.id == entry_id).values(
+                        error=f"{error.__class__.__name__}: {error}", send_after=utcnow() + timedelta(seconds=30 * attempts[entry_id]),
+                        lease_until=None))
                     failed += 1
             if done:
                 session.execute(insert(SentNotificationEntry), done)
