@@ -124,9 +124,15 @@ def requests_to_approve():
         q = q.where(ApprovalEntry.delegation_date.is_not(None))
     pagination = CappedPage(db.session, q, page, current_app.config["APPROVALS_PAGE_SIZE"])
     entries = pagination.items
-    return render_template("approvals/requests_to_approve.html", entries=entries, slugs=SLUG_OF,
+    todays: dict[int, object] = {}  # each approver's today (their time zone), worked out once a page
+    for e in entries:
+        if e.approver is not None and e.approver_id not in todays:
+            todays[e.approver_id] = e.approver.local_date()
+    # the rows' "Entries & comments" links: one url_for a record type, the record id appended per row
+    entries_urls = {t: url_for("approvals.record_entries", record_type=t, record_id=0)[:-1] for t in {e.record_type for e in entries}}
+    return render_template("approvals/requests_to_approve.html", entries=entries, slugs=SLUG_OF, entries_urls=entries_urls,
                            is_admin=is_admin, show_all=show_all, pagination=pagination, filter_only=only,
-                           overdue_ids={e.id for e in entries if service.is_overdue(e)})
+                           overdue_ids={e.id for e in entries if service.is_overdue(e, today=todays.get(e.approver_id))})
 
 
 def _safe_next(default: str):

@@ -195,6 +195,6 @@ def in_flight(session: Session, record_type: str, ids: list[int]) -> set[int]:
     shows them as being processed and follows the worker until they are handled."""
     if not ids:
         return set()
-    return set(session.scalars(select(OutboxEvent.record_id).where(
+    return set(session.connection().scalars(select(OutboxEvent.record_id).where(
         OutboxEvent.record_type == record_type, OutboxEvent.record_id.in_(ids),
         OutboxEvent.status.in_([OUTBOX_PENDING, OUTBOX_PROCESSING])).distinct()))
