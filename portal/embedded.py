@@ -59,7 +59,9 @@ def _own_session():
 class DedupMailbox:
     """aiosmtpd handler storing each message in a Maildir once per ``Message-ID``: a
     retried send of the same mail (same id) is accepted and dropped, as a careful
-    receiving server would. Messages without an id are always stored."""
+    receiving server would. Messages without an id are always stored. A message is
+    stored as the bytes received (line ends as LF, the Maildir convention), not parsed
+    and written out again: only its header block is read, for the id."""
 
     def __init__(self, maildir: str):
         import mailbox
@@ -67,20 +69,31 @@ class DedupMailbox:
 
         self.box = mailbox.Maildir(maildir, create=True)
         self.lock = threading.Lock()
-        self.seen = {m["Message-ID"].strip() for m in self.box if m["Message-ID"]}
+        self.seen = {msgid for key in self.box.iterkeys() if (msgid := _message_id(self.box.get_bytes(key)))}
 
     async def handle_DATA(self, server, session, envelope):
-        import email
-
-        message = email.message_from_bytes(envelope.original_content or envelope.content)
-        msgid = (message["Message-ID"] or "").strip()
+        data = envelope.original_content or envelope.content
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        data = data.replace(b"\r\n", b"\n")
+        msgid = _message_id(data)
         with self.lock:
             if msgid and msgid in self.seen:
                 return "250 OK (already received)"
-            self.box.add(message)
+            self.box.add(data)
             if msgid:
                 self.seen.add(msgid)
         return "250 OK"
+
+
+def _message_id(data: bytes) -> str:
+    """The ``Message-ID`` of the message ``data`` (its header block parsed alone;
+    "" when it has none)."""
+    from email.parser import BytesHeaderParser
+
+    end = data.find(b"\n\n")
+    head = data if end < 0 else data[:end + 1]
+    return (BytesHeaderParser().parsebytes(head)["Message-ID"] or "").strip()
 
 
 def start_smtp_sink(host: str, port: int, maildir: str, handler=None):
