@@ -3,7 +3,6 @@ as the bytes received (CRLF as LF), once per Message-ID — also after a restart
 reads the ids of what is already stored — and messages without an id always."""
 from __future__ import annotations
 
-import asyncio
 import email
 import mailbox
 
@@ -23,7 +22,14 @@ def message(msgid: str | None, body: str = "Hello") -> bytes:
 
 
 def deliver(box: DedupMailbox, data: bytes) -> str:
-    return asyncio.run(box.handle_DATA(None, None, Envelope(data)))
+    """The handler's answer (its coroutine run to the end here: it never waits, and the
+    suite may already have an event loop running in this thread)."""
+    step = box.handle_DATA(None, None, Envelope(data))
+    try:
+        step.send(None)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("the handler waited on something")
 
 
 def test_stored_as_received_once_per_message_id(tmp_path):
