@@ -115,6 +115,53 @@ def cpu_seconds(pids) -> float | None:
         return None
 
 
+def _pids_named(*names: str) -> list[int]:
+    """Pids of this machine's processes whose command name is one of ``names`` (Linux)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "comm").read_text().strip() in names:
+                    out.append(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
+class CpuSplit:
+    """CPU per mail sent over a stretch of time, split by who spent it: the workers,
+    the database server's processes (PostgreSQL), the Redis-compatible server, and the
+    whole machine (``/proc/stat``; other tenants included). Milliseconds per mail."""
+
+    def __init__(self, worker_pids):
+        self.groups = {"workers": list(worker_pids), "postgres": _pids_named("postgres"),
+                       "redis": _pids_named("redis-server", "valkey-server")}
+        self.cpu0 = {k: cpu_seconds(v) for k, v in self.groups.items()}
+        self.machine0 = self._machine()
+
+    @staticmethod
+    def _machine() -> float | None:
+        try:
+            fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+            busy = sum(int(x) for x in fields[:3]) + sum(int(x) for x in fields[5:8])  # user nice system irq softirq steal
+            return busy / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError):
+            return None
+
+    def done(self, mails: int) -> dict:
+        if not mails:
+            return {}
+        out = {}
+        for k, pids in self.groups.items():
+            now = cpu_seconds([p for p in pids if Path(f"/proc/{p}").exists()]) if pids else None
+            if now is not None and self.cpu0[k] is not None:
+                out[k] = round((now - self.cpu0[k]) / mails * 1000, 3)
+        m = self._machine()
+        if m is not None and self.machine0 is not None:
+            out["machine"] = round((m - self.machine0) / mails * 1000, 3)
+        return out
+
+
 class SinkLoad:
     """The sink's CPU over a stretch of time: ``per_mail_ms`` (CPU per mail received)
     and ``busy`` (CPU seconds per wall-clock second: 1.0 is one core all the time)."""
@@ -265,11 +312,13 @@ def run_config(name: str, args) -> dict:
                 add_entries(f"r{r}")
                 before = counter.value
                 load = SinkLoad(sinks, counter)
+                split = CpuSplit([p.pid for p in procs])
                 t0 = utcnow()
                 for _ in range(args.workers):
                     queue.enqueue("jobs.notifications.send_notifications", result_ttl=0)
                 wait_until_notifications_sent(s, time.monotonic() + 600, step=0.1)
                 sink_in_run = load.done()
+                cpu_split = split.done(counter.value - before)
                 first = s.scalar(select(func.min(SentNotificationEntry.sent_at)))
                 last = s.scalar(select(func.max(SentNotificationEntry.sent_at)))
                 sent = s.scalar(select(func.count(SentNotificationEntry.id)))
@@ -288,7 +337,8 @@ def run_config(name: str, args) -> dict:
                              "ceiling_all_per_s": round(ceil_all, 1), "ratio": round(sent / took / ceil_one, 2),
                              "sent": sent, "left": failed, "received_at_sink": received, "seconds": round(took, 2),
                              "start_lag_s": round((first - t0).total_seconds(), 2),
-                             "sink_at_ceiling": sink_at_ceiling, "sink_in_run": sink_in_run})
+                             "sink_at_ceiling": sink_at_ceiling, "sink_in_run": sink_in_run,
+                             "cpu_ms_per_mail": cpu_split})
                 print(json.dumps({"repeat": r, **runs[-1]}), file=sys.stderr, flush=True)
     finally:
         for p in procs:

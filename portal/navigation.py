@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, has_request_context, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
@@ -40,7 +40,19 @@ class Page:
 
     @property
     def url(self) -> str:
-        return url_for(self.endpoint, **dict(self.args))
+        """The page's path (``url_for``), worked out once per script root: the header
+        shows some thirty of them on every page."""
+        if not has_request_context():
+            return url_for(self.endpoint, **dict(self.args))
+        key = (request.script_root, self.endpoint, self.args)
+        found = _URLS.get(key)
+        if found is None:
+            found = _URLS[key] = url_for(self.endpoint, **dict(self.args))
+        return found
+
+
+#: the menu pages' paths by (script root, endpoint, arguments): fixed while the app runs
+_URLS: dict[tuple, str] = {}
 
 
 def _list(label: str, slug: str, synonyms: str = "", menu: bool = True) -> Page:

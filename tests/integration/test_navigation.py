@@ -57,6 +57,20 @@ def test_the_header_shows_the_area_menus_each_role_may_use(app):
     assert 'href="/rq/"' in html
 
 
+def test_the_header_links_follow_the_portals_path_prefix(app):
+    """The menu pages' paths are worked out once and kept (per script root): a portal
+    served under a path prefix links under that prefix, at its root without it, and
+    the current page is still marked."""
+    c = client_for(app, "msuyama")
+    for _ in range(2):  # the second time from the kept paths
+        html = c.get("/customers").get_data(as_text=True)
+        assert '<a href="/customers" aria-current="page">Customers</a>' in html
+        assert '<a href="/sales-orders">Sales Orders</a>' in html
+        prefixed = c.get("/customers", environ_overrides={"SCRIPT_NAME": "/portal"}).get_data(as_text=True)
+        assert '<a href="/portal/sales-orders">Sales Orders</a>' in prefixed
+        assert 'href="/sales-orders"' not in prefixed
+
+
 def test_the_requests_to_approve_count_is_on_the_approvals_menu(app):
     from portal.approvals.models import OPEN, ApprovalEntry
     from portal.auth.models import User
