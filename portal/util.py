@@ -250,6 +250,18 @@ def loads_json(text: str, max_depth: int = MAX_JSON_DEPTH):
         raise ValueError(f"The JSON is nested too deeply (more than {max_depth} levels).") from None
 
 
+def id_in(session, column, ids: list[int]):
+    """``column IN ids`` as the database reads it fastest: on PostgreSQL one array
+    parameter (``column = ANY(:ids)``: one statement text whatever the count, nothing
+    rendered per id), elsewhere an expanding ``IN``. ``ids``: integers."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import Integer, any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam("ids", list(ids), type_=ARRAY(Integer), unique=True))
+    return column.in_(ids)
+
+
 #: A list page counts its rows up to this many; beyond it, it says "more than …"
 #: instead of counting the whole table on every page.
 COUNT_CAP = 1000
@@ -286,7 +298,7 @@ class CappedPage:
         page_ids = ids[start:end]
         rows = {}
         if page_ids:
-            rows = {r.id: r for r in session.scalars(rows_query.where(key.in_(page_ids))).unique()}
+            rows = {r.id: r for r in session.scalars(rows_query.where(id_in(session, key, page_ids))).unique()}
         self.items = [rows[i] for i in page_ids if i in rows]
         self.has_next = len(ids) > end
         self.more = len(ids) > COUNT_CAP

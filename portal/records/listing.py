@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from portal.records.models import Customer, GenJournalBatch, GenJournalLine, Vendor
 from portal.records.registry import RecordType
+from portal.util import id_in
 from portal.workflow.models import OUTBOX_PENDING, OUTBOX_PROCESSING, OutboxEvent
 
 #: table → the searched columns that have a search index (kept equal to the
@@ -196,5 +197,5 @@ def in_flight(session: Session, record_type: str, ids: list[int]) -> set[int]:
     if not ids:
         return set()
     return set(session.connection().scalars(select(OutboxEvent.record_id).where(
-        OutboxEvent.record_type == record_type, OutboxEvent.record_id.in_(ids),
+        OutboxEvent.record_type == record_type, id_in(session, OutboxEvent.record_id, ids),
         OutboxEvent.status.in_([OUTBOX_PENDING, OUTBOX_PROCESSING])).distinct()))
