@@ -60,4 +60,9 @@ SYSTEM_JOBS: dict[str, SystemJob] = {
         {"recurrence_kind": "cron", "cron_expression": "30 3 * * *"},
         {"older_than_days": 30},
     ),
+    "search_index_maintenance": SystemJob(
+        "jobs.records.search_index_maintenance",
+        "Search index maintenance: merge the list pages' search indexes (SQLite: FTS5 optimize; PostgreSQL: GIN pending lists)",
+        {"recurrence_kind": "cron", "cron_expression": "45 3 * * *"},
+    ),
 }

@@ -115,6 +115,47 @@ def test_one_time_entry_runs_once_then_is_finished(s, run_jobs):
     assert tick(s) == []
 
 
+def test_search_index_maintenance_merges_the_search_indexes_and_search_still_finds(s, run_jobs):
+    """The nightly system job: on SQLite the customers' FTS5 table, written in one
+    segment per transaction by its triggers, ends in one segment (FTS5 ``optimize``);
+    on PostgreSQL the trigram indexes' pending lists are merged. A search finds the
+    same customers before and after."""
+    from portal.jobqueue.system_jobs import SYSTEM_JOBS
+    from portal.records.listing import list_query
+    from portal.records.registry import LIST_VIEWS
+
+    assert SYSTEM_JOBS["search_index_maintenance"].recurrence == {"recurrence_kind": "cron", "cron_expression": "45 3 * * *"}
+    added = []
+    for i in range(12):  # one transaction each: one FTS5 segment each on SQLite
+        c = Customer(no=f"MAINT{i:02d}", name=f"Wartungshandel {i}", credit_limit=0)
+        s.add(c)
+        s.commit()
+        added.append(c.id)
+    rt = LIST_VIEWS["customers"]
+
+    def found():
+        return sorted(s.scalars(list_query(rt, "wartungshandel", "no", s.get_bind().dialect.name).ids))
+
+    before = found()
+    assert before == sorted(added)
+    sqlite = s.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        # the index of the FTS5 segments' leaf pages: a row per segment and page run
+        segments = lambda: s.execute(text("SELECT count(DISTINCT segid) FROM customer_fts_idx")).scalar()  # noqa: E731
+        assert segments() > 1
+    entry = new_entry(s, "system_job:search_index_maintenance")
+    tick(s)
+    work(s, run_jobs)
+    [log] = logs(s, entry)
+    assert log.status == "Success", log.error_message
+    assert ("customer_fts: merged into one segment" if sqlite else "ix_customer_name_trgm:") in log.result
+    if sqlite:
+        assert segments() == 1
+    assert found() == before
+    s.execute(delete(Customer).where(Customer.id.in_(added)))
+    s.commit()
+
+
 def test_failures_are_retried_then_error_and_the_owner_is_told(s, run_jobs, sink):
     # older_than_days=0 is refused by the clean-up job: a real failure every time.
     entry = new_entry(s, "system_job:archive_cleanup", parameters={"older_than_days": 0}, max_attempts=2, rerun_delay_seconds=0,
@@ -220,7 +261,8 @@ def test_catch_up_policy_after_the_scheduler_was_down(s, run_jobs):
         assert entry.status == "Ready" and entry.next_run_at > now
     # The system jobs were registered on taking over, and a second pass claims nothing old again.
     codes = s.scalars(select(JobQueueEntry.system_job).where(JobQueueEntry.description.notin_(["run once", "skip"]))).all()
-    assert sorted(codes) == ["delegate_approval_requests", "notification_dispatch", "outbox_sweep", "overdue_approvals"]  # archive_cleanup had entries already
+    assert sorted(codes) == ["delegate_approval_requests", "notification_dispatch", "outbox_sweep", "overdue_approvals",
+                            "search_index_maintenance"]  # archive_cleanup had entries already
     s.execute(JobQueueEntry.__table__.update().where(JobQueueEntry.description.notin_(["run once", "skip"])).values(status="On Hold"))
     s.commit()
     assert scheduler.run_pass().enqueued == 0
