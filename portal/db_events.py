@@ -1,9 +1,11 @@
-"""Database engine hooks: SQLite pragmas (WAL, foreign keys), psycopg's query cache
-for the engine's multi-row inserts, a fresh connection pool in forked RQ work
+"""Database engine hooks: SQLite pragmas (WAL, foreign keys, page cache), psycopg's
+query cache for the engine's multi-row inserts, read-only requests ending with COMMIT on
+PostgreSQL (their statements stay prepared), a fresh connection pool in forked RQ work
 horses, and the flush-time check that values fit their columns."""
 from __future__ import annotations
 
 import os
+import re
 
 from flask import Flask
 from sqlalchemy import event
@@ -41,13 +43,74 @@ def tune_psycopg() -> None:
 SQLITE_CACHE_MB = max(2, int(os.environ.get("SQLITE_CACHE_MB", "32")))
 
 
+#: the first word of statements that only read (``WITH`` only when it changes nothing)
+_READS = ("select", "show", "explain")
+_CHANGES = re.compile(r"\b(insert|update|delete|merge)\b", re.I)
+
+
+def reads_only(statement: str) -> bool:
+    """True if the SQL ``statement`` only reads: a ``SELECT`` (a volatile function it
+    calls aside), ``SHOW``, ``EXPLAIN``, or a ``WITH`` without INSERT, UPDATE, DELETE or
+    MERGE."""
+    head = statement.lstrip()[:7].lower()
+    if head.startswith(_READS):
+        return True
+    return head.startswith("with") and not _CHANGES.search(statement)
+
+
+def _end_read_only_request(exc) -> None:
+    """At the end of a GET or HEAD request answered without an error whose transaction
+    only read (PostgreSQL): COMMIT instead of the session's ROLLBACK. The same one round
+    trip, but psycopg forgets its prepared statements at every ROLLBACK (an object they
+    use may have been dropped in the rolled-back transaction), so with a ROLLBACK at the
+    end of every request no statement was ever executed prepared and each one was
+    planned anew; now the pages' statements are prepared after their fifth run on a
+    connection (psycopg's ``prepare_threshold``) and planned once. A transaction that
+    wrote anything (see :func:`reads_only`; a flush, an INSERT, an UPDATE …) is rolled
+    back as before."""
+    from flask import g, request
+
+    if exc is not None or request.method not in ("GET", "HEAD") or not g.get("_read_request_ok"):
+        return
+    session = db.session()  # (the request's session itself, not its scoped proxy)
+    if not session.in_transaction() or session.new or session.dirty or session.deleted:
+        return
+    try:
+        if session.connection().info.get("wrote"):
+            return
+        session.commit()
+    except Exception:  # noqa: BLE001 - the ROLLBACK at the end of the request follows
+        session.rollback()
+
+
+def _note_read_request_ok(response):
+    from flask import g
+
+    g._read_request_ok = response.status_code < 400
+    return response
+
+
 def install(app: Flask) -> None:
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        app.after_request(_note_read_request_ok)
+        app.teardown_request(_end_read_only_request)
     global _installed
     if _installed:
         return
     _installed = True
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         tune_psycopg()
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _note_writes(conn, _cursor, statement, _parameters, _context, _executemany):
+        if "wrote" not in conn.info and not reads_only(statement):
+            conn.info["wrote"] = True
+
+    @event.listens_for(Engine, "begin")
+    @event.listens_for(Engine, "commit")
+    @event.listens_for(Engine, "rollback")
+    def _transaction_bounds(conn):
+        conn.info.pop("wrote", None)
 
     @event.listens_for(Engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - driver hook
