@@ -51,7 +51,9 @@ class Config:
             database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
         self.SQLALCHEMY_DATABASE_URI = database_url
         self.SQLALCHEMY_ENGINE_OPTIONS = (
-            {"connect_args": {"timeout": 30}} if database_url.startswith("sqlite") else {"pool_pre_ping": True}
+            # PostgreSQL: the most recently used pooled connection is handed out first, so
+            # the busy ones keep their prepared statements warm (and idle ones can time out)
+            {"connect_args": {"timeout": 30}} if database_url.startswith("sqlite") else {"pool_pre_ping": True, "pool_use_lifo": True}
         )
         # Redis: unset means "the embedded server", started by `flask up` / `flask worker`.
         self.REDIS_URL = os.environ.get("REDIS_URL") or ""

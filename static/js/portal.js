@@ -147,6 +147,21 @@ document.addEventListener("change", (ev) => {
     document.querySelectorAll("#list-banner .flash.error").forEach((el) => el.remove());
   }
 });
+// A list's rows refreshed while the user ticks (a poll sent before the tick, answered
+// after it) keep the ticks as they are on the page when the answer arrives: the server
+// only knows the ticks the request carried.
+let ticksBeforeSwap = null;
+document.addEventListener("htmx:beforeSwap", (ev) => {
+  const target = ev.detail && ev.detail.target;
+  ticksBeforeSwap = target && target.id === "list-results"
+    ? new Set([...target.querySelectorAll(".row-select:checked")].map((box) => box.value)) : null;
+});
+document.addEventListener("htmx:afterSwap", () => {
+  const ticks = ticksBeforeSwap, list = document.getElementById("list-results");
+  ticksBeforeSwap = null;
+  if (!ticks || !list) return;
+  list.querySelectorAll(".row-select").forEach((box) => { box.checked = ticks.has(box.value); });
+});
 document.addEventListener("htmx:beforeRequest", (ev) => {
   const target = ev.detail && ev.detail.target;
   const banner = document.getElementById("list-banner");

@@ -90,7 +90,7 @@ def test_pages_keep_their_prepared_statements_on_postgresql(app):
         engine = db.engine
     event.listen(engine, "commit", on_commit)
     try:
-        for _ in range(8):  # psycopg prepares a statement at its sixth run on a connection
+        for _ in range(8):  # psycopg prepares a statement at its sixth run on a connection (the pool hands out the last used one)
             assert c.get("/customers").status_code == 200
     finally:
         event.remove(engine, "commit", on_commit)
