@@ -11,7 +11,8 @@ sooner):
 
 1. on the pass that made it active: registers missing system jobs, gives scheduled
    workflows their entries, applies the catch-up policy to runs missed while no
-   scheduler was active;
+   scheduler was active, and enqueues the runs the previous holder claimed but never
+   put on RQ (it was killed between the two);
 2. claims due entries and enqueues them on RQ (batches of 1,000, renewing the lease
    between batches); at most once a second, renews the lease and finishes expired
    entries;
@@ -105,7 +106,12 @@ class Scheduler:
             report.catch_up = service.catch_up(s, state.gap_start)
             if any(report.catch_up.values()):
                 log.info("missed runs: %s", report.catch_up)
-            self._last_reconcile = 0.0
+            # The previous holder enqueues no more: runs it claimed but never put on RQ
+            # (killed between the two) are enqueued now, not after the usual wait.
+            self._last_reconcile = _time.monotonic()
+            report.reconciled = service.reconcile(s, requeue_after=0)
+            if any(report.reconciled.values()):
+                log.warning("reconciled runs on taking over: %s", report.reconciled)
         self.active = True
         if housekeeping:
             self._last_housekeeping = mono

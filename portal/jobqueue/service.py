@@ -1061,12 +1061,16 @@ def _job_failure_text(job) -> str:
     return "the RQ job failed"
 
 
-def reconcile(session: Session, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
+def reconcile(session: Session, now: datetime | None = None, limit: int = 1000,
+              requeue_after: float | None = None) -> dict[str, int]:
     """Find runs that will never report back and settle them (commits):
 
-    - Queued runs enqueued more than ``JOB_QUEUE_REQUEUE_AFTER_SECONDS`` ago whose RQ
-      job is gone (Redis restarted or was unreachable) are enqueued again; those whose
-      job failed before starting are recorded as failed.
+    - Queued runs enqueued more than ``requeue_after`` seconds ago (default
+      ``JOB_QUEUE_REQUEUE_AFTER_SECONDS``) whose RQ job is gone (Redis restarted or
+      was unreachable, or the scheduler died between claiming and enqueuing) are
+      enqueued again; those whose job failed before starting are recorded as failed.
+      A scheduler taking over passes ``requeue_after=0``: the previous holder no
+      longer enqueues, so a claimed run without an RQ job would wait for nothing.
     - In Process runs whose lease expired (the worker died: killed, out of memory,
       host lost), whose RQ job failed (e.g. the work horse was killed), or that
       overran their timeout by ``JOB_QUEUE_TIMEOUT_GRACE_SECONDS`` are recorded as
@@ -1080,7 +1084,9 @@ def reconcile(session: Session, now: datetime | None = None, limit: int = 1000) 
 
     now = now or utcnow()
     counts = {"requeued": 0, "failed": 0, "released": 0}
-    requeue_before = now - timedelta(seconds=setting("JOB_QUEUE_REQUEUE_AFTER_SECONDS"))
+    if requeue_after is None:
+        requeue_after = setting("JOB_QUEUE_REQUEUE_AFTER_SECONDS")
+    requeue_before = now - timedelta(seconds=requeue_after)
     grace = timedelta(seconds=setting("JOB_QUEUE_TIMEOUT_GRACE_SECONDS"))
     rows = session.execute(
         select(JobQueueLogEntry.id, JobQueueLogEntry.entry_id, JobQueueLogEntry.status, JobQueueLogEntry.rq_job_id,

@@ -269,6 +269,31 @@ def test_catch_up_policy_after_the_scheduler_was_down(s, run_jobs):
     service.release_lease(s, "test-scheduler")
 
 
+def test_a_run_claimed_by_a_scheduler_killed_before_enqueuing_is_enqueued_on_takeover(s, run_jobs):
+    """The active scheduler committed its claim and died before putting the run on
+    RQ. The scheduler taking over enqueues it in its first pass (the usual
+    wait of ``JOB_QUEUE_REQUEUE_AFTER_SECONDS`` is for a Redis that lost jobs)."""
+    from portal.queue import get_queue
+
+    entry = new_entry(s, "system_job:archive_cleanup")
+    [claimed] = service.claim_due(s)  # claimed, never enqueued
+    s.commit()
+    assert claimed.rq_job_id not in get_queue().job_ids
+    now = utcnow()
+    s.add(SchedulerLease(name="scheduler", holder="killed-host:1:abc", acquired_at=now - timedelta(minutes=1),
+                         renewed_at=now - timedelta(seconds=6), expires_at=now - timedelta(seconds=1)))
+    s.commit()
+    scheduler = Scheduler(s, holder="test-scheduler")
+    report = scheduler.run_pass()
+    assert report.took_over and report.reconciled["requeued"] == 1
+    assert claimed.rq_job_id in get_queue().job_ids
+    work(s, run_jobs)
+    [log] = logs(s, entry)
+    assert log.status == "Success" and log.id == claimed.log_entry_id
+    assert scheduler.run_pass().reconciled.get("requeued", 0) == 0
+    service.release_lease(s, "test-scheduler")
+
+
 def test_lease_one_active_scheduler_and_takeover_after_expiry(s):
     t0 = datetime(2030, 1, 1, 12, 0, 0)
     a = service.hold_lease(s, "A", t0, ttl=5)
